@@ -1,0 +1,49 @@
+# reelmill — run `make help` for the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+BUF    := .tools/buf/node_modules/.bin/buf
+PROTOS := $(wildcard protos/reelmill/v1/*.proto)
+GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
+
+.PHONY: help setup proto run demo test lint buf clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed $(GENERATED)  ## virtualenv, install, code generation
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+proto: $(VENV)/.installed  ## generate the Python code of protos/ (never edited by hand)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+
+$(GENERATED): $(PROTOS) $(VENV)/.installed
+	$(MAKE) proto
+
+run: setup  ## start the whole stack, render the example job, keep serving until Ctrl-C
+	$(BIN)/reelmill dev --example examples/job.json
+
+demo: setup  ## start the stack, render the example job, stop
+	$(BIN)/reelmill dev --example examples/job.json --once
+
+test: setup  ## the test suite (needs the local PostgreSQL for the postgres tests)
+	$(BIN)/pytest -q
+
+$(BUF):
+	npm install --no-audit --no-fund --silent --prefix .tools/buf @bufbuild/buf@1.75.0
+
+buf: $(BUF)  ## install the buf CLI (npm) for contract linting
+
+lint: setup $(BUF)  ## ruff, formatting, buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BUF) lint
+
+clean:  ## remove generated code and local state (keeps the virtualenv)
+	rm -f reelmill/v1/*_pb2*.py reelmill/v1/*_pb2*.pyi
+	rm -rf .reelmill examples/media

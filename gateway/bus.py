@@ -1,0 +1,167 @@
+"""The gateway's side of NATS: connection, the stream topology it owns, publishing, event fetching.
+
+The gateway declares every stream, consumer and bucket (idempotently, at each connect) so that a
+JetStream that lost its storage is rebuilt; workers only bind to what exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from reelmill import topology
+
+log = logging.getLogger(__name__)
+
+
+class BusUnavailableError(Exception):
+    """NATS could not be reached or did not confirm; the outcome of a publish is unknown."""
+
+    retryable = True
+
+
+class GatewayBus:
+    def __init__(self, url: str, consumer_policy: topology.WorkerConsumerPolicy, replicas: int = 1) -> None:
+        self.url = url
+        self.policy = consumer_policy
+        self.replicas = replicas
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.ready = asyncio.Event()
+        self._events_sub: JetStreamContext.PullSubscription | None = None
+
+    async def connect(self, stop: asyncio.Event) -> None:
+        """Connects, retrying until it works or `stop` is set (nats-py does not retry a first connect)."""
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                self.nc = await nats.connect(
+                    servers=[self.url],
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    ping_interval=10,
+                    max_outstanding_pings=3,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    reconnected_cb=self._on_reconnect,
+                    disconnected_cb=self._on_disconnect,
+                    error_cb=self._on_error,
+                )
+                self.js = self.nc.jetstream(timeout=5)
+                await self.declare()
+                self.ready.set()
+                log.info("connected to NATS at %s", self.url)
+                return
+            except (TimeoutError, OSError, nats.errors.Error) as e:
+                log.warning("NATS not reachable at %s (%s); retrying in %.1f s", self.url, e, delay)
+                if self.nc is not None:
+                    await _close_quietly(self.nc)
+                    self.nc = None
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 5.0)
+
+    async def declare(self) -> None:
+        js = self._js()
+        await _ensure_stream(js, StreamConfig(
+            name=topology.COMMAND_STREAM, subjects=list(topology.COMMAND_SUBJECTS),
+            retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE, num_replicas=self.replicas,
+            duplicate_window=topology.DUPLICATE_WINDOW_S, max_msg_size=1 << 20, discard=DiscardPolicy.NEW,
+        ))  # fmt: skip
+        await _ensure_stream(js, StreamConfig(
+            name=topology.EVENT_STREAM, subjects=list(topology.EVENT_SUBJECTS),
+            retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, num_replicas=self.replicas,
+            duplicate_window=120, max_age=7 * 24 * 3600,
+        ))  # fmt: skip
+        await _ensure_consumer(js, topology.COMMAND_STREAM, ConsumerConfig(
+            durable_name=topology.WORKER_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.policy.ack_wait_s, max_deliver=self.policy.max_deliver,
+            filter_subject=topology.COMMAND_SUBJECTS[0],
+        ))  # fmt: skip
+        await _ensure_consumer(js, topology.EVENT_STREAM, ConsumerConfig(
+            durable_name=topology.GATEWAY_CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
+            max_deliver=-1, filter_subject=topology.EVENT_SUBJECTS[0],
+        ))  # fmt: skip
+        await js.create_key_value(bucket=topology.CANCEL_BUCKET, ttl=7 * 24 * 3600)
+        self._events_sub = None
+
+    async def publish(self, subject: str, payload: bytes, msg_id: str) -> None:
+        """Publishes and waits for JetStream's ack; a repeat with the same msg_id is deduplicated."""
+        try:
+            await self._js().publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+        except (TimeoutError, nats.errors.Error, OSError) as e:
+            raise BusUnavailableError(f"publish to {subject} failed: {e!r}") from e
+
+    async def fetch_events(self, batch: int, timeout_s: float) -> list[Msg]:
+        """The next render events for the gateway's durable consumer ([] when none arrived in time)."""
+        try:
+            if self._events_sub is None:
+                self._events_sub = await self._js().pull_subscribe_bind(
+                    durable=topology.GATEWAY_CONSUMER, stream=topology.EVENT_STREAM
+                )
+            return await self._events_sub.fetch(batch=batch, timeout=timeout_s)
+        except nats.errors.TimeoutError:
+            return []
+        except (TimeoutError, nats.errors.Error, OSError) as e:
+            self._events_sub = None
+            raise BusUnavailableError(f"fetching events failed: {e!r}") from e
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            try:
+                await asyncio.wait_for(self.nc.drain(), 5)
+            except (TimeoutError, nats.errors.Error, OSError):
+                await _close_quietly(self.nc)
+
+    def _js(self) -> JetStreamContext:
+        if self.js is None:
+            raise BusUnavailableError("not connected to NATS")
+        return self.js
+
+    async def _on_reconnect(self) -> None:
+        log.info("reconnected to NATS")
+        try:
+            await self.declare()  # the server may have come back without its storage
+        except (TimeoutError, nats.errors.Error) as e:
+            log.warning("re-declaring streams after reconnect failed: %r", e)
+
+    async def _on_disconnect(self) -> None:
+        log.warning("disconnected from NATS")
+
+    async def _on_error(self, e: Exception) -> None:
+        log.debug("NATS client error: %r", e)
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError:
+        await js.update_stream(config)  # exists with other settings: bring it to ours
+
+
+async def _ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    await js.add_consumer(stream, config)  # create-or-update for a durable with an allowed change
+
+
+async def _close_quietly(nc: Client) -> None:
+    try:
+        await nc.close()
+    except (nats.errors.Error, OSError):
+        pass

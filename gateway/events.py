@@ -1,0 +1,78 @@
+"""Consumes render events from the workers and applies them to sub-jobs and batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from google.protobuf.message import DecodeError
+
+from gateway import status as st
+from gateway.bus import BusUnavailableError, GatewayBus
+from gateway.changes import BatchChanges
+from gateway.errors import DatabaseUnavailableError
+from gateway.store.jobs import EventUpdate, JobStore
+from gateway.waits import first_done
+from reelmill.v1 import render_pb2
+
+log = logging.getLogger(__name__)
+
+STATES = {
+    render_pb2.RENDER_STATE_PROCESSING: st.PROCESSING,
+    render_pb2.RENDER_STATE_SUCCESS: st.SUCCESS,
+    render_pb2.RENDER_STATE_FAILED: st.FAILED,
+    render_pb2.RENDER_STATE_CANCELLED: st.CANCELLED,
+}
+
+
+def to_update(ev: render_pb2.RenderEvent) -> EventUpdate | None:
+    state = STATES.get(ev.state)
+    if state is None:
+        return None
+    return EventUpdate(
+        batch_id=ev.batch_id, sub_job_id=ev.sub_job_id, attempt=ev.attempt, state=state,
+        progress=min(max(ev.progress, 0.0), 1.0), media_url=ev.media_url, duration_s=ev.duration_s,
+        error_code=ev.error_code, error_message=ev.error_message, plan=ev.plan_json,
+    )  # fmt: skip
+
+
+class EventConsumer:
+    def __init__(self, store: JobStore, bus: GatewayBus, changes: BatchChanges) -> None:
+        self.store = store
+        self.bus = bus
+        self.changes = changes
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await first_done(self.bus.ready.wait(), stop.wait())
+            if stop.is_set():
+                return
+            try:
+                msgs = await self.bus.fetch_events(batch=64, timeout_s=1.0)
+            except BusUnavailableError as e:
+                log.warning("event consumer: %s", e)
+                await first_done(asyncio.sleep(1.0), stop.wait())
+                continue
+            for msg in msgs:
+                await self._handle(msg)
+
+    async def _handle(self, msg: object) -> None:
+        try:
+            ev = render_pb2.RenderEvent.FromString(msg.data)  # type: ignore[attr-defined]
+        except DecodeError:
+            log.error("dropping an undecodable render event")
+            await msg.term()  # type: ignore[attr-defined]
+            return
+        update = to_update(ev)
+        if update is None:
+            await msg.term()  # type: ignore[attr-defined]
+            return
+        try:
+            changed = await asyncio.to_thread(self.store.apply_event, update)
+        except DatabaseUnavailableError as e:
+            log.warning("event for %s kept for later: %s", ev.sub_job_id, e)
+            await msg.nak(delay=2.0)  # type: ignore[attr-defined]
+            return
+        await msg.ack()  # type: ignore[attr-defined]
+        if changed:
+            self.changes.notify(ev.batch_id)

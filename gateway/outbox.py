@@ -1,0 +1,63 @@
+"""The outbox relay: publishes messages committed with their changes, at least once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from gateway.bus import BusUnavailableError, GatewayBus
+from gateway.errors import DatabaseUnavailableError
+from gateway.store.jobs import JobStore
+from gateway.waits import first_done
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+
+
+class OutboxRelay:
+    def __init__(self, store: JobStore, bus: GatewayBus, poll_s: float = 1.0) -> None:
+        self.store = store
+        self.bus = bus
+        self.poll_s = poll_s
+        self._wake = asyncio.Event()
+
+    def poke(self) -> None:
+        """Something was committed: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff_s = 0.5
+        while not stop.is_set():
+            await first_done(self.bus.ready.wait(), stop.wait())
+            if stop.is_set():
+                return
+            self._wake.clear()
+            try:
+                published, complete = await self.relay_once()
+                backoff_s = 0.5
+            except (DatabaseUnavailableError, BusUnavailableError) as e:
+                log.warning("outbox relay: %s; retrying in %.1f s", e, backoff_s)
+                await first_done(asyncio.sleep(backoff_s), stop.wait())
+                backoff_s = min(backoff_s * 2, 30.0)
+                continue
+            if published and not complete:
+                continue  # a full page: more may be waiting
+            await first_done(self._wake.wait(), stop.wait(), asyncio.sleep(self.poll_s))
+
+    async def relay_once(self) -> tuple[int, bool]:
+        """Publishes one page of pending messages; returns (published, whether the page was the last)."""
+        rows = await asyncio.to_thread(self.store.pending_messages, BATCH_SIZE)
+        done: list[int] = []
+        try:
+            for row in rows:
+                try:
+                    await self.bus.publish(row.subject, row.payload, row.msg_id)
+                except BusUnavailableError as e:
+                    await asyncio.to_thread(self.store.mark_publish_failed, row.id, str(e))
+                    raise
+                done.append(row.id)
+        finally:
+            # A crash before this line re-publishes these rows later; Nats-Msg-Id makes that harmless.
+            await asyncio.to_thread(self.store.mark_published, done)
+        return len(done), len(rows) < BATCH_SIZE

@@ -1,0 +1,75 @@
+"""Runs the gateway: gRPC server (API, health, reflection), outbox relay, event consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from gateway.api import BatchService
+from gateway.bus import GatewayBus
+from gateway.changes import BatchChanges
+from gateway.events import EventConsumer
+from gateway.outbox import OutboxRelay
+from gateway.settings import GatewaySettings
+from gateway.store import migrate
+from gateway.store.engine import make_engine
+from gateway.store.jobs import JobStore
+from reelmill import topology
+from reelmill.v1 import batch_service_pb2, batch_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = batch_service_pb2.DESCRIPTOR.services_by_name["BatchMediaProducingService"].full_name
+
+
+async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    engine = make_engine(settings.database_url)
+    store = JobStore(engine)
+    policy = topology.WorkerConsumerPolicy(ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = GatewayBus(settings.nats_url, policy, replicas=settings.nats_replicas)
+    changes = BatchChanges()
+    relay = OutboxRelay(store, bus)
+    consumer = EventConsumer(store, bus, changes)
+
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 << 20)])
+    batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
+        BatchService(settings, store, relay, changes), server
+    )
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    port = server.add_insecure_port(settings.listen)
+    await server.start()
+    await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    log.info("gateway listening on %s (port %d)", settings.listen, port)
+
+    tasks = [
+        asyncio.create_task(bus.connect(stop), name="nats-connect"),
+        asyncio.create_task(relay.run(stop), name="outbox-relay"),
+        asyncio.create_task(consumer.run(stop), name="event-consumer"),
+    ]
+    await stop.wait()
+
+    log.info("gateway stopping")
+    await health.enter_graceful_shutdown()
+    changes.closing.set()  # Watch streams end with UNAVAILABLE so clients reconnect elsewhere
+    await server.stop(grace=settings.shutdown_grace_s)
+    _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_grace_s)
+    for task in pending:
+        task.cancel()
+    await bus.close()
+    engine.dispose()
+    log.info("gateway stopped")

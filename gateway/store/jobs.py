@@ -1,0 +1,454 @@
+"""Reads and writes of batches, sub-jobs and the outbox. Every write is one transaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import status as st
+from gateway.errors import (
+    DatabaseUnavailableError,
+    FailedPreconditionError,
+    IdempotencyMismatchError,
+    NotFoundError,
+)
+from gateway.store.schema import BatchRow, OutboxRow, SubJobRow
+
+CLIENT_TOKEN_TTL = timedelta(hours=24)
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NewSubJob:
+    id: str
+    index: int
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    subject: str
+    msg_id: str
+    payload: bytes
+
+
+@dataclass
+class NewBatch:
+    id: str
+    tenant: str
+    job_type: str
+    client_token: str | None
+    request_hash: str
+    input_config: str
+    editing_config: str
+    output_config: str
+    user_data: str
+    seed: int | None
+    sub_jobs: list[NewSubJob]
+    messages: list[NewMessage]
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    job_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    tenant: str
+    job_id: str = ""
+    job_type: str = ""
+    status: str = ""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    ascending: bool = False
+    limit: int = 10
+    page_token: str = ""
+
+    def fingerprint(self) -> str:
+        return json.dumps(
+            [
+                self.job_id,
+                self.job_type,
+                self.status,
+                str(self.start_time),
+                str(self.end_time),
+                self.ascending,
+            ]
+        )
+
+
+class PageTokenError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class EventUpdate:
+    """A render event as the store applies it."""
+
+    batch_id: str
+    sub_job_id: str
+    attempt: int
+    state: str  # one of the sub-job statuses
+    progress: float = 0.0
+    media_url: str = ""
+    duration_s: float = 0.0
+    error_code: str = ""
+    error_message: str = ""
+    plan: str = ""
+
+
+@dataclass
+class BatchWithSubJobs:
+    batch: BatchRow
+    sub_jobs: list[SubJobRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    subject: str
+    msg_id: str
+    payload: bytes
+
+
+class JobStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except IntegrityError:
+            raise
+        except DBAPIError as e:
+            # Errors of the database driver enter here and leave as ours: the transaction never
+            # committed, so nothing was written.
+            raise DatabaseUnavailableError(f"database unavailable: {e.orig or e}") from e
+
+    def _run(self, fn: Callable[[Session], T]) -> T:
+        with self._tx() as s:
+            return fn(s)
+
+    # -- submit -------------------------------------------------------------------------------
+
+    def submit(self, new: NewBatch) -> SubmitResult:
+        try:
+            return self._run(lambda s: self._submit(s, new))
+        except IntegrityError:
+            # A concurrent submit with the same ClientToken won the race: answer with its job.
+            if new.client_token is None:
+                raise
+            return self._run(lambda s: self._submit(s, new))
+
+    def _submit(self, s: Session, new: NewBatch) -> SubmitResult:
+        now = utcnow()
+        if new.client_token is not None:
+            existing = s.scalars(
+                select(BatchRow).where(
+                    BatchRow.tenant == new.tenant, BatchRow.client_token == new.client_token
+                )
+            ).first()
+            if existing is not None:
+                if existing.created_at > now - CLIENT_TOKEN_TTL:
+                    if existing.request_hash != new.request_hash:
+                        raise IdempotencyMismatchError(
+                            f"ClientToken {new.client_token!r} was used for a different request"
+                        )
+                    return SubmitResult(existing.id, created=False)
+                existing.client_token = None  # expired: the token may be used again
+                s.flush()
+        s.add(
+            BatchRow(
+                id=new.id,
+                tenant=new.tenant,
+                job_type=new.job_type,
+                status=st.INIT,
+                client_token=new.client_token,
+                request_hash=new.request_hash,
+                input_config=new.input_config,
+                editing_config=new.editing_config,
+                output_config=new.output_config,
+                user_data=new.user_data,
+                seed=None if new.seed is None else str(new.seed),
+                sub_job_count=len(new.sub_jobs),
+                cancel_requested=False,
+                error_code="",
+                error_message="",
+                distinct_variants=0,
+                revision=1,
+                created_at=now,
+                modified_at=now,
+            )
+        )
+        s.flush()  # the batch row first, so the sub-jobs' foreign keys hold on every backend
+        s.add_all(
+            SubJobRow(
+                id=j.id,
+                batch_id=new.id,
+                idx=j.index,
+                status=st.INIT,
+                attempt=0,
+                progress=0.0,
+                media_url="",
+                duration_s=0.0,
+                error_code="",
+                error_message="",
+                plan="",
+                modified_at=now,
+            )
+            for j in new.sub_jobs
+        )
+        s.add_all(
+            OutboxRow(
+                batch_id=new.id,
+                subject=m.subject,
+                msg_id=m.msg_id,
+                payload=m.payload,
+                created_at=now,
+                attempts=0,
+                last_error="",
+            )
+            for m in new.messages
+        )
+        return SubmitResult(new.id, created=True)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, tenant: str, job_id: str) -> BatchWithSubJobs:
+        def read(s: Session) -> BatchWithSubJobs:
+            batch = s.get(BatchRow, job_id)
+            if batch is None or batch.tenant != tenant:
+                raise NotFoundError(f"job {job_id} not found")
+            subs = s.scalars(select(SubJobRow).where(SubJobRow.batch_id == job_id).order_by(SubJobRow.idx))
+            return BatchWithSubJobs(batch, list(subs))
+
+        return self._run(read)
+
+    def revision(self, tenant: str, job_id: str) -> int:
+        def read(s: Session) -> int:
+            rev = s.scalar(select(BatchRow.revision).where(BatchRow.id == job_id, BatchRow.tenant == tenant))
+            if rev is None:
+                raise NotFoundError(f"job {job_id} not found")
+            return int(rev)
+
+        return self._run(read)
+
+    def list(self, q: ListQuery) -> tuple[list[BatchRow], str]:
+        def read(s: Session) -> tuple[list[BatchRow], str]:
+            stmt = select(BatchRow).where(BatchRow.tenant == q.tenant)
+            if q.job_id:
+                stmt = stmt.where(BatchRow.id == q.job_id)
+            if q.job_type:
+                stmt = stmt.where(BatchRow.job_type == q.job_type)
+            if q.status:
+                stmt = stmt.where(BatchRow.status == q.status)
+            if q.start_time is not None:
+                stmt = stmt.where(BatchRow.created_at >= q.start_time)
+            if q.end_time is not None:
+                stmt = stmt.where(BatchRow.created_at < q.end_time)
+            if q.page_token:
+                after_time, after_id = _decode_token(q.page_token, q.fingerprint())
+                if q.ascending:
+                    stmt = stmt.where(
+                        or_(
+                            BatchRow.created_at > after_time,
+                            and_(BatchRow.created_at == after_time, BatchRow.id > after_id),
+                        )
+                    )
+                else:
+                    stmt = stmt.where(
+                        or_(
+                            BatchRow.created_at < after_time,
+                            and_(BatchRow.created_at == after_time, BatchRow.id < after_id),
+                        )
+                    )
+            order = (
+                (BatchRow.created_at.asc(), BatchRow.id.asc())
+                if q.ascending
+                else (BatchRow.created_at.desc(), BatchRow.id.desc())
+            )
+            rows = list(s.scalars(stmt.order_by(*order).limit(q.limit + 1)))
+            token = ""
+            if len(rows) > q.limit:
+                rows = rows[: q.limit]
+                token = _encode_token(rows[-1].created_at, rows[-1].id, q.fingerprint())
+            return rows, token
+
+        return self._run(read)
+
+    # -- cancel -------------------------------------------------------------------------------
+
+    def cancel(self, tenant: str, job_id: str, cancel_message: NewMessage) -> BatchWithSubJobs:
+        def write(s: Session) -> None:
+            batch = s.get(BatchRow, job_id)
+            if batch is None or batch.tenant != tenant:
+                raise NotFoundError(f"job {job_id} not found")
+            if batch.status == st.CANCELLED or batch.cancel_requested:
+                return  # idempotent
+            if batch.status in st.BATCH_TERMINAL:
+                raise FailedPreconditionError(f"job {job_id} is already {batch.status}")
+            now = utcnow()
+            batch.cancel_requested = True
+            s.execute(
+                update(SubJobRow)
+                .where(SubJobRow.batch_id == job_id, SubJobRow.status == st.INIT)
+                .values(status=st.CANCELLED, modified_at=now)
+            )
+            # Commands of sub-jobs that never left the outbox need not be published at all.
+            s.execute(delete(OutboxRow).where(OutboxRow.batch_id == job_id, OutboxRow.published_at.is_(None)))
+            s.add(
+                OutboxRow(
+                    batch_id=job_id,
+                    subject=cancel_message.subject,
+                    msg_id=cancel_message.msg_id,
+                    payload=cancel_message.payload,
+                    created_at=now,
+                    attempts=0,
+                    last_error="",
+                )
+            )
+            self._settle(s, batch, now)
+
+        self._run(write)
+        return self.get(tenant, job_id)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def apply_event(self, ev: EventUpdate) -> bool:
+        """Applies a render event; False when it changes nothing (duplicate, stale or late)."""
+        return self._run(lambda s: self._apply_event(s, ev))
+
+    def _apply_event(self, s: Session, ev: EventUpdate) -> bool:
+        sub = s.get(SubJobRow, ev.sub_job_id)
+        if sub is None or sub.batch_id != ev.batch_id or sub.status in st.SUB_JOB_TERMINAL:
+            return False
+        if ev.state == st.PROCESSING:
+            if ev.attempt < sub.attempt:
+                return False  # a late event of an earlier delivery
+            changed = (
+                sub.status != st.PROCESSING
+                or ev.attempt != sub.attempt
+                or ev.progress != sub.progress
+                or (ev.plan and ev.plan != sub.plan)
+            )
+            if not changed:
+                return False
+            sub.progress = ev.progress if ev.attempt > sub.attempt else max(sub.progress, ev.progress)
+            sub.status, sub.attempt = st.PROCESSING, ev.attempt
+        elif ev.state == st.SUCCESS:
+            sub.status, sub.progress = st.SUCCESS, 1.0
+            sub.media_url, sub.duration_s = ev.media_url, ev.duration_s
+        elif ev.state in (st.FAILED, st.CANCELLED):
+            sub.status = ev.state
+            sub.error_code, sub.error_message = ev.error_code, ev.error_message
+        else:
+            return False
+        if ev.plan:
+            sub.plan = ev.plan
+        sub.attempt = max(sub.attempt, ev.attempt)
+        now = utcnow()
+        sub.modified_at = now
+        batch = s.get(BatchRow, ev.batch_id)
+        assert batch is not None
+        if batch.status == st.INIT:
+            batch.status = st.PROCESSING
+        self._settle(s, batch, now)
+        return True
+
+    def _settle(self, s: Session, batch: BatchRow, now: datetime) -> None:
+        """Bumps the batch's revision and makes it terminal when no sub-job can change any more."""
+        s.flush()
+        batch.revision += 1
+        batch.modified_at = now
+        if batch.status in st.BATCH_TERMINAL:
+            return
+        rows = s.execute(
+            select(SubJobRow.status, SubJobRow.error_code, SubJobRow.error_message)
+            .where(SubJobRow.batch_id == batch.id)
+            .order_by(SubJobRow.idx)
+        ).all()
+        final = st.settled_batch_status((r.status for r in rows), batch.cancel_requested)
+        if final is None:
+            return
+        batch.status, batch.completed_at = final, now
+        if final == st.FAILED:
+            first = next((r for r in rows if r.status == st.FAILED), None)
+            batch.error_code = "AllSubJobsFailed"
+            batch.error_message = f"all {len(rows)} sub-jobs failed" + (
+                f"; first: {first.error_code}: {first.error_message}" if first else ""
+            )
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def pending_messages(self, limit: int = 100) -> list[PendingMessage]:
+        def read(s: Session) -> list[PendingMessage]:
+            stmt = (
+                select(OutboxRow)
+                .where(OutboxRow.published_at.is_(None))
+                .order_by(OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            return [PendingMessage(r.id, r.subject, r.msg_id, r.payload) for r in s.scalars(stmt)]
+
+        return self._run(read)
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        if ids:
+            self._run(
+                lambda s: s.execute(
+                    update(OutboxRow).where(OutboxRow.id.in_(list(ids))).values(published_at=utcnow())
+                )
+            )
+
+    def mark_publish_failed(self, msg_id: int, error: str) -> None:
+        self._run(
+            lambda s: s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == msg_id)
+                .values(attempts=OutboxRow.attempts + 1, last_error=error[:1000])
+            )
+        )
+
+    def outbox_backlog(self) -> int:
+        return int(
+            self._run(
+                lambda s: s.scalar(
+                    select(func.count()).select_from(OutboxRow).where(OutboxRow.published_at.is_(None))
+                )
+            )
+            or 0
+        )
+
+
+def _encode_token(created_at: datetime, job_id: str, fingerprint: str) -> str:
+    raw = json.dumps({"t": created_at.isoformat(), "i": job_id, "f": fingerprint}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, fingerprint: str) -> tuple[datetime, str]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        created_at, job_id = datetime.fromisoformat(raw["t"]), str(raw["i"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise PageTokenError("NextToken is not a token this service issued") from e
+    if raw.get("f") != fingerprint:
+        raise PageTokenError("NextToken belongs to a query with other filters or sort order")
+    return created_at, job_id

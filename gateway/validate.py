@@ -1,0 +1,439 @@
+"""Submit-time validation (spec §4–§6, §9): pure functions from a request to a job or violations.
+
+Every problem found is reported, each with the ICE field path, so that a client fixes all at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from gateway.errors import FieldViolation, InvalidArgumentError
+from reelmill.v1 import batch_service_pb2 as api
+from reelmill.v1 import job_config_pb2 as cfg
+
+MAX_GROUPS = 40
+MAX_MEDIA_PER_GROUP = 200
+MAX_POOL_MEDIA = 200
+MAX_TITLES, MAX_TITLE_CHARS = 50, 50
+MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS = 50, 1000
+MAX_ASSETS = 50
+MAX_GROUP_NAME_CHARS = 50
+MAX_USER_DATA_BYTES = 512
+MAX_CLIENT_TOKEN_CHARS = 64
+MAX_URL_CHARS = 2048
+MAX_COUNT = 100
+MAX_DURATION_S = 600.0
+MAX_VOLUME = 10.0
+
+# ICE's AI matching: reelmill does not do it and says so rather than ignoring it.
+UNSUPPORTED_FIELDS = frozenset(
+    {"MediaSearchInput", "SceneInfo", "HighlightStrategy", "MediaSearchStrategy", "SmartMixConfig"}
+)
+SPLIT_MODES = ("AverageSplit", "NoSplit")
+ALIGNMENT_MODES = ("AutoSpeed", "Cut")
+BACKGROUND_TYPES = ("Crop", "Blur", "Color", "Image")
+TEXT_ALIGNMENTS = (
+    "TopLeft", "TopCenter", "TopRight", "CenterLeft", "Center", "CenterRight",
+    "BottomLeft", "BottomCenter", "BottomRight",
+)  # fmt: skip
+# libavfilter's xfade transitions.
+TRANSITIONS = (
+    "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
+    "slideleft", "slideright", "slideup", "slidedown", "circlecrop", "circleopen", "circleclose",
+    "rectcrop", "distance", "radial", "smoothleft", "smoothright", "smoothup", "smoothdown",
+    "horzopen", "horzclose", "vertopen", "vertclose", "diagtl", "diagtr", "diagbl", "diagbr",
+    "pixelize", "zoomin", "hblur", "fadegrays",
+)  # fmt: skip
+VFX_EFFECTS = ("zoomin", "zoomout", "blur", "shake")
+FILTERS = ("warm", "cool", "mono", "vintage", "vivid")
+CODECS = {"H.264": "h264", "H.265": "hevc"}
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+# http(s) (behind an SSRF guard) and s3 arrive with their fetchers; until then they are refused here
+# rather than failing every sub-job later.
+MEDIA_SCHEMES = ("file",)
+OUTPUT_SCHEMES = ("file",)
+OUTPUT_EXTENSIONS = (".mp4",)
+COLOR = re.compile(r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
+PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+
+SCRIPT, SMART_MIX = "Script", "Smart_Mix"
+JOB_TYPES = (SCRIPT, SMART_MIX)
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class Roots:
+    """Where file:// URLs may point: media roots for inputs, the output root for outputs."""
+
+    media: tuple[str, ...]
+    output: str
+
+
+@dataclass(frozen=True)
+class ValidJob:
+    job_type: str
+    input_config: cfg.InputConfig
+    editing_config: cfg.EditingConfig
+    output_config: cfg.OutputConfig
+    count: int
+    client_token: str | None
+    user_data: str
+    seed: int | None
+    request_hash: str
+
+    def output_url(self, index: int) -> str:
+        return self.output_config.media_url.replace("{index}", str(index))
+
+
+def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots) -> ValidJob:
+    v = _Violations()
+    input_config = _config(v, req, "input", "InputConfig", cfg.InputConfig)
+    editing_config = _config(v, req, "editing", "EditingConfig", cfg.EditingConfig)
+    output_config = _config(v, req, "output", "OutputConfig", cfg.OutputConfig)
+
+    job_type = _check_input(v, input_config, roots)
+    _check_editing(v, editing_config, input_config)
+    count = _check_output(v, output_config, roots)
+
+    token = req.client_token
+    if len(token) > MAX_CLIENT_TOKEN_CHARS or not PRINTABLE_ASCII.match(token):
+        v.add("ClientToken", f"must be at most {MAX_CLIENT_TOKEN_CHARS} printable ASCII characters")
+    _check_user_data(v, req.user_data)
+    if req.template_config:
+        v.add("TemplateConfig", "templates are not supported yet")
+    v.raise_any()
+
+    seed = req.seed if req.HasField("seed") else None
+    return ValidJob(
+        job_type=job_type, input_config=input_config, editing_config=editing_config,
+        output_config=output_config, count=count, client_token=token or None, user_data=req.user_data,
+        seed=seed,
+        request_hash=_request_hash(input_config, editing_config, output_config, req.user_data, seed),
+    )  # fmt: skip
+
+
+class _Violations:
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise InvalidArgumentError(self.items)
+
+
+def _config(v: _Violations, req: Message, oneof: str, name: str, kind: type[M]) -> M:
+    """The typed config, parsing the JSON form (as ICE clients send it) when that was given."""
+    which = req.WhichOneof(oneof)
+    if which is None:
+        return kind()
+    if not which.endswith("_json"):
+        return getattr(req, which)  # type: ignore[no-any-return]
+    text = getattr(req, which)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        v.add(name, f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}")
+        return kind()
+    if not isinstance(doc, dict):
+        v.add(name, "must be a JSON object")
+        return kind()
+    unsupported = list(_unsupported_paths(doc, name))
+    for path in unsupported:
+        v.add(path, "not supported: reelmill does not do AI media matching")
+    if unsupported:
+        return kind()
+    message = kind()
+    try:
+        json_format.ParseDict(doc, message)
+    except json_format.ParseError as e:
+        v.add(name, str(e))
+        return kind()
+    return message
+
+
+def _unsupported_paths(doc: Any, path: str) -> Iterable[str]:
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key in UNSUPPORTED_FIELDS:
+                yield f"{path}.{key}"
+            else:
+                yield from _unsupported_paths(value, f"{path}.{key}")
+    elif isinstance(doc, list):
+        for i, item in enumerate(doc):
+            yield from _unsupported_paths(item, f"{path}[{i}]")
+
+
+def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
+    p = "InputConfig"
+    if ic.media_group_array:
+        job_type = SCRIPT
+        if len(ic.media_group_array) > MAX_GROUPS:
+            v.add(f"{p}.MediaGroupArray", f"at most {MAX_GROUPS} groups, got {len(ic.media_group_array)}")
+        names: set[str] = set()
+        grouped_speech = False
+        for i, g in enumerate(ic.media_group_array):
+            gp = f"{p}.MediaGroupArray[{i}]"
+            if not g.group_name:
+                v.add(f"{gp}.GroupName", "required")
+            elif len(g.group_name) > MAX_GROUP_NAME_CHARS:
+                v.add(f"{gp}.GroupName", f"at most {MAX_GROUP_NAME_CHARS} characters")
+            elif g.group_name in names:
+                v.add(f"{gp}.GroupName", f"duplicate group name {g.group_name!r}")
+            names.add(g.group_name)
+            if not g.media_array:
+                v.add(f"{gp}.MediaArray", "a group needs at least one media")
+            elif len(g.media_array) > MAX_MEDIA_PER_GROUP:
+                v.add(f"{gp}.MediaArray", f"at most {MAX_MEDIA_PER_GROUP} media per group")
+            for j, url in enumerate(g.media_array):
+                _check_media_url(v, f"{gp}.MediaArray[{j}]", url, roots)
+            _check_texts(v, f"{gp}.SpeechTextArray", g.speech_text_array, MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS)
+            grouped_speech = grouped_speech or bool(g.speech_text_array)
+            if g.HasField("duration") and not 0 < g.duration <= MAX_DURATION_S:
+                v.add(f"{gp}.Duration", f"must be in (0, {MAX_DURATION_S:g}] seconds")
+            if g.HasField("volume"):
+                _check_volume(v, f"{gp}.Volume", g.volume)
+            if g.split_mode and g.split_mode not in SPLIT_MODES:
+                v.add(f"{gp}.SplitMode", f"must be one of {', '.join(SPLIT_MODES)}")
+        if grouped_speech and ic.speech_text_array:
+            v.add(f"{p}.SpeechTextArray", "global and grouped narration cannot both be set")
+    elif ic.media_array:
+        job_type = SMART_MIX
+        if len(ic.media_array) > MAX_POOL_MEDIA:
+            v.add(f"{p}.MediaArray", f"at most {MAX_POOL_MEDIA} media")
+        for j, url in enumerate(ic.media_array):
+            _check_media_url(v, f"{p}.MediaArray[{j}]", url, roots)
+    else:
+        job_type = SCRIPT
+        v.add(p, "needs MediaGroupArray (Script) or MediaArray (Smart_Mix)")
+    _check_texts(v, f"{p}.TitleArray", ic.title_array, MAX_TITLES, MAX_TITLE_CHARS)
+    _check_texts(v, f"{p}.SpeechTextArray", ic.speech_text_array, MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS)
+    levels: set[int] = set()
+    for i, sh in enumerate(ic.sub_heading_array):
+        sp = f"{p}.SubHeadingArray[{i}]"
+        if not 1 <= sh.level <= 5:
+            v.add(f"{sp}.Level", "must be 1–5")
+        elif sh.level in levels:
+            v.add(f"{sp}.Level", f"level {sh.level} appears twice")
+        levels.add(sh.level)
+        _check_texts(v, f"{sp}.TitleArray", sh.title_array, MAX_TITLES, MAX_TITLE_CHARS)
+    for name, items in (("BackgroundMusicArray", ic.background_music_array),
+                        ("BackgroundImageArray", ic.background_image_array)):  # fmt: skip
+        if len(items) > MAX_ASSETS:
+            v.add(f"{p}.{name}", f"at most {MAX_ASSETS} items")
+        for j, url in enumerate(items):
+            _check_media_url(v, f"{p}.{name}[{j}]", url, roots)
+    if len(ic.sticker_array) > MAX_ASSETS:
+        v.add(f"{p}.StickerArray", f"at most {MAX_ASSETS} items")
+    for j, sticker in enumerate(ic.sticker_array):
+        sp = f"{p}.StickerArray[{j}]"
+        _check_media_url(v, f"{sp}.MediaURL", sticker.media_url, roots)
+        if sticker.HasField("opacity") and not 0 <= sticker.opacity <= 1:
+            v.add(f"{sp}.Opacity", "must be in [0, 1]")
+        for fname in ("x", "y", "width", "height"):
+            if sticker.HasField(fname) and getattr(sticker, fname) < 0:
+                v.add(f"{sp}.{fname.capitalize()}", "must not be negative")
+    return job_type
+
+
+def _check_editing(v: _Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -> None:
+    p = "EditingConfig"
+    _check_gain(v, f"{p}.MediaConfig", ec.media_config)
+    _check_gain(v, f"{p}.SpeechConfig", ec.speech_config)
+    _check_gain(v, f"{p}.BackgroundMusicConfig", ec.background_music_config)
+    for i, meta in enumerate(ec.media_config.media_meta_data_array):
+        mp = f"{p}.MediaConfig.MediaMetaDataArray[{i}]"
+        if not meta.media:
+            v.add(f"{mp}.Media", "required")
+        for j, r in enumerate(meta.time_range_list):
+            if not 0 <= getattr(r, "in") < r.out:
+                v.add(f"{mp}.TimeRangeList[{j}]", "needs 0 <= In < Out")
+    sc = ec.speech_config
+    if sc.HasField("speech_rate") and not -500 <= sc.speech_rate <= 500:
+        v.add(f"{p}.SpeechConfig.SpeechRate", "must be in [-500, 500]")
+    _check_style(v, f"{p}.TitleConfig", ec.title_config)
+    _check_style(v, f"{p}.SpeechConfig.AsrConfig", sc.asr_config)
+    for level, style in ec.sub_heading_config.items():
+        if not 1 <= level <= 5:
+            v.add(f"{p}.SubHeadingConfig.{level}", "level must be 1–5")
+        _check_style(v, f"{p}.SubHeadingConfig.{level}", style)
+    pc = ec.process_config
+    pp = f"{p}.ProcessConfig"
+    for fname, label in (("single_shot_duration", "SingleShotDuration"), ("image_duration", "ImageDuration")):
+        if pc.HasField(fname) and not 0 < getattr(pc, fname) <= MAX_DURATION_S:
+            v.add(f"{pp}.{label}", f"must be in (0, {MAX_DURATION_S:g}] seconds")
+    if pc.HasField("transition_duration") and not 0 < pc.transition_duration <= 5:
+        v.add(f"{pp}.TransitionDuration", "must be in (0, 5] seconds")
+    if pc.alignment_mode and pc.alignment_mode not in ALIGNMENT_MODES:
+        v.add(f"{pp}.AlignmentMode", f"must be one of {', '.join(ALIGNMENT_MODES)}")
+    if pc.HasField("vfx_effect_probability") and not 0 <= pc.vfx_effect_probability <= 1:
+        v.add(f"{pp}.VfxEffectProbability", "must be in [0, 1]")
+    _check_names(v, f"{pp}.TransitionList", pc.transition_list, TRANSITIONS)
+    _check_names(v, f"{pp}.VfxFirstClipEffectList", pc.vfx_first_clip_effect_list, VFX_EFFECTS)
+    _check_names(v, f"{pp}.VfxNotFirstClipEffectList", pc.vfx_not_first_clip_effect_list, VFX_EFFECTS)
+    _check_names(v, f"{pp}.FilterList", pc.filter_list, FILTERS)
+    bg = ec.background_image_config
+    bp = f"{p}.BackgroundImageConfig"
+    if bg.sub_type and bg.sub_type not in BACKGROUND_TYPES:
+        v.add(f"{bp}.SubType", f"must be one of {', '.join(BACKGROUND_TYPES)}")
+    if bg.color and not COLOR.match(bg.color):
+        v.add(f"{bp}.Color", "must be #RRGGBB or #RRGGBBAA")
+    if bg.sub_type == "Image" and not ic.background_image_array:
+        v.add(f"{bp}.SubType", "Image needs InputConfig.BackgroundImageArray")
+    if bg.HasField("radius") and not 0 < bg.radius <= 200:
+        v.add(f"{bp}.Radius", "must be in (0, 200]")
+
+
+def _check_output(v: _Violations, oc: cfg.OutputConfig, roots: Roots) -> int:
+    p = "OutputConfig"
+    count = oc.count if oc.HasField("count") else 1
+    if not 1 <= count <= MAX_COUNT:
+        v.add(f"{p}.Count", f"must be 1–{MAX_COUNT}, got {count}")
+    if oc.media_url:
+        _check_output_url(v, f"{p}.MediaURL", oc.media_url, count, roots)
+    for fname, label in (("max_duration", "MaxDuration"), ("fixed_duration", "FixedDuration")):
+        if oc.HasField(fname) and not 0 < getattr(oc, fname) <= MAX_DURATION_S:
+            v.add(f"{p}.{label}", f"must be in (0, {MAX_DURATION_S:g}] seconds")
+    for fname, label in (("width", "Width"), ("height", "Height")):
+        if oc.HasField(fname):
+            value = getattr(oc, fname)
+            if not 64 <= value <= 4096 or value % 2:
+                v.add(f"{p}.{label}", f"must be an even number in 64–4096, got {value}")
+    vid = oc.video
+    if vid.HasField("crf") and not 0 <= vid.crf <= 51:
+        v.add(f"{p}.Video.Crf", f"must be 0–51, got {vid.crf}")
+    if vid.HasField("fps") and not 1 <= vid.fps <= 60:
+        v.add(f"{p}.Video.Fps", f"must be 1–60, got {vid.fps:g}")
+    if vid.codec and vid.codec not in CODECS:
+        v.add(f"{p}.Video.Codec", f"must be one of {', '.join(CODECS)}")
+    if vid.preset and vid.preset not in PRESETS:
+        v.add(f"{p}.Video.Preset", f"must be one of {', '.join(PRESETS)}")
+    if vid.HasField("bitrate") and not 100 <= vid.bitrate <= 100_000:
+        v.add(f"{p}.Video.Bitrate", "must be 100–100000 kbps")
+    if vid.HasField("gop") and not 1 <= vid.gop <= 1000:
+        v.add(f"{p}.Video.Gop", "must be 1–1000 frames")
+    if oc.audio.HasField("bitrate") and not 32 <= oc.audio.bitrate <= 512:
+        v.add(f"{p}.Audio.Bitrate", "must be 32–512 kbps")
+    return count
+
+
+def _check_texts(v: _Violations, path: str, texts: Iterable[str], max_items: int, max_chars: int) -> None:
+    items = list(texts)
+    if len(items) > max_items:
+        v.add(path, f"at most {max_items} items, got {len(items)}")
+    for i, t in enumerate(items):
+        if not t.strip():
+            v.add(f"{path}[{i}]", "must not be empty")
+        elif len(t) > max_chars:
+            v.add(f"{path}[{i}]", f"at most {max_chars} characters, got {len(t)}")
+
+
+def _check_names(v: _Violations, path: str, names: Iterable[str], known: tuple[str, ...]) -> None:
+    for i, name in enumerate(names):
+        if name not in known:
+            v.add(f"{path}[{i}]", f"unknown name {name!r}; available: {', '.join(known)}")
+
+
+def _check_volume(v: _Violations, path: str, value: float) -> None:
+    if not 0 <= value <= MAX_VOLUME:
+        v.add(path, f"must be in [0, {MAX_VOLUME:g}], got {value:g}")
+
+
+def _check_gain(v: _Violations, path: str, conf: Any) -> None:
+    if conf.HasField("volume") and conf.HasField("gain"):
+        v.add(f"{path}.Gain", "Gain is an alias of Volume: give one of them")
+    for fname, label in (("volume", "Volume"), ("gain", "Gain")):
+        if conf.HasField(fname):
+            _check_volume(v, f"{path}.{label}", getattr(conf, fname))
+
+
+def _check_style(v: _Violations, path: str, style: cfg.TextStyle) -> None:
+    if style.HasField("font_size") and not 8 <= style.font_size <= 400:
+        v.add(f"{path}.FontSize", "must be 8–400")
+    for fname, label in (("font_color", "FontColor"), ("outline_colour", "OutlineColour")):
+        value = getattr(style, fname)
+        if value and not COLOR.match(value):
+            v.add(f"{path}.{label}", "must be #RRGGBB or #RRGGBBAA")
+    if style.HasField("outline") and not 0 <= style.outline <= 50:
+        v.add(f"{path}.Outline", "must be 0–50")
+    if style.alignment and style.alignment not in TEXT_ALIGNMENTS:
+        v.add(f"{path}.Alignment", f"must be one of {', '.join(TEXT_ALIGNMENTS)}")
+    for fname, label in (("x", "X"), ("y", "Y"), ("text_width", "TextWidth")):
+        if style.HasField(fname) and getattr(style, fname) < 0:
+            v.add(f"{path}.{label}", "must not be negative")
+
+
+def _check_media_url(v: _Violations, path: str, url: str, roots: Roots) -> None:
+    problem = _url_problem(url, MEDIA_SCHEMES, roots.media)
+    if problem:
+        v.add(path, problem)
+
+
+def _check_output_url(v: _Violations, path: str, url: str, count: int, roots: Roots) -> None:
+    problem = _url_problem(url, OUTPUT_SCHEMES, (roots.output,))
+    if problem:
+        v.add(path, problem)
+        return
+    if count > 1 and "{index}" not in url:
+        v.add(path, "needs {index} when Count > 1, or every variant would overwrite the same file")
+    if not urlsplit(url).path.lower().endswith(OUTPUT_EXTENSIONS):
+        v.add(path, f"the file name must end with {', '.join(OUTPUT_EXTENSIONS)}")
+
+
+def _url_problem(url: str, schemes: tuple[str, ...], file_roots: tuple[str, ...]) -> str | None:
+    if not url:
+        return "required"
+    if len(url) > MAX_URL_CHARS:
+        return f"at most {MAX_URL_CHARS} characters"
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        return f"scheme must be one of {', '.join(s + '://' for s in schemes)}"
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            return "file:// URLs name a local path (file:///path)"
+        raw = unquote(parts.path)
+        if "\x00" in raw or ".." in raw.split("/"):
+            return "file path must not contain '..' or NUL"
+        path = posixpath.normpath(raw)
+        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in file_roots if r):
+            return f"file path must be under {' or '.join(r for r in file_roots if r) or 'a configured root'}"
+    elif not parts.netloc:
+        return "URL needs a host (or bucket)"
+    return None
+
+
+def _check_user_data(v: _Violations, user_data: str) -> None:
+    if not user_data:
+        return
+    if len(user_data.encode()) > MAX_USER_DATA_BYTES:
+        v.add("UserData", f"at most {MAX_USER_DATA_BYTES} bytes")
+        return
+    try:
+        doc = json.loads(user_data)
+    except json.JSONDecodeError as e:
+        v.add("UserData", f"must be a JSON object: {e.msg}")
+        return
+    if not isinstance(doc, dict):
+        v.add("UserData", "must be a JSON object")
+    elif "NotifyAddress" in doc:
+        v.add("UserData.NotifyAddress", "completion callbacks are not supported yet")
+
+
+def _request_hash(*parts: Any) -> str:
+    canon = [
+        json_format.MessageToDict(p, preserving_proto_field_name=True) if isinstance(p, Message) else p
+        for p in parts
+    ]
+    return hashlib.sha256(json.dumps(canon, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,48 @@
+"""Stored rows as the API's messages (ICE-shaped EditingBatchJob)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway.store.schema import BatchRow, SubJobRow
+from reelmill.v1 import batch_service_pb2 as api
+
+
+def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> api.EditingBatchJob:
+    job = api.EditingBatchJob(
+        job_id=batch.id, job_type=batch.job_type, status=batch.status, user_data=batch.user_data,
+        extend=api.Extend(error_code=batch.error_code, error_message=batch.error_message,
+                          distinct_variants=batch.distinct_variants),
+        create_time=_ts(batch.created_at), modified_time=_ts(batch.modified_at),
+    )  # fmt: skip
+    json_format.Parse(batch.input_config, job.input_config)
+    json_format.Parse(batch.editing_config, job.editing_config)
+    json_format.Parse(batch.output_config, job.output_config)
+    if batch.completed_at is not None:
+        job.complete_time.CopyFrom(_ts(batch.completed_at))
+    if batch.seed is not None:
+        job.seed = int(batch.seed)
+    for sub in sub_jobs or ():
+        job.sub_job_list.append(
+            api.SubJob(
+                job_id=sub.id,
+                index=sub.idx,
+                status=sub.status,
+                media_url=sub.media_url,
+                duration=sub.duration_s,
+                error_code=sub.error_code,
+                error_message=sub.error_message,
+                progress=sub.progress,
+                plan=sub.plan,
+            )  # fmt: skip
+        )
+    return job
+
+
+def _ts(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts

@@ -1,0 +1,1 @@
+"""reelmill: batch one-click video production."""

@@ -1,0 +1,3 @@
+from reelmill.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""The `reelmill` command: run the stack or its parts, and talk to a gateway.
+
+Every setting comes from a flag or a REELMILL_* environment variable (shown by --help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = ".reelmill"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"REELMILL_{name}", default)
+
+
+def _opt(p: argparse.ArgumentParser, flag: str, env: str, default: str, help: str, **kw: Any) -> None:
+    p.add_argument(
+        flag, default=_env(env, default), help=f"{help} [env REELMILL_{env}; default: %(default)s]", **kw
+    )
+
+
+def _common_server_options(p: argparse.ArgumentParser) -> None:
+    _opt(p, "--nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
+    _opt(p, "--data-dir", "DATA_DIR", DEFAULT_DATA_DIR, "folder for the database and local state")
+    _opt(p, "--output-dir", "OUTPUT_DIR", "", "folder for outputs (default: DATA_DIR/outputs)")
+    _opt(
+        p,
+        "--media-roots",
+        "MEDIA_ROOTS",
+        "",
+        f"folders file:// media may come from, '{os.pathsep}'-separated",
+    )
+    _opt(p, "--log-level", "LOG_LEVEL", "INFO", "log level")
+
+
+def _gateway_options(p: argparse.ArgumentParser) -> None:
+    _opt(p, "--listen", "LISTEN", "127.0.0.1:50051", "gRPC listen address")
+    _opt(p, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
+    _opt(
+        p,
+        "--ack-wait",
+        "ACK_WAIT_S",
+        "60",
+        "seconds before an unacknowledged render is redelivered",
+        type=float,
+    )
+    _opt(p, "--max-deliver", "MAX_DELIVER", "5", "deliveries of a render command before it fails", type=int)
+    _opt(p, "--no-migrate", "NO_MIGRATE", "", "do not run database migrations at start", action="store_const",
+         const="1")  # fmt: skip
+
+
+def _worker_options(p: argparse.ArgumentParser) -> None:
+    _opt(p, "--slots", "SLOTS", "1", "concurrent renders", type=int)
+    _opt(
+        p,
+        "--shutdown-grace",
+        "SHUTDOWN_GRACE_S",
+        "30",
+        "seconds a render may finish after SIGTERM",
+        type=float,
+    )
+
+
+def _client_options(p: argparse.ArgumentParser) -> None:
+    _opt(p, "--gateway", "GATEWAY", "127.0.0.1:50051", "gateway address")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelmill", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole stack locally: nats-server, gateway, one worker")
+    _common_server_options(dev)
+    _gateway_options(dev)
+    _worker_options(dev)
+    _opt(
+        dev, "--nats-port", "DEV_NATS_PORT", "0", "port of the local nats-server (0: any free port)", type=int
+    )
+    dev.add_argument("--example", help="after start-up, submit this job file and print where its videos are")
+    dev.add_argument("--once", action="store_true", help="stop after the example has finished")
+
+    gw = sub.add_parser("gateway", help="run the gRPC gateway")
+    _common_server_options(gw)
+    _gateway_options(gw)
+
+    wk = sub.add_parser("worker", help="run a render worker")
+    _common_server_options(wk)
+    _worker_options(wk)
+
+    mg = sub.add_parser("migrate", help="bring the database schema up to date and exit")
+    _opt(mg, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
+    _opt(mg, "--data-dir", "DATA_DIR", DEFAULT_DATA_DIR, "folder for the database and local state")
+
+    sm = sub.add_parser("submit", help="submit a job file in the ICE request shape; prints the JobId")
+    _client_options(sm)
+    sm.add_argument(
+        "job_file", help="JSON with InputConfig, EditingConfig, OutputConfig, UserData, ClientToken"
+    )
+    mode = sm.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--wait", action="store_true", help="wait for the end; print the job; fail unless Finished"
+    )
+    mode.add_argument("--watch", action="store_true", help="print every change until the end")
+    sm.add_argument(
+        "--timeout", type=float, default=3600, help="seconds to wait at most (default: %(default)s)"
+    )
+
+    gt = sub.add_parser("get", help="print a job as ICE-shaped JSON")
+    _client_options(gt)
+    gt.add_argument("job_id")
+
+    ls = sub.add_parser("list", help="list jobs")
+    _client_options(ls)
+    ls.add_argument("--status", default="")
+    ls.add_argument("--job-type", default="")
+    ls.add_argument("--start-time", default="", help="RFC 3339, e.g. 2026-11-25T00:00:00Z")
+    ls.add_argument("--end-time", default="")
+    ls.add_argument("--sort-by", default="", choices=["", "desc", "asc"])
+    ls.add_argument("--max-results", type=int, default=0)
+    ls.add_argument("--next-token", default="")
+
+    cn = sub.add_parser("cancel", help="cancel a job")
+    _client_options(cn)
+    cn.add_argument("job_id")
+
+    wt = sub.add_parser("watch", help="print every change of a job until it ends")
+    _client_options(wt)
+    wt.add_argument("job_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = getattr(args, "log_level", "INFO").upper()
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "dev": _dev, "gateway": _gateway, "worker": _worker, "migrate": _migrate,
+    }  # fmt: skip
+    if args.command in commands:
+        return commands[args.command](args)
+    from reelmill import client
+
+    return client.run(args)
+
+
+def _media_roots(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(os.path.abspath(r) for r in args.media_roots.split(os.pathsep) if r)
+
+
+def _output_dir(args: argparse.Namespace) -> str:
+    return os.path.abspath(args.output_dir or os.path.join(args.data_dir, "outputs"))
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    return args.database_url or f"sqlite:///{os.path.abspath(os.path.join(args.data_dir, 'reelmill.db'))}"
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(
+        listen=args.listen, database_url=_database_url(args), nats_url=args.nats_url,
+        media_roots=_media_roots(args), output_dir=_output_dir(args), auto_migrate=not args.no_migrate,
+        ack_wait_s=args.ack_wait, max_deliver=args.max_deliver,
+    )  # fmt: skip
+    return _run_until_signal(lambda stop: serve(settings, stop))
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from worker.bus import WorkerBus
+    from worker.consume import Worker
+    from worker.settings import WorkerSettings
+
+    settings = WorkerSettings(
+        nats_url=args.nats_url, media_roots=_media_roots(args), output_dir=_output_dir(args),
+        slots=args.slots, shutdown_grace_s=args.shutdown_grace,
+    )  # fmt: skip
+
+    async def run(stop: asyncio.Event) -> None:
+        bus = WorkerBus(settings.nats_url)
+        try:
+            await Worker(settings, bus).run(stop)
+        finally:
+            await bus.close()
+
+    return _run_until_signal(run)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from gateway.store import migrate
+
+    Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(_database_url(args))
+    return 0
+
+
+def _run_until_signal(main: Callable[[asyncio.Event], Any]) -> int:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from reelmill import dev
+
+    return dev.run(args, database_url=_database_url(args), output_dir=_output_dir(args),
+                   media_roots=_media_roots(args) or (os.getcwd(),))  # fmt: skip
+
+
+def load_job_file(path: str) -> dict[str, Any]:
+    """The job file as a dict; raises ValueError with a readable reason."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: must hold a JSON object")
+    return doc

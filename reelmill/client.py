@@ -1,0 +1,170 @@
+"""Client commands: submit, get, list, cancel, watch. Output is ICE-shaped JSON on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from reelmill.v1 import batch_service_pb2 as api
+from reelmill.v1 import batch_service_pb2_grpc as api_grpc
+
+TERMINAL = ("Finished", "Failed", "Cancelled")
+CONFIGS = {"InputConfig": "input_config_json", "EditingConfig": "editing_config_json",
+           "OutputConfig": "output_config_json"}  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    channel = grpc.insecure_channel(args.gateway)
+    stub = api_grpc.BatchMediaProducingServiceStub(channel)
+    try:
+        if args.command == "submit":
+            return _submit(stub, args)
+        if args.command == "get":
+            _print(stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=args.job_id)))
+        elif args.command == "list":
+            _print(stub.ListBatchMediaProducingJobs(_list_request(args)))
+        elif args.command == "cancel":
+            _print(
+                stub.CancelBatchMediaProducingJob(api.CancelBatchMediaProducingJobRequest(job_id=args.job_id))
+            )
+        elif args.command == "watch":
+            for change in _watch(stub, args.job_id, timeout_s=None):
+                _print_change(change)
+        return 0
+    except grpc.RpcError as e:
+        print(describe_error(e), file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        channel.close()
+
+
+def submit_request(doc: dict[str, Any], base_dir: str) -> api.SubmitBatchMediaProducingJobRequest:
+    """An ICE request document as our Submit request. Configs go as JSON text so the server validates
+    exactly what the user wrote; relative `file:` URLs are resolved against the job file's folder."""
+    req = api.SubmitBatchMediaProducingJobRequest(client_token=str(doc.get("ClientToken", "")))
+    for key, field in CONFIGS.items():
+        value = doc.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                setattr(req, field, value)  # malformed: the server says what is wrong with it
+                continue
+        setattr(req, field, json.dumps(_resolve_files(value, base_dir), ensure_ascii=False))
+    user_data = doc.get("UserData")
+    if user_data is not None:
+        req.user_data = user_data if isinstance(user_data, str) else json.dumps(user_data, ensure_ascii=False)
+    templates = doc.get("TemplateConfig")
+    if isinstance(templates, str) and templates:
+        templates = [t for t in templates.split(",") if t]
+    if templates:
+        req.template_config.extend(str(t) for t in templates)
+    if doc.get("Seed") is not None:
+        req.seed = int(doc["Seed"])
+    return req
+
+
+def _resolve_files(value: Any, base_dir: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_files(v, base_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_files(v, base_dir) for v in value]
+    if isinstance(value, str) and value.startswith("file:") and not value.startswith("file://"):
+        return "file://" + quote(os.path.abspath(os.path.join(base_dir, value.removeprefix("file:"))))
+    return value
+
+
+def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namespace) -> int:
+    from reelmill.cli import load_job_file
+
+    doc = load_job_file(args.job_file)
+    req = submit_request(doc, os.path.dirname(os.path.abspath(args.job_file)))
+    resp = stub.SubmitBatchMediaProducingJob(req, timeout=30)
+    if not (args.wait or args.watch):
+        print(resp.job_id)
+        return 0
+    print(resp.job_id, file=sys.stderr)
+    last = None
+    for change in _watch(stub, resp.job_id, timeout_s=args.timeout):
+        last = change.editing_batch_job
+        if args.watch:
+            _print_change(change)
+    final = stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=resp.job_id))
+    if args.wait:
+        _print(final)
+    status = final.editing_batch_job.status if last is not None else "unknown"
+    return 0 if status == "Finished" else 3
+
+
+def _watch(stub: api_grpc.BatchMediaProducingServiceStub, job_id: str,
+           timeout_s: float | None) -> Iterator[api.WatchBatchMediaProducingJobResponse]:  # fmt: skip
+    """Follows a job to its end, reconnecting when the gateway goes away (e.g. a restart)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.1)
+        try:
+            for change in stub.WatchBatchMediaProducingJob(
+                api.WatchBatchMediaProducingJobRequest(job_id=job_id), timeout=remaining
+            ):
+                yield change
+                if change.editing_batch_job.status in TERMINAL:
+                    return
+            return
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or (deadline and time.monotonic() > deadline):
+                raise
+            time.sleep(1.0)
+
+
+def _list_request(args: argparse.Namespace) -> api.ListBatchMediaProducingJobsRequest:
+    req = api.ListBatchMediaProducingJobsRequest(
+        status=args.status, job_type=args.job_type, sort_by=args.sort_by, max_results=args.max_results,
+        next_token=args.next_token,
+    )  # fmt: skip
+    try:
+        if args.start_time:
+            req.start_time.FromJsonString(args.start_time)
+        if args.end_time:
+            req.end_time.FromJsonString(args.end_time)
+    except ValueError as e:
+        raise ValueError(f"times must be RFC 3339 (2026-11-25T00:00:00Z): {e}") from e
+    return req
+
+
+def describe_error(e: grpc.RpcError) -> str:
+    """The status code, message and each field violation, one per line."""
+    lines = [f"error: {e.code().name}: {e.details()}"]  # type: ignore[attr-defined]
+    status = rpc_status.from_call(e)  # type: ignore[arg-type]
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
+    return "\n".join(lines)
+
+
+def _print(message: Message) -> None:
+    print(json_format.MessageToJson(message, ensure_ascii=False, indent=2))
+
+
+def _print_change(change: api.WatchBatchMediaProducingJobResponse) -> None:
+    job = change.editing_batch_job
+    subs = " ".join(f"{s.index}:{s.status}:{s.progress:.0%}" for s in job.sub_job_list)
+    print(f"{job.job_id} {job.status} rev {change.revision} | {subs}", flush=True)

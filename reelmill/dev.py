@@ -1,0 +1,115 @@
+"""`reelmill dev`: the whole stack on one machine with embedded defaults.
+
+A nats-server from the pip wheel (JetStream in DATA_DIR/nats), the gateway on SQLite, one worker,
+outputs in a local folder. Each part runs as its own process, as in production; Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from reelmill.natsd import NatsServer
+
+
+def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_roots: tuple[str, ...]) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    nats = NatsServer(data_dir / "nats", port=args.nats_port).start()
+    print(f"nats-server  {nats.url} (JetStream in {nats.store_dir})", flush=True)
+    env = dict(os.environ)
+    env.update({
+        "REELMILL_NATS_URL": nats.url, "REELMILL_DATA_DIR": str(data_dir), "REELMILL_OUTPUT_DIR": output_dir,
+        "REELMILL_MEDIA_ROOTS": os.pathsep.join(media_roots), "REELMILL_DATABASE_URL": database_url,
+        "REELMILL_LISTEN": args.listen, "REELMILL_LOG_LEVEL": args.log_level,
+    })  # fmt: skip
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        for part in ("gateway", "worker"):
+            children.append(subprocess.Popen([sys.executable, "-m", "reelmill", part], env=env))
+        _wait_healthy(args.listen, children, timeout_s=60)
+        print(f"gateway      {args.listen} (database {database_url})", flush=True)
+        print(f"outputs      {output_dir}", flush=True)
+        print(f"media roots  {os.pathsep.join(media_roots)}", flush=True)
+        print("open: this dev stack has no API keys; anyone who can reach it can use it", flush=True)
+        if args.example:
+            code = _run_example(args.example, args.listen)
+            if args.once:
+                return code
+        print("ready; Ctrl-C stops", flush=True)
+        while not stopping:
+            if any(c.poll() is not None for c in children):
+                print("a part of the stack exited; stopping", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 40
+        for c in children:
+            try:
+                c.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                c.kill()
+                c.wait()
+        nats.stop()
+        print("stopped", flush=True)
+
+
+def _wait_healthy(address: str, children: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if any(c.poll() is not None for c in children):
+                raise SystemExit("the gateway or worker exited during start-up")
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise SystemExit(f"the gateway at {address} was not healthy within {timeout_s:g} s")
+
+
+def _run_example(job_file: str, address: str) -> int:
+    from reelmill import samples
+
+    media = Path(job_file).resolve().parent / "media"
+    samples.write_example_media(media)
+    print(f"example media in {media}; submitting {job_file}", flush=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "reelmill", "submit", job_file, "--wait", "--gateway", address],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    sys.stderr.write(result.stderr)
+    try:
+        job = json.loads(result.stdout)["EditingBatchJob"]
+    except (ValueError, KeyError):
+        print(result.stdout)
+        return result.returncode or 1
+    print(f"job {job['JobId']}: {job['Status']}", flush=True)
+    for sub in job.get("SubJobList", []):
+        where = sub.get("MediaURL") or f"{sub.get('ErrorCode')}: {sub.get('ErrorMessage')}"
+        print(f"  variant {sub.get('Index', 0)}: {sub['Status']} {sub.get('Duration', 0):.2f} s  {where}")
+    return result.returncode

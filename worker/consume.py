@@ -1,0 +1,177 @@
+"""The worker loop: take a render command, run it with a lease kept alive, report, then acknowledge.
+
+Order per command (at-least-once delivery, exactly one output): cancelled? → output already there
+(a redelivery after a crash)? → render to a temporary name → move into place → publish the outcome →
+ack. A crash anywhere before the ack redelivers the command; the next attempt finds the output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+
+from reelmill.v1 import render_pb2
+from worker.bus import BusUnavailableError, WorkerBus
+from worker.errors import RenderCancelledError, WorkerError
+from worker.job import JobState, Rendered, existing_output, run_job
+from worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+PROCESSING = render_pb2.RENDER_STATE_PROCESSING
+SUCCESS = render_pb2.RENDER_STATE_SUCCESS
+FAILED = render_pb2.RENDER_STATE_FAILED
+CANCELLED = render_pb2.RENDER_STATE_CANCELLED
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings, bus: WorkerBus) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.draining = asyncio.Event()  # SIGTERM: take no new commands
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await self.bus.connect(stop):
+            return
+        slots = [asyncio.create_task(self._slot(stop), name=f"slot-{i}") for i in range(self.settings.slots)]
+        await asyncio.gather(*slots)
+
+    async def _slot(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                msg = await self.bus.next_command(timeout_s=1.0)
+            except BusUnavailableError as e:
+                log.warning("%s", e)
+                await asyncio.sleep(1.0)
+                continue
+            if msg is None:
+                continue
+            if stop.is_set():
+                await msg.nak()  # arrived while stopping: hand it straight back
+                return
+            await self.handle(msg, stop)
+
+    async def handle(self, msg: Msg, stop: asyncio.Event) -> None:
+        try:
+            cmd = render_pb2.RenderCommand.FromString(msg.data)
+        except DecodeError:
+            log.error("dropping an undecodable render command")
+            await msg.term()
+            return
+        attempt = msg.metadata.num_delivered if msg.metadata else 1
+        report = _Reporter(self.bus, cmd, attempt, self.settings.worker_id)
+        log.info(
+            "job %s sub-job %s (variant %d), attempt %d", cmd.batch_id, cmd.sub_job_id, cmd.index, attempt
+        )
+        try:
+            if await self.bus.is_cancelled(cmd.batch_id):
+                await report.final(CANCELLED, error_code="Cancelled", error_message="the batch was cancelled")
+                await msg.ack_sync()
+                return
+            done = await asyncio.to_thread(existing_output, cmd, self.settings)
+            if done is None:
+                done = await self._render(msg, cmd, report, stop)
+                if done is None:
+                    return  # handed back
+            await report.final(SUCCESS, rendered=done)
+            await msg.ack_sync()
+        except RenderCancelledError:
+            await report.final(CANCELLED, error_code="Cancelled", error_message="the batch was cancelled")
+            await msg.ack_sync()
+        except WorkerError as e:
+            await self._failed(msg, report, attempt, e)
+        except BusUnavailableError as e:
+            # The outcome could not be reported: leave the command unacknowledged; it comes back.
+            log.warning("job %s sub-job %s: %s", cmd.batch_id, cmd.sub_job_id, e)
+        except Exception as e:  # a bug must fail one sub-job, not the worker
+            log.exception("job %s sub-job %s: unexpected error", cmd.batch_id, cmd.sub_job_id)
+            await self._failed(msg, report, attempt, WorkerError(f"internal error: {e!r}"))
+
+    async def _render(self, msg: Msg, cmd: render_pb2.RenderCommand, report: _Reporter,
+                      stop: asyncio.Event) -> Rendered | None:  # fmt: skip
+        state = JobState()
+        await report.progress(state)
+        render = asyncio.create_task(asyncio.to_thread(run_job, cmd, self.settings, state))
+        lease_s = max(self.bus.ack_wait_s / 3, 0.5)
+        last_lease = time.monotonic()
+        stop_deadline: float | None = None
+        while not render.done():
+            await asyncio.wait({render}, timeout=self.settings.progress_interval_s)
+            if render.done():
+                break
+            now = time.monotonic()
+            if now - last_lease >= lease_s:
+                await msg.in_progress()  # keep the lease: a long render is not redelivered
+                last_lease = now
+            if await self.bus.is_cancelled(cmd.batch_id):
+                state.cancelled = True
+            if stop.is_set() and stop_deadline is None:
+                stop_deadline = now + self.settings.shutdown_grace_s
+            if stop_deadline is not None and now >= stop_deadline:
+                state.cancelled = True  # past the grace period: stop and hand the command back
+                await asyncio.wait({render})
+                await msg.nak()
+                log.info("job %s sub-job %s handed back at shutdown", cmd.batch_id, cmd.sub_job_id)
+                return None
+            try:
+                await report.progress(state)
+            except BusUnavailableError as e:
+                log.warning("progress not reported: %s", e)
+        return render.result()
+
+    async def _failed(self, msg: Msg, report: _Reporter, attempt: int, e: WorkerError) -> None:
+        last = self.bus.max_deliver > 0 and attempt >= self.bus.max_deliver
+        if e.retryable and not last:
+            delay = min(2.0 * 2 ** (attempt - 1), 60.0)
+            log.warning(
+                "job %s attempt %d failed (%s); retry in %.0f s", report.cmd.batch_id, attempt, e, delay
+            )
+            await msg.nak(delay=delay)
+            return
+        log.warning("job %s sub-job %s failed: %s: %s", report.cmd.batch_id, report.cmd.sub_job_id, e.code, e)
+        try:
+            await report.final(FAILED, error_code=e.code, error_message=str(e))
+            await msg.term()  # never again: the failure is reported
+        except BusUnavailableError as err:
+            log.warning("failure not reported: %s", err)
+
+
+class _Reporter:
+    """Publishes one sub-job's events; progress only when it moved, terminal ones deduplicated."""
+
+    def __init__(self, bus: WorkerBus, cmd: render_pb2.RenderCommand, attempt: int, worker_id: str) -> None:
+        self.bus = bus
+        self.cmd = cmd
+        self.attempt = attempt
+        self.worker_id = worker_id
+        self._sent: tuple[float, str] | None = None
+        self._seq = 0
+
+    def _event(self, state: int) -> render_pb2.RenderEvent:
+        ev = render_pb2.RenderEvent(batch_id=self.cmd.batch_id, sub_job_id=self.cmd.sub_job_id,
+                                    attempt=self.attempt, state=state, worker_id=self.worker_id)  # fmt: skip
+        ev.event_time.GetCurrentTime()
+        return ev
+
+    async def progress(self, state: JobState) -> None:
+        now = (round(state.progress, 3), state.plan_json)
+        if now == self._sent:
+            return
+        ev = self._event(PROCESSING)
+        ev.progress, ev.plan_json = now
+        self._seq += 1
+        await self.bus.publish_event(ev, f"{self.cmd.sub_job_id}:{self.attempt}:p{self._seq}")
+        self._sent = now
+
+    async def final(self, state: int, *, rendered: Rendered | None = None, error_code: str = "",
+                    error_message: str = "") -> None:  # fmt: skip
+        ev = self._event(state)
+        if rendered is not None:
+            ev.media_url, ev.duration_s, ev.progress = rendered.media_url, rendered.duration_s, 1.0
+        ev.error_code, ev.error_message = error_code, error_message[:2000]
+        name = render_pb2.RenderState.Name(state)
+        await self.bus.publish_event(ev, f"{self.cmd.sub_job_id}:{name}")

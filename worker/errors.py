@@ -1,0 +1,40 @@
+"""Errors of the worker. Each carries the spec's ErrorCode and whether a retry could help."""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    code = "Internal"
+    retryable = True
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class MaterialNotFoundError(WorkerError):
+    code = "InvalidMaterial.NotFound"
+    retryable = False
+
+
+class MaterialUnreadableError(WorkerError):
+    """Corrupt or unsupported media."""
+
+    code = "InvalidMaterial.Unreadable"
+    retryable = False
+
+
+class MaterialTooLargeError(WorkerError):
+    code = "InvalidMaterial.TooLarge"
+    retryable = False
+
+
+class OutputWriteError(WorkerError):
+    code = "Output.WriteFailed"
+    retryable = True
+
+
+class RenderCancelledError(WorkerError):
+    code = "Cancelled"
+    retryable = False

@@ -1,0 +1,77 @@
+"""One variant, start to finish, synchronously: fetch, probe, plan, render, publish the file.
+
+Runs in a thread; the asyncio side reads `progress` and sets `cancelled`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+
+from reelmill.v1 import render_pb2
+from worker import fetch, output
+from worker.errors import RenderCancelledError
+from worker.plan import MediaFacts, chosen_media, plan_variant
+from worker.render import render_variant
+from worker.render.probe import probe
+from worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobState:
+    """Shared between the render thread and the event loop (plain attribute writes are atomic)."""
+
+    progress: float = 0.0
+    plan_json: str = ""
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Rendered:
+    media_url: str
+    duration_s: float
+
+
+def existing_output(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Rendered | None:
+    """The output of an earlier delivery that was written but not acknowledged, if any."""
+    final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
+    if not final.is_file():
+        return None
+    facts = probe(str(final), output.file_url(final))
+    return Rendered(output.file_url(final), float(facts.duration_s))
+
+
+def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState) -> Rendered:
+    final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
+    facts: dict[str, MediaFacts] = {}
+    sources: dict[str, str] = {}
+    for url in dict.fromkeys(chosen_media(cmd)):
+        path = fetch.local_path(url, settings.media_roots)
+        sources[url] = path
+        facts[url] = probe(path, url)
+    plan = plan_variant(cmd, facts)
+    state.plan_json = plan.to_json()
+
+    def on_progress(fraction: float) -> None:
+        state.progress = fraction
+
+    def is_cancelled() -> bool:
+        return state.cancelled
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = output.temp_path(final)
+    try:
+        render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled)
+        if state.cancelled:
+            raise RenderCancelledError("cancelled")
+        output.publish_file(temp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    duration = probe(str(final), output.file_url(final)).duration_s
+    log.info("rendered %s (%.2f s, plan %.2f s)", final, float(duration), float(plan.duration_s))
+    return Rendered(output.file_url(final), float(Fraction(duration)))
