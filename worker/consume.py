@@ -172,6 +172,7 @@ class _Reporter:
         ev = self._event(state)
         if rendered is not None:
             ev.media_url, ev.duration_s, ev.progress = rendered.media_url, rendered.duration_s, 1.0
+            ev.plan_json = rendered.plan_json
         ev.error_code, ev.error_message = error_code, error_message[:2000]
         name = render_pb2.RenderState.Name(state)
         await self.bus.publish_event(ev, f"{self.cmd.sub_job_id}:{name}")

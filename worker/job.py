@@ -34,6 +34,7 @@ class JobState:
 class Rendered:
     media_url: str
     duration_s: float
+    plan_json: str = ""  # unknown when an earlier delivery wrote the output
 
 
 def existing_output(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Rendered | None:
@@ -74,4 +75,4 @@ def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
             temp.unlink()
     duration = probe(str(final), output.file_url(final)).duration_s
     log.info("rendered %s (%.2f s, plan %.2f s)", final, float(duration), float(plan.duration_s))
-    return Rendered(output.file_url(final), float(Fraction(duration)))
+    return Rendered(output.file_url(final), float(Fraction(duration)), state.plan_json)

@@ -112,10 +112,8 @@ def chosen_media(cmd: render_pb2.RenderCommand) -> list[str]:
     """The media URLs variant `cmd.index` uses, in timeline order (before anything is probed)."""
     ic = cmd.input_config
     if ic.media_group_array:
-        return [_pick(cmd, list(g.media_array), slot) for slot, g in enumerate(ic.media_group_array)]
-    pool = list(ic.media_array)
-    order = _shuffled(pool, cmd.seed, cmd.index)
-    return order
+        return _combination([list(g.media_array) for g in ic.media_group_array], cmd.seed, cmd.index)
+    return _shuffled(list(ic.media_array), cmd.seed, cmd.index)
 
 
 def plan_variant(cmd: render_pb2.RenderCommand, facts: dict[str, MediaFacts]) -> VariantPlan:
@@ -168,12 +166,31 @@ def output_spec(oc: cfg.OutputConfig) -> OutputSpec:
     )
 
 
-def _pick(cmd: render_pb2.RenderCommand, options: list[str], slot: int) -> str:
-    """Variant k takes option (offset + k) of each group, the offsets per group random but fixed by the
-    seed: consecutive variants then differ in every group that has more than one option, and all
-    variants differ while k is below the largest group's size."""
-    offset = random.Random(f"{cmd.seed}:group:{slot}").randrange(len(options))
-    return options[(offset + cmd.index) % len(options)]
+def _combination(groups: list[list[str]], seed: int, index: int) -> list[str]:
+    """One option per group, so that variants 0 … total-1 are pairwise distinct combinations.
+
+    Variant k takes combination (offset + k·stride) mod total, read as a mixed-radix number whose
+    digits index seeded shuffles of each group; a stride coprime with total visits every combination
+    once before any repeats.
+    """
+    rng = random.Random(f"{seed}:combinations")
+    orders = [rng.sample(options, len(options)) for options in groups]
+    total = math.prod(len(o) for o in orders)
+    offset = rng.randrange(total)
+    stride = rng.randrange(1, total) if total > 1 else 1
+    while math.gcd(stride, total) != 1:
+        stride += 1
+    number = (offset + index * stride) % total
+    chosen = []
+    for order in orders:
+        number, digit = divmod(number, len(order))
+        chosen.append(order[digit])
+    return chosen
+
+
+def distinct_variants(groups: list[list[str]], count: int) -> int:
+    """How many of `count` variants can differ in their choice of media."""
+    return min(count, math.prod(len(g) for g in groups))
 
 
 def _shuffled(pool: list[str], seed: int, index: int) -> list[str]:

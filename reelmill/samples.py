@@ -1,0 +1,117 @@
+"""Generated media for the example job and the tests: H.264/AAC clips with moving content and PNG stills.
+
+No numpy: frames are built from bytes, which is fast enough at test sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from PIL import Image
+
+AUDIO_RATE = 44100  # deliberately not 48 kHz, so the renderer has to resample
+
+
+def luma_level(index: int) -> int:
+    """The mean luma of frame `index` of a clip made by make_video (a ramp of 4 per frame)."""
+    return 20 + (4 * index) % 212
+
+
+def make_video(
+    path: str,
+    width: int,
+    height: int,
+    duration_s: float,
+    fps: int = 25,
+    with_audio: bool = True,
+    tone_hz: float = 440.0,
+    gop: int = 12,
+    rotation: int = 0,
+    chroma: tuple[int, int] = (128, 128),
+    audio_delay_s: float = 0.0,
+    tone_from_s: float = 0.0,
+) -> None:
+    """An MP4 (H.264 + mono AAC) whose frame i has mean luma luma_level(i) and a stripe pattern that moves.
+
+    The short GOP makes seeking land on a keyframe in the middle of the clip, as real sources do.
+    `rotation` (counter-clockwise degrees) is stored as a display matrix, as phones do. The audio track
+    starts `audio_delay_s` after the video, and is silent until `tone_from_s` (on the video's clock).
+    """
+    frame_count = round(duration_s * fps)
+    with av.open(path, "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.gop_size = gop
+        if rotation:
+            vs.set_display_rotation(rotation)
+        vs.options = {"preset": "ultrafast", "crf": "18", "bf": "0"}
+        as_ = None
+        if with_audio:
+            as_ = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+
+        for i in range(frame_count):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            y, u, v = frame.planes
+            level = luma_level(i)
+            # Stripes of period 32 px shifting 4 px per frame: motion with a per-frame mean of `level`.
+            row = bytes(level + (8 if (x + 4 * i) % 32 < 16 else -8) for x in range(width))
+            y.update((row + bytes(y.line_size - width)) * height)
+            u.update(bytes([chroma[0]]) * u.buffer_size)
+            v.update(bytes([chroma[1]]) * v.buffer_size)
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+
+        if as_ is not None:
+            total = round(duration_s * AUDIO_RATE)
+            step = 2 * math.pi * tone_hz / AUDIO_RATE
+            tone_from = round(tone_from_s * AUDIO_RATE)
+            for start in range(round(audio_delay_s * AUDIO_RATE), total, 1024):
+                n = min(1024, total - start)
+                samples = array(
+                    "h",
+                    (
+                        int(8000 * math.sin(step * t)) if t >= tone_from else 0
+                        for t in range(start, start + n)
+                    ),
+                )
+                aframe = av.AudioFrame(format="s16", layout="mono", samples=n)
+                aframe.planes[0].update(samples.tobytes() + bytes(aframe.planes[0].buffer_size - 2 * n))
+                aframe.sample_rate = AUDIO_RATE
+                aframe.pts = start
+                aframe.time_base = Fraction(1, AUDIO_RATE)
+                out.mux(as_.encode(aframe))
+            out.mux(as_.encode(None))
+
+
+def make_image(path: str, width: int, height: int, color: tuple[int, int, int] = (200, 40, 40)) -> None:
+    """A solid-colour PNG (format from the file name)."""
+    Image.new("RGB", (width, height), color).save(path)
+
+
+EXAMPLE_CLIPS = {
+    # name: (tone Hz, whether it has sound, tint as (U, V))
+    "opening-1.mp4": (440.0, True, (90, 170)),
+    "opening-2.mp4": (523.0, True, (170, 90)),
+    "product-1.mp4": (659.0, True, (100, 100)),
+    "product-2.mp4": (784.0, False, (160, 160)),
+}
+
+
+def write_example_media(folder: Path) -> None:
+    """The media of examples/job.json: four landscape clips and a still, made once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (tone_hz, with_audio, tint) in EXAMPLE_CLIPS.items():
+        if not (folder / name).exists():
+            partial = folder / f".{name}"
+            make_video(
+                str(partial), 640, 360, 4.0, fps=30, with_audio=with_audio, tone_hz=tone_hz, chroma=tint
+            )
+            partial.rename(folder / name)
+    if not (folder / "closing.png").exists():
+        make_image(str(folder / "closing.png"), 720, 1280, (30, 90, 160))

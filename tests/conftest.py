@@ -1,0 +1,129 @@
+"""Fixtures with real parts: a nats-server per test module, gateway and worker processes, databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from reelmill.natsd import NatsServer, free_port
+from reelmill.v1 import batch_service_pb2 as api
+from reelmill.v1 import batch_service_pb2_grpc as api_grpc
+
+PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+@dataclass
+class Stack:
+    """A running gateway (and optionally workers) with the folders they use."""
+
+    address: str
+    nats: NatsServer
+    database_url: str
+    media_dir: Path
+    output_dir: Path
+    data_dir: Path
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    channel: grpc.Channel | None = None
+
+    @property
+    def stub(self) -> api_grpc.BatchMediaProducingServiceStub:
+        if self.channel is None:
+            self.channel = grpc.insecure_channel(self.address)
+        return api_grpc.BatchMediaProducingServiceStub(self.channel)
+
+    def start(self, part: str, name: str | None = None, *extra: str) -> subprocess.Popen[bytes]:
+        name = name or part
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen([sys.executable, "-m", "reelmill", part, *extra], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        log.close()
+        self.processes[name] = proc
+        if part == "gateway":
+            wait_healthy(self.address, proc)
+        return proc
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
+        proc = self.processes.pop(name)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def close(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        if self.channel is not None:
+            self.channel.close()
+        self.nats.stop()
+
+    def watch(self, job_id: str, timeout_s: float = 120) -> list[api.WatchBatchMediaProducingJobResponse]:
+        """Every change Watch reports until the job is terminal."""
+        request = api.WatchBatchMediaProducingJobRequest(job_id=job_id)
+        return list(self.stub.WatchBatchMediaProducingJob(request, timeout=timeout_s))
+
+    def get(self, job_id: str) -> api.EditingBatchJob:
+        request = api.GetBatchMediaProducingJobRequest(job_id=job_id)
+        return self.stub.GetBatchMediaProducingJob(request, timeout=10).editing_batch_job
+
+    def log(self, name: str) -> str:
+        return (self.data_dir / f"{name}.log").read_text(errors="replace")
+
+
+def wait_healthy(address: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the gateway exited during start-up"
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.1)
+    raise AssertionError(f"gateway at {address} not healthy within {timeout_s} s")
+
+
+def make_stack(tmp: Path, database_url: str | None, **env: str) -> Stack:
+    data, media, outputs = tmp / "data", tmp / "media", tmp / "outputs"
+    for d in (data, media, outputs):
+        d.mkdir(parents=True, exist_ok=True)
+    nats = NatsServer(data / "nats").start()
+    address = f"127.0.0.1:{free_port()}"
+    database_url = database_url or f"sqlite:///{data / 'reelmill.db'}"
+    full_env = dict(os.environ)
+    full_env.update({
+        "REELMILL_NATS_URL": nats.url, "REELMILL_LISTEN": address, "REELMILL_DATABASE_URL": database_url,
+        "REELMILL_DATA_DIR": str(data), "REELMILL_OUTPUT_DIR": str(outputs),
+        "REELMILL_MEDIA_ROOTS": str(media), "REELMILL_LOG_LEVEL": "INFO", **env,
+    })  # fmt: skip
+    return Stack(address, nats, database_url, media, outputs, data, full_env)
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    schema = f"rm_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

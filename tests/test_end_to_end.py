@@ -1,0 +1,82 @@
+"""The whole path with real parts: gateway, nats-server, worker, a database; outputs decoded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import av
+import pytest
+from conftest import make_stack
+
+from reelmill.client import submit_request
+from reelmill.samples import make_image, make_video
+
+WIDTH, HEIGHT = 240, 320
+
+
+def three_variant_job(media: Path) -> dict:
+    return {
+        "InputConfig": {
+            "MediaGroupArray": [
+                {"GroupName": "opening", "MediaArray": [f"file://{media}/a1.mp4", f"file://{media}/a2.mp4"],
+                 "Duration": 1.5},
+                {"GroupName": "product", "MediaArray": [f"file://{media}/b1.mp4", f"file://{media}/still.png"],
+                 "Duration": 1.2},
+            ]
+        },
+        "OutputConfig": json.dumps({"Count": 3, "Width": WIDTH, "Height": HEIGHT, "Video": {"Crf": 27}}),
+        "UserData": json.dumps({"campaign": "e2e"}),
+    }  # fmt: skip
+
+
+def write_media(media: Path) -> None:
+    make_video(str(media / "a1.mp4"), 320, 240, 2.0)
+    make_video(str(media / "a2.mp4"), 320, 240, 2.0, tone_hz=550)
+    make_video(str(media / "b1.mp4"), 320, 240, 2.0, with_audio=False)
+    make_image(str(media / "still.png"), 400, 300)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_batch_of_three_renders_and_finishes(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    db_url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    stack = make_stack(tmp_path, db_url)
+    try:
+        write_media(stack.media_dir)
+        stack.start("gateway")
+        stack.start("worker")
+        job_id = stack.stub.SubmitBatchMediaProducingJob(
+            submit_request(three_variant_job(stack.media_dir), "/")
+        ).job_id
+        stack.watch(job_id)
+        job = stack.get(job_id)
+    finally:
+        stack.close()
+
+    assert job.status == "Finished", stack.log("worker")
+    assert job.job_type == "Script"
+    assert json.loads(job.user_data) == {"campaign": "e2e"}
+    assert job.HasField("complete_time")
+    assert [s.index for s in job.sub_job_list] == [0, 1, 2]
+    outputs = set()
+    for sub in job.sub_job_list:
+        assert sub.status == "Success" and sub.progress == 1.0 and not sub.error_code
+        path = Path(unquote(urlsplit(sub.media_url).path))
+        assert path.is_file() and path.parent == stack.output_dir / job_id
+        outputs.add(path)
+        plan = json.loads(sub.plan)
+        with av.open(str(path)) as c:
+            video = c.streams.video[0]
+            audio = c.streams.audio[0]
+            assert (video.codec_context.name, audio.codec_context.name) == ("h264", "aac")
+            assert (video.codec_context.width, video.codec_context.height) == (WIDTH, HEIGHT)
+            frames = sum(1 for _ in c.decode(video=0))
+        duration = frames / 30
+        assert abs(duration - plan["Duration"]) <= 0.1
+        assert abs(sub.duration - plan["Duration"]) <= 0.1
+        assert plan["Duration"] == pytest.approx(2.7)
+    assert len(outputs) == 3
+    assert sorted(p.name for p in (stack.output_dir / job_id).iterdir()) == ["0.mp4", "1.mp4", "2.mp4"]

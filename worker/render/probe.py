@@ -1,0 +1,74 @@
+"""Probing a local media file: the MediaFacts the planner needs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+from av.container import InputContainer
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from worker.errors import MaterialUnreadableError
+from worker.plan import MediaFacts
+from worker.render.inputs import describe, is_image_container, open_input
+
+
+def probe(path: str, url: str) -> MediaFacts:
+    """Facts about the media at `path` (downloaded from `url`, which names it in error messages).
+
+    Decodes the first video frame, so that a file with a readable header but undecodable content is
+    rejected here rather than halfway through a render.
+    """
+    with open_input(path, url) as container:
+        if not container.streams.video:
+            raise MaterialUnreadableError(f"media {url} has no video stream")
+        stream = container.streams.video[0]
+        is_image = is_image_container(container)
+        frame = _first_frame(container, stream, url)
+        width, height = display_size(frame, stream)
+        if is_image:
+            return MediaFacts(
+                url=url, is_image=True, width=width, height=height, duration_s=Fraction(0), has_audio=False
+            )
+        duration = _duration(container, stream)
+        if duration <= 0:
+            raise MaterialUnreadableError(f"media {url} has zero length")
+        return MediaFacts(
+            url=url,
+            is_image=False,
+            width=width,
+            height=height,
+            duration_s=duration,
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def display_size(frame: VideoFrame, stream: VideoStream) -> tuple[int, int]:
+    """Width and height as shown: non-square pixels stretched, phone rotation applied."""
+    width, height = frame.width, frame.height
+    sar = stream.codec_context.sample_aspect_ratio
+    if sar and sar != 1:
+        width = max(1, round(width * sar))
+    if abs(frame.rotation) == 90:
+        width, height = height, width
+    return width, height
+
+
+def _first_frame(container: InputContainer, stream: VideoStream, url: str) -> VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.FFmpegError as e:
+        raise MaterialUnreadableError(f"cannot decode media {url}: {describe(e)}") from e
+    raise MaterialUnreadableError(f"media {url} has no decodable video frame")
+
+
+def _duration(container: InputContainer, stream: VideoStream) -> Fraction:
+    # The video stream's own length is what shots are cut from; the container's may include a longer
+    # audio track, and some formats (Matroska) only have the container's.
+    if stream.duration and stream.time_base:
+        return stream.duration * stream.time_base
+    if container.duration:
+        return Fraction(container.duration, av.time_base)
+    return Fraction(0)
