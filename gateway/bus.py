@@ -44,6 +44,7 @@ class GatewayBus:
         self.js: JetStreamContext | None = None
         self.ready = asyncio.Event()
         self._events_sub: JetStreamContext.PullSubscription | None = None
+        self.closing = False
 
     async def connect(self, stop: asyncio.Event) -> None:
         """Connects, retrying until it works or `stop` is set (nats-py does not retry a first connect)."""
@@ -124,11 +125,15 @@ class GatewayBus:
             raise BusUnavailableError(f"fetching events failed: {e!r}") from e
 
     async def close(self) -> None:
-        if self.nc is not None:
-            try:
-                await asyncio.wait_for(self.nc.drain(), 5)
-            except (TimeoutError, nats.errors.Error, OSError):
-                await _close_quietly(self.nc)
+        """Flushes and closes. Not drain(): a pull subscription's drain waits out its fetch."""
+        if self.nc is None:
+            return
+        self.closing = True
+        try:
+            await self.nc.flush(timeout=2)
+        except (TimeoutError, OSError, nats.errors.Error):
+            pass
+        await _close_quietly(self.nc)
 
     def _js(self) -> JetStreamContext:
         if self.js is None:
@@ -143,7 +148,8 @@ class GatewayBus:
             log.warning("re-declaring streams after reconnect failed: %r", e)
 
     async def _on_disconnect(self) -> None:
-        log.warning("disconnected from NATS")
+        if not self.closing:
+            log.warning("disconnected from NATS")
 
     async def _on_error(self, e: Exception) -> None:
         log.debug("NATS client error: %r", e)

@@ -35,6 +35,7 @@ class WorkerBus:
         self.cancelled: KeyValue | None = None
         self.ack_wait_s = 60.0
         self.max_deliver = 5
+        self.closing = False
 
     async def connect(self, stop: asyncio.Event) -> bool:
         """Connects and binds to the command queue, retrying until it works; False if stopped first."""
@@ -101,6 +102,7 @@ class WorkerBus:
         """Flushes what was published and closes; acks were already confirmed (ack_sync)."""
         if self.nc is None:
             return
+        self.closing = True
         try:
             await self.nc.flush(timeout=2)
         except (TimeoutError, OSError, nats.errors.Error):
@@ -111,7 +113,8 @@ class WorkerBus:
             pass
 
     async def _on_disconnect(self) -> None:
-        log.warning("disconnected from NATS")
+        if not self.closing:
+            log.warning("disconnected from NATS")
 
     async def _on_reconnect(self) -> None:
         log.info("reconnected to NATS")
