@@ -156,7 +156,7 @@ def output_spec(oc: cfg.OutputConfig) -> OutputSpec:
     return OutputSpec(
         width=oc.width if oc.HasField("width") else DEFAULT_WIDTH,
         height=oc.height if oc.HasField("height") else DEFAULT_HEIGHT,
-        fps=Fraction(str(v.fps)).limit_denominator(1001) if v.HasField("fps") else DEFAULT_FPS,
+        fps=exact_fps(v.fps) if v.HasField("fps") else DEFAULT_FPS,
         codec="hevc" if v.codec == "H.265" else "h264",
         crf=v.crf if v.HasField("crf") else DEFAULT_CRF,
         preset=v.preset or DEFAULT_PRESET,
@@ -164,6 +164,14 @@ def output_spec(oc: cfg.OutputConfig) -> OutputSpec:
         gop=v.gop if v.HasField("gop") else None,
         audio_bitrate_kbps=oc.audio.bitrate if oc.audio.HasField("bitrate") else DEFAULT_AUDIO_BITRATE_KBPS,
     )
+
+
+def exact_fps(fps: float) -> Fraction:
+    """The rate meant by a decimal: 29.97 is NTSC's 30000/1001, not 2997/100."""
+    ntsc = Fraction(round(fps * Fraction(1001, 1000)) * 1000, 1001)
+    if ntsc.denominator != 1 and abs(float(ntsc) - fps) < 0.005:
+        return ntsc
+    return Fraction(str(fps)).limit_denominator(1000)
 
 
 def _combination(groups: list[list[str]], seed: int, index: int) -> list[str]:

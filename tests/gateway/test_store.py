@@ -1,0 +1,144 @@
+"""The store on SQLite and PostgreSQL: one-transaction submit, idempotency, the event state machine."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from gateway import status as st
+from gateway.errors import DatabaseUnavailableError, IdempotencyMismatchError, NotFoundError
+from gateway.store import migrate
+from gateway.store.engine import make_engine
+from gateway.store.jobs import EventUpdate, JobStore, ListQuery, NewBatch, NewMessage, NewSubJob
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[JobStore]:
+    migrate.downgrade(db_url, "base") if _has_tables(db_url) else None
+    migrate.upgrade(db_url)
+    engine = make_engine(db_url)
+    yield JobStore(engine)
+    engine.dispose()
+
+
+def _has_tables(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        return "batches" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def new_batch(count: int = 2, token: str | None = None, request_hash: str = "h1") -> NewBatch:
+    batch_id = uuid.uuid4().hex
+    subs = [NewSubJob(uuid.uuid4().hex, i) for i in range(count)]
+    return NewBatch(
+        id=batch_id, tenant="t1", job_type="Script", client_token=token, request_hash=request_hash,
+        input_config="{}", editing_config="{}", output_config="{}", user_data="", seed=2**64 - 1,
+        sub_jobs=subs, messages=[NewMessage(f"render.cmd.t1.{s.id}", s.id, b"cmd") for s in subs],
+    )  # fmt: skip
+
+
+def event(batch: NewBatch, index: int, state: str, attempt: int = 1, **kw: object) -> EventUpdate:
+    return EventUpdate(
+        batch_id=batch.id, sub_job_id=batch.sub_jobs[index].id, attempt=attempt, state=state, **kw
+    )
+
+
+def test_submit_writes_batch_sub_jobs_and_outbox_together(store: JobStore) -> None:
+    batch = new_batch(3)
+    assert store.submit(batch).created
+    found = store.get("t1", batch.id)
+    assert found.batch.status == st.INIT and found.batch.seed == str(2**64 - 1)
+    assert [s.idx for s in found.sub_jobs] == [0, 1, 2]
+    pending = store.pending_messages()
+    assert [m.msg_id for m in pending] == [s.id for s in batch.sub_jobs]
+    store.mark_published([pending[0].id])
+    assert store.outbox_backlog() == 2
+    with pytest.raises(NotFoundError):
+        store.get("another-tenant", batch.id)
+
+
+def test_client_token_returns_the_first_job_or_refuses_another_request(store: JobStore) -> None:
+    first = new_batch(token="tok")
+    assert store.submit(first).created
+    again = store.submit(new_batch(token="tok"))
+    assert (again.job_id, again.created) == (first.id, False)
+    with pytest.raises(IdempotencyMismatchError):
+        store.submit(new_batch(token="tok", request_hash="other"))
+    assert len(store.list(ListQuery(tenant="t1"))[0]) == 1
+
+
+def test_events_move_forward_only_and_settle_the_batch(store: JobStore) -> None:
+    batch = new_batch(2)
+    store.submit(batch)
+    assert store.apply_event(event(batch, 0, st.PROCESSING, progress=0.5, plan='{"Shots": []}'))
+    assert store.get("t1", batch.id).batch.status == st.PROCESSING
+    assert not store.apply_event(event(batch, 0, st.PROCESSING, progress=0.5))  # duplicate
+    assert store.apply_event(event(batch, 0, st.PROCESSING, attempt=2, progress=0.1))  # redelivery
+    assert not store.apply_event(event(batch, 0, st.PROCESSING, attempt=1, progress=0.9))  # stale attempt
+    assert store.apply_event(
+        event(batch, 0, st.SUCCESS, attempt=2, media_url="file:///o/0.mp4", duration_s=6.0)
+    )
+    assert not store.apply_event(event(batch, 0, st.SUCCESS, attempt=2))  # duplicate terminal
+    assert not store.apply_event(event(batch, 0, st.PROCESSING, attempt=3))  # never backwards
+    rev = store.revision("t1", batch.id)
+    assert store.apply_event(event(batch, 1, st.FAILED, error_code="InvalidMaterial.Unreadable"))
+    found = store.get("t1", batch.id)
+    assert store.revision("t1", batch.id) > rev
+    assert found.batch.status == st.FINISHED and found.batch.completed_at is not None
+    sub0, sub1 = found.sub_jobs
+    assert (sub0.status, sub0.attempt, sub0.progress, sub0.plan) == (st.SUCCESS, 2, 1.0, '{"Shots": []}')
+    assert (sub1.status, sub1.error_code) == (st.FAILED, "InvalidMaterial.Unreadable")
+
+
+def test_a_batch_without_any_success_fails(store: JobStore) -> None:
+    batch = new_batch(2)
+    store.submit(batch)
+    for i in range(2):
+        store.apply_event(event(batch, i, st.FAILED, error_code="Internal", error_message="boom"))
+    found = store.get("t1", batch.id).batch
+    assert found.status == st.FAILED and found.error_code == "AllSubJobsFailed"
+    assert "Internal: boom" in found.error_message
+
+
+def test_cancel_stops_what_has_not_started_and_waits_for_what_runs(store: JobStore) -> None:
+    batch = new_batch(3)
+    store.submit(batch)
+    store.mark_published([m.id for m in store.pending_messages()[:1]])
+    store.apply_event(event(batch, 0, st.PROCESSING))
+    marker = NewMessage(f"$KV.bucket.{batch.id}", f"cancel:{batch.id}", b"x")
+    found = store.cancel("t1", batch.id, marker)
+    assert [s.status for s in found.sub_jobs] == [st.PROCESSING, st.CANCELLED, st.CANCELLED]
+    assert found.batch.status == st.PROCESSING and found.batch.cancel_requested
+    assert [m.msg_id for m in store.pending_messages()] == [marker.msg_id]  # unsent commands dropped
+    store.cancel("t1", batch.id, marker)  # idempotent
+    assert len(store.pending_messages()) == 1
+    store.apply_event(event(batch, 0, st.CANCELLED))
+    assert store.get("t1", batch.id).batch.status == st.CANCELLED
+
+
+def test_migrations_go_down_and_up_again(db_url: str, store: JobStore) -> None:
+    migrate.downgrade(db_url, "base")
+    assert not _has_tables(db_url)
+    migrate.upgrade(db_url)
+    assert _has_tables(db_url)
+
+
+@pytest.mark.postgres
+def test_unreachable_database_is_unavailable_and_writes_nothing() -> None:
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/test")
+    with pytest.raises(DatabaseUnavailableError):
+        JobStore(engine).submit(new_batch())
+    engine.dispose()
