@@ -21,6 +21,7 @@ from gateway.errors import (
     IdempotencyMismatchError,
     NotFoundError,
 )
+from gateway.store.engine import READ_ONLY
 from gateway.store.schema import BatchRow, OutboxRow, SubJobRow
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
@@ -131,9 +132,11 @@ class JobStore:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
+    def _tx(self, read_only: bool = False) -> Iterator[Session]:
         try:
             with self._sessions.begin() as session:
+                if read_only:
+                    session.connection(execution_options={READ_ONLY: True})
                 yield session
         except IntegrityError:
             raise
@@ -144,6 +147,10 @@ class JobStore:
 
     def _run(self, fn: Callable[[Session], T]) -> T:
         with self._tx() as s:
+            return fn(s)
+
+    def _read(self, fn: Callable[[Session], T]) -> T:
+        with self._tx(read_only=True) as s:
             return fn(s)
 
     # -- submit -------------------------------------------------------------------------------
@@ -239,7 +246,7 @@ class JobStore:
             subs = s.scalars(select(SubJobRow).where(SubJobRow.batch_id == job_id).order_by(SubJobRow.idx))
             return BatchWithSubJobs(batch, list(subs))
 
-        return self._run(read)
+        return self._read(read)
 
     def revision(self, tenant: str, job_id: str) -> int:
         def read(s: Session) -> int:
@@ -248,7 +255,7 @@ class JobStore:
                 raise NotFoundError(f"job {job_id} not found")
             return int(rev)
 
-        return self._run(read)
+        return self._read(read)
 
     def list(self, q: ListQuery) -> tuple[list[BatchRow], str]:
         def read(s: Session) -> tuple[list[BatchRow], str]:
@@ -291,7 +298,7 @@ class JobStore:
                 token = _encode_token(rows[-1].created_at, rows[-1].id, q.fingerprint())
             return rows, token
 
-        return self._run(read)
+        return self._read(read)
 
     # -- cancel -------------------------------------------------------------------------------
 
