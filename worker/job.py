@@ -12,10 +12,10 @@ from fractions import Fraction
 
 from reelmill.v1 import render_pb2
 from worker import fetch, output
-from worker.errors import RenderCancelledError
+from worker.errors import RenderCancelledError, WorkerError
 from worker.plan import MediaFacts, chosen_media, plan_variant
 from worker.render import render_variant
-from worker.render.probe import probe
+from worker.render.probe import container_tags, probe
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,25 @@ class Rendered:
     plan_json: str = ""  # unknown when an earlier delivery wrote the output
 
 
+def output_tag(cmd: render_pb2.RenderCommand) -> str:
+    """Written into each output, so a redelivery recognises its own file (and not one that an
+    earlier job left at the same MediaURL)."""
+    return f"reelmill:{cmd.sub_job_id}"
+
+
 def existing_output(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Rendered | None:
-    """The output of an earlier delivery that was written but not acknowledged, if any."""
+    """The output of an earlier delivery of this sub-job that was written but not acknowledged."""
     final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
     if not final.is_file():
         return None
-    facts = probe(str(final), output.file_url(final))
-    return Rendered(output.file_url(final), float(facts.duration_s))
+    url = output.file_url(final)
+    try:
+        if container_tags(str(final), url).get("comment") != output_tag(cmd):
+            return None  # someone else's file: this render replaces it
+        facts = probe(str(final), url)
+    except WorkerError:
+        return None
+    return Rendered(url, float(facts.duration_s))
 
 
 def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState) -> Rendered:
@@ -66,7 +78,8 @@ def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = output.temp_path(final)
     try:
-        render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled)
+        render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
+                       metadata={"comment": output_tag(cmd)})  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         output.publish_file(temp, final)

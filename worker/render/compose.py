@@ -25,12 +25,13 @@ def render_variant(
     *,
     on_progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
     """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names).
 
     `sources` maps each shot's source_url to a local file. Raises MaterialNotFoundError or
     MaterialUnreadableError for a bad source, OutputWriteError when encoding or writing fails,
-    RenderCancelledError when `is_cancelled()` turns true.
+    RenderCancelledError when `is_cancelled()` turns true. `metadata` goes into the container's tags.
     """
     missing = {s.source_url for s in plan.shots} - set(sources)
     if missing:
@@ -42,7 +43,7 @@ def render_variant(
     if is_cancelled is not None and is_cancelled():
         raise RenderCancelledError("render cancelled")
 
-    encoder = Encoder(out_path, plan.output)
+    encoder = Encoder(out_path, plan.output, metadata)
     try:
         frames_done = samples_done = 0
         for shot, (frame_start, frame_end), (sample_start, sample_end) in _cuts(plan.shots, fps):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 
 import av
@@ -20,7 +21,7 @@ _ENCODERS = {"h264": "libx264", "hevc": "libx265"}
 class Encoder:
     """Encodes and muxes frames stamped on the output timeline; every libav failure is an OutputWriteError."""
 
-    def __init__(self, out_path: str, spec: OutputSpec) -> None:
+    def __init__(self, out_path: str, spec: OutputSpec, metadata: Mapping[str, str] | None = None) -> None:
         codec = _ENCODERS.get(spec.codec)
         if codec is None:
             raise WorkerError(f"unsupported output codec {spec.codec!r}")
@@ -35,6 +36,7 @@ class Encoder:
         except (av.FFmpegError, OSError) as e:
             raise OutputWriteError(f"cannot create the output file: {describe(e)}") from e
         try:
+            self.container.metadata.update(metadata or {})
             self._add_streams(codec, spec)
         except BaseException:
             self.container.close()

@@ -72,3 +72,9 @@ def _duration(container: InputContainer, stream: VideoStream) -> Fraction:
     if container.duration:
         return Fraction(container.duration, av.time_base)
     return Fraction(0)
+
+
+def container_tags(path: str, url: str) -> dict[str, str]:
+    """The container-level metadata tags of a media file (e.g. the sub-job that wrote an output)."""
+    with open_input(path, url) as container:
+        return dict(container.metadata)
