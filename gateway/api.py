@@ -6,10 +6,12 @@ Our errors become gRPC statuses here, with google.rpc details (ErrorInfo, BadReq
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, json_format
@@ -42,6 +44,25 @@ DOMAIN = "reelmill.dev"
 WATCH_RECHECK_S = 1.0
 
 
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def _guarded(method: Handler) -> Handler:
+    """A bug becomes INTERNAL with a log line, never a stack trace sent to the client."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("%s failed", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; the gateway log has the details")
+
+    return wrapper
+
+
 class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     def __init__(
         self, settings: GatewaySettings, store: JobStore, relay: OutboxRelay, changes: BatchChanges
@@ -52,6 +73,7 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
         self.changes = changes
         self.roots = Roots(media=settings.media_roots, output=settings.output_dir)
 
+    @_guarded
     async def SubmitBatchMediaProducingJob(
         self, request: api.SubmitBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
     ) -> api.SubmitBatchMediaProducingJobResponse:
@@ -66,6 +88,7 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
             log.info("submitted job %s with %d variants", result.job_id, job.count)
         return api.SubmitBatchMediaProducingJobResponse(request_id=_request_id(), job_id=result.job_id)
 
+    @_guarded
     async def GetBatchMediaProducingJob(
         self, request: api.GetBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
     ) -> api.GetBatchMediaProducingJobResponse:
@@ -77,6 +100,7 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
             request_id=_request_id(), editing_batch_job=batch_message(found.batch, found.sub_jobs)
         )
 
+    @_guarded
     async def ListBatchMediaProducingJobs(
         self, request: api.ListBatchMediaProducingJobsRequest, context: grpc.aio.ServicerContext
     ) -> api.ListBatchMediaProducingJobsResponse:
@@ -114,6 +138,7 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
         except GatewayError as e:
             await _abort(context, e)
 
+    @_guarded
     async def CancelBatchMediaProducingJob(
         self, request: api.CancelBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
     ) -> api.CancelBatchMediaProducingJobResponse:
