@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import posixpath
 import re
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.errors import FieldViolation, InvalidArgumentError
@@ -100,10 +102,13 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots) 
     input_config = _config(v, req, "input", "InputConfig", cfg.InputConfig)
     editing_config = _config(v, req, "editing", "EditingConfig", cfg.EditingConfig)
     output_config = _config(v, req, "output", "OutputConfig", cfg.OutputConfig)
-
-    job_type = _check_input(v, input_config, roots)
-    _check_editing(v, editing_config, input_config)
-    count = _check_output(v, output_config, roots)
+    job_type, count = SCRIPT, 1
+    if input_config is not None:
+        job_type = _check_input(v, input_config, roots)
+    if editing_config is not None:
+        _check_editing(v, editing_config, input_config or cfg.InputConfig())
+    if output_config is not None:
+        count = _check_output(v, output_config, roots)
 
     token = req.client_token
     if len(token) > MAX_CLIENT_TOKEN_CHARS or not PRINTABLE_ASCII.match(token):
@@ -112,6 +117,7 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots) 
     if req.template_config:
         v.add("TemplateConfig", "templates are not supported yet")
     v.raise_any()
+    assert input_config is not None and editing_config is not None and output_config is not None
 
     seed = req.seed if req.HasField("seed") else None
     return ValidJob(
@@ -134,8 +140,9 @@ class _Violations:
             raise InvalidArgumentError(self.items)
 
 
-def _config(v: _Violations, req: Message, oneof: str, name: str, kind: type[M]) -> M:
-    """The typed config, parsing the JSON form (as ICE clients send it) when that was given."""
+def _config(v: _Violations, req: Message, oneof: str, name: str, kind: type[M]) -> M | None:
+    """The typed config, parsing the JSON form (as ICE clients send it) when that was given; None
+    when it could not be read, so that no check reports the fields it seems to lack."""
     which = req.WhichOneof(oneof)
     if which is None:
         return kind()
@@ -146,22 +153,96 @@ def _config(v: _Violations, req: Message, oneof: str, name: str, kind: type[M]) 
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         v.add(name, f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}")
-        return kind()
+        return None
     if not isinstance(doc, dict):
         v.add(name, "must be a JSON object")
-        return kind()
-    unsupported = list(_unsupported_paths(doc, name))
-    for path in unsupported:
+        return None
+    before = len(v.items)
+    for path in _unsupported_paths(doc, name):
         v.add(path, "not supported: reelmill does not do AI media matching")
-    if unsupported:
-        return kind()
+    if len(v.items) == before:
+        _check_shape(v, doc, kind.DESCRIPTOR, name)
+    if len(v.items) > before:
+        return None
     message = kind()
     try:
         json_format.ParseDict(doc, message)
-    except json_format.ParseError as e:
+    except json_format.ParseError as e:  # what the shape check missed, reported as the parser sees it
         v.add(name, str(e))
-        return kind()
+        return None
     return message
+
+
+_INTEGER_TYPES = frozenset({
+    FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
+    FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64,
+})  # fmt: skip
+_FLOAT_TYPES = frozenset({FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE})
+
+
+def _check_shape(v: _Violations, doc: dict[str, Any], descriptor: Descriptor, path: str) -> None:
+    """Every unknown field and every value of the wrong type, each with its own path (the protobuf
+    parser stops at the first and names only the top-level config)."""
+    by_name = {f.json_name: f for f in descriptor.fields} | {f.name: f for f in descriptor.fields}
+    for key, value in doc.items():
+        field = by_name.get(key)
+        where = f"{path}.{key}"
+        if field is None:
+            known = ", ".join(f.json_name for f in descriptor.fields)
+            v.add(where, f"unknown field; the fields of {descriptor.name} are {known}")
+        elif value is None:
+            continue
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
+            if not isinstance(value, dict):
+                v.add(where, "must be a JSON object")
+                continue
+            value_field = field.message_type.fields_by_name["value"]
+            for k, item in value.items():
+                if field.message_type.fields_by_name["key"].cpp_type in _INTEGER_TYPES and not k.isdigit():
+                    v.add(f"{where}.{k}", "keys must be numbers")
+                else:
+                    _check_value(v, item, value_field, f"{where}.{k}")
+        elif field.is_repeated:
+            if not isinstance(value, list):
+                v.add(where, "must be a JSON array")
+                continue
+            for i, item in enumerate(value):
+                _check_value(v, item, field, f"{where}[{i}]")
+        else:
+            _check_value(v, value, field, where)
+
+
+def _check_value(v: _Violations, value: Any, field: FieldDescriptor, where: str) -> None:
+    cpp = field.cpp_type
+    if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
+        if isinstance(value, dict):
+            _check_shape(v, value, field.message_type, where)
+        else:
+            v.add(where, "must be a JSON object")
+    elif cpp == FieldDescriptor.CPPTYPE_STRING:
+        if not isinstance(value, str):
+            v.add(where, "must be a string")
+    elif cpp == FieldDescriptor.CPPTYPE_BOOL:
+        if not isinstance(value, bool):
+            v.add(where, "must be true or false")
+    elif cpp in _INTEGER_TYPES:
+        if not _is_number(value) or float(value) != int(float(value)):
+            v.add(where, "must be a whole number")
+    elif cpp in _FLOAT_TYPES and not _is_number(value):
+        v.add(where, "must be a number (or a numeric string)")
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        try:
+            return math.isfinite(float(value))
+        except ValueError:
+            return False
+    return False
 
 
 def _unsupported_paths(doc: Any, path: str) -> Iterable[str]:

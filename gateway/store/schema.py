@@ -116,4 +116,7 @@ class OutboxRow(Base):
             sqlite_where=text("published_at IS NULL"),
         ),
         Index("ix_outbox_batch", "batch_id"),
+        # Never reuse the id of a deleted row on SQLite: the relay marks rows published by id, and a
+        # reused id would mark a newer, unpublished message (a lost cancel marker, say) as sent.
+        {"sqlite_autoincrement": True},
     )

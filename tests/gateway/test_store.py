@@ -142,3 +142,16 @@ def test_unreachable_database_is_unavailable_and_writes_nothing() -> None:
     with pytest.raises(DatabaseUnavailableError):
         JobStore(engine).submit(new_batch())
     engine.dispose()
+
+
+def test_migrations_match_the_tables_the_code_declares(db_url: str, store: JobStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gateway.store.schema import Base
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []

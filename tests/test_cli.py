@@ -1,0 +1,141 @@
+"""The `reelmill` client commands against a real gateway and worker: exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Stack, make_stack
+
+from reelmill.samples import make_image, make_video
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def reelmill(stack: Stack, *args: str, timeout_s: float = 120) -> Run:
+    proc = subprocess.run(
+        [sys.executable, "-m", "reelmill", *args, "--gateway", stack.address],
+        env=stack.env, capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_job(folder: Path, name: str, **changes: Any) -> Path:
+    """An ICE job file with media relative to itself (file:a.mp4), as examples/job.json has."""
+    doc: dict[str, Any] = {
+        "InputConfig": {"MediaGroupArray": [
+            {"GroupName": "opening", "MediaArray": ["file:a.mp4"], "Duration": 1.0},
+            {"GroupName": "closing", "MediaArray": ["file:still.png"], "Duration": 0.5},
+        ]},
+        "OutputConfig": json.dumps({"Count": 2, "Width": 160, "Height": 288}),
+        "UserData": json.dumps({"From": "cli"}),
+        **changes,
+    }  # fmt: skip
+    path = folder / name
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = make_stack(tmp_path_factory.mktemp("cli"), None)
+    try:
+        make_video(str(s.media_dir / "a.mp4"), 320, 240, 1.5)
+        make_image(str(s.media_dir / "still.png"), 320, 240)
+        s.start("gateway")
+        s.start("worker")
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def waited(stack: Stack) -> Run:
+    """`reelmill submit JOB.json --wait` of a good job."""
+    return reelmill(
+        stack, "submit", str(write_job(stack.media_dir, "job.json")), "--wait", "--timeout", "120"
+    )
+
+
+def test_submit_wait_prints_the_finished_job(stack: Stack, waited: Run) -> None:
+    assert waited.code == 0, waited.err + stack.log("worker")
+    job = waited.json()["EditingBatchJob"]
+    assert job["Status"] == "Finished"
+    assert job["JobId"] in waited.err  # the id goes to stderr at once, the job to stdout at the end
+    assert [s["Status"] for s in job["SubJobList"]] == ["Success", "Success"]
+    assert json.loads(job["UserData"]) == {"From": "cli"}
+    assert all(s["MediaURL"].startswith(f"file://{stack.output_dir}/") for s in job["SubJobList"])
+
+
+def test_submit_without_wait_prints_the_job_id(stack: Stack) -> None:
+    run = reelmill(stack, "submit", str(write_job(stack.media_dir, "quick.json", ClientToken="cli-quick")))
+    assert run.code == 0, run.err
+    job_id = run.out.strip()
+    assert len(job_id) == 32
+    again = reelmill(stack, "submit", str(stack.media_dir / "quick.json"))
+    assert again.out.strip() == job_id  # the same ClientToken
+
+
+def test_submit_of_a_malformed_config_lists_the_field(stack: Stack) -> None:
+    # ICE's example mistake: no comma between two speech texts.
+    group = '{"GroupName": "g", "MediaArray": ["file:a.mp4"]}'
+    bad = f'{{"MediaGroupArray": [{group}], "SpeechTextArray": ["a" "b"]}}'
+    run = reelmill(stack, "submit", str(write_job(stack.media_dir, "bad.json", InputConfig=bad)), "--wait")
+    assert run.code == 1, (run.out, run.err)
+    assert run.out == ""
+    assert "INVALID_ARGUMENT" in run.err
+    assert any(line.strip().startswith("InputConfig: malformed JSON") for line in run.err.splitlines()), (
+        run.err
+    )
+
+
+def test_submit_of_a_file_that_is_not_json(stack: Stack) -> None:
+    path = stack.media_dir / "broken.json"
+    path.write_text('{"InputConfig": {}', encoding="utf-8")
+    run = reelmill(stack, "submit", str(path))
+    assert run.code == 2, (run.out, run.err)
+    assert "malformed JSON" in run.err
+
+
+def test_get_prints_the_job(stack: Stack, waited: Run) -> None:
+    job_id = waited.json()["EditingBatchJob"]["JobId"]
+    run = reelmill(stack, "get", job_id)
+    assert run.code == 0, run.err
+    job = run.json()["EditingBatchJob"]
+    assert job["JobId"] == job_id and job["Status"] == "Finished" and len(job["SubJobList"]) == 2
+
+
+def test_get_of_an_unknown_job_fails(stack: Stack) -> None:
+    run = reelmill(stack, "get", "0" * 32)
+    assert run.code == 1
+    assert "NOT_FOUND" in run.err
+
+
+def test_list_by_status(stack: Stack, waited: Run) -> None:
+    job_id = waited.json()["EditingBatchJob"]["JobId"]
+    run = reelmill(stack, "list", "--status", "Finished")
+    assert run.code == 0, run.err
+    items = run.json()["EditingBatchJobList"]
+    assert job_id in [j["JobId"] for j in items]
+    assert {j["Status"] for j in items} == {"Finished"}
+    assert all("SubJobList" not in j for j in items)
+
+    bad = reelmill(stack, "list", "--max-results", "500")
+    assert bad.code == 1 and "MaxResults" in bad.err
+
+    times = reelmill(stack, "list", "--start-time", "yesterday")
+    assert times.code == 2 and "RFC 3339" in times.err
