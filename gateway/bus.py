@@ -7,7 +7,9 @@ JetStream that lost its storage is rebuilt; workers only bind to what exists.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import nats
 import nats.errors
@@ -123,6 +125,52 @@ class GatewayBus:
         except (TimeoutError, nats.errors.Error, OSError) as e:
             self._events_sub = None
             raise BusUnavailableError(f"fetching events failed: {e!r}") from e
+
+    async def on_max_deliveries(self, handler: Callable[[int, int], Awaitable[None]]) -> None:
+        """Calls handler(stream_seq, deliveries) for each render command that ran out of deliveries.
+
+        The advisory is a core NATS message: lost if nobody listens, hence also the sweeper."""
+        subject = (f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
+                   f"{topology.COMMAND_STREAM}.{topology.WORKER_CONSUMER}")  # fmt: skip
+
+        async def on_advisory(msg: Msg) -> None:
+            try:
+                doc = json.loads(msg.data)
+                await handler(int(doc["stream_seq"]), int(doc.get("deliveries", 0)))
+            except (ValueError, KeyError, TypeError):
+                log.error("unreadable max-deliveries advisory: %r", msg.data[:200])
+
+        assert self.nc is not None
+        await self.nc.subscribe(subject, cb=on_advisory)
+
+    async def command(self, seq: int | None = None, subject: str | None = None) -> tuple[int, bytes] | None:
+        """A render command still in the queue, by stream sequence or by its subject."""
+        try:
+            raw = await self._js().get_msg(topology.COMMAND_STREAM, seq=seq, subject=subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (TimeoutError, OSError, nats.errors.Error) as e:
+            raise BusUnavailableError(f"reading the command queue failed: {e!r}") from e
+        return int(raw.seq or 0), raw.data or b""
+
+    async def delete_command(self, seq: int) -> None:
+        try:
+            await self._js().delete_msg(topology.COMMAND_STREAM, seq)
+        except nats.js.errors.NotFoundError:
+            pass
+        except (TimeoutError, OSError, nats.errors.Error) as e:
+            raise BusUnavailableError(f"deleting command {seq} failed: {e!r}") from e
+
+    async def queues_idle(self) -> bool:
+        """No render command waiting or in flight, and no render event waiting for the gateway."""
+        try:
+            workers = await self._js().consumer_info(topology.COMMAND_STREAM, topology.WORKER_CONSUMER)
+            events = await self._js().consumer_info(topology.EVENT_STREAM, topology.GATEWAY_CONSUMER)
+        except (TimeoutError, OSError, nats.errors.Error) as e:
+            raise BusUnavailableError(f"reading consumer state failed: {e!r}") from e
+        return not (
+            workers.num_pending or workers.num_ack_pending or events.num_pending or events.num_ack_pending
+        )
 
     async def close(self) -> None:
         """Flushes and closes. Not drain(): a pull subscription's drain waits out its fetch."""

@@ -20,6 +20,7 @@ from gateway.settings import GatewaySettings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.jobs import JobStore
+from gateway.sweeper import Sweeper
 from reelmill import topology
 from reelmill.v1 import batch_service_pb2, batch_service_pb2_grpc
 
@@ -39,6 +40,8 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     changes = BatchChanges()
     relay = OutboxRelay(store, bus)
     consumer = EventConsumer(store, bus, changes)
+    sweeper = Sweeper(store, bus, changes, interval_s=settings.sweep_interval_s,
+                      stall_after_s=settings.stall_after_s)  # fmt: skip
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 << 20)])
     batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
@@ -60,6 +63,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         asyncio.create_task(bus.connect(stop), name="nats-connect"),
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(consumer.run(stop), name="event-consumer"),
+        asyncio.create_task(sweeper.run(stop), name="sweeper"),
     ]
     await stop.wait()
 

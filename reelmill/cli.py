@@ -55,6 +55,16 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
         type=float,
     )
     _opt(p, "--max-deliver", "MAX_DELIVER", "5", "deliveries of a render command before it fails", type=int)
+    _opt(
+        p,
+        "--sweep-interval",
+        "SWEEP_INTERVAL_S",
+        "30",
+        "seconds between sweeps for stuck sub-jobs",
+        type=float,
+    )
+    _opt(p, "--stall-after", "STALL_AFTER_S", "300", "seconds unchanged before a sub-job counts as stuck",
+         type=float)  # fmt: skip
     _opt(p, "--no-migrate", "NO_MIGRATE", "", "do not run database migrations at start", action="store_const",
          const="1")  # fmt: skip
 
@@ -174,7 +184,8 @@ def _gateway(args: argparse.Namespace) -> int:
     settings = GatewaySettings(
         listen=args.listen, database_url=_database_url(args), nats_url=args.nats_url,
         media_roots=_media_roots(args), output_dir=_output_dir(args), auto_migrate=not args.no_migrate,
-        ack_wait_s=args.ack_wait, max_deliver=args.max_deliver,
+        ack_wait_s=args.ack_wait, max_deliver=args.max_deliver, sweep_interval_s=args.sweep_interval,
+        stall_after_s=args.stall_after,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
 

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from reelmill.v1 import render_pb2
 from worker import fetch, output
-from worker.errors import RenderCancelledError, WorkerError
+from worker.errors import OutputWriteError, RenderCancelledError, WorkerError
 from worker.plan import MediaFacts, chosen_media, plan_variant
 from worker.render import render_variant
 from worker.render.probe import container_tags, probe
@@ -75,7 +75,11 @@ def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     def is_cancelled() -> bool:
         return state.cancelled
 
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputWriteError(f"cannot create the output folder {final.parent}: {e}") from e
+    output.remove_stale_partials(final)
     temp = output.temp_path(final)
     try:
         render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,

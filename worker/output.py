@@ -33,6 +33,12 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.partial{final.suffix}")
 
 
+def remove_stale_partials(final: Path) -> None:
+    """Temporary files an earlier, killed attempt left beside the final file."""
+    for stale in final.parent.glob(f".{final.stem}.*.partial{final.suffix}"):
+        stale.unlink(missing_ok=True)
+
+
 def publish_file(temp: Path, final: Path) -> None:
     """Makes the rendered file durable, then visible under its final name in one step."""
     try:

@@ -119,6 +119,13 @@ class BatchWithSubJobs:
 
 
 @dataclass(frozen=True)
+class StalledSubJob:
+    id: str
+    batch_id: str
+    tenant: str
+
+
+@dataclass(frozen=True)
 class PendingMessage:
     id: int
     subject: str
@@ -401,6 +408,48 @@ class JobStore:
             batch.error_message = f"all {len(rows)} sub-jobs failed" + (
                 f"; first: {first.error_code}: {first.error_message}" if first else ""
             )
+
+    # -- stalls -------------------------------------------------------------------------------
+
+    def stalled_sub_jobs(self, unchanged_since: datetime) -> list[StalledSubJob]:
+        """Sub-jobs not finished, unchanged since then, whose command was published."""
+
+        def read(s: Session) -> list[StalledSubJob]:
+            published = (
+                select(OutboxRow.id)
+                .where(OutboxRow.msg_id == SubJobRow.id, OutboxRow.published_at.is_not(None))
+                .exists()
+            )
+            rows = s.execute(
+                select(SubJobRow.id, SubJobRow.batch_id, BatchRow.tenant)
+                .join(BatchRow, BatchRow.id == SubJobRow.batch_id)
+                .where(
+                    SubJobRow.status.in_((st.INIT, st.PROCESSING)), SubJobRow.modified_at < unchanged_since
+                )
+                .where(published)
+                .order_by(SubJobRow.modified_at)
+                .limit(500)
+            ).all()
+            return [StalledSubJob(r.id, r.batch_id, r.tenant) for r in rows]
+
+        return self._read(read)
+
+    def republish(self, sub_job_id: str) -> None:
+        """Queues a sub-job's command again under a fresh message id (the old one may be remembered by
+        the stream's duplicate window), and marks the sub-job as seen so it is not swept again at once."""
+
+        def write(s: Session) -> None:
+            row = s.scalars(select(OutboxRow).where(OutboxRow.msg_id.like(f"{sub_job_id}%"))
+                            .order_by(OutboxRow.id.desc())).first()  # fmt: skip
+            if row is None:
+                return
+            now = utcnow()
+            msg_id = f"{sub_job_id}:{now.timestamp():.0f}"
+            s.add(OutboxRow(batch_id=row.batch_id, subject=row.subject, msg_id=msg_id, payload=row.payload,
+                            created_at=now, attempts=0, last_error=""))  # fmt: skip
+            s.execute(update(SubJobRow).where(SubJobRow.id == sub_job_id).values(modified_at=now))
+
+        self._run(write)
 
     # -- outbox -------------------------------------------------------------------------------
 
