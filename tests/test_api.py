@@ -26,12 +26,12 @@ import grpc
 import nats
 import psycopg
 import pytest
-from conftest import PG_ADMIN, Stack, make_stack
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from conftest import PG_ADMIN, Stack, make_stack
 from reelmill import topology
 from reelmill.client import submit_request
 from reelmill.samples import make_image, make_video

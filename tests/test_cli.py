@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Stack, make_stack
 
+from conftest import Stack, make_stack
 from reelmill.samples import make_image, make_video
 
 

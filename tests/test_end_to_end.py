@@ -8,8 +8,8 @@ from urllib.parse import unquote, urlsplit
 
 import av
 import pytest
-from conftest import make_stack
 
+from conftest import make_stack
 from reelmill.client import submit_request
 from reelmill.samples import make_image, make_video
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from conftest import make_stack
-
 from reelmill.client import submit_request
 from reelmill.samples import make_video
 

@@ -96,27 +96,44 @@ class Worker:
         state = JobState()
         await report.progress(state)
         render = asyncio.create_task(asyncio.to_thread(run_job, cmd, self.settings, state))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            return await self._follow(msg, cmd, report, stop, state, render, stopping)
+        finally:
+            stopping.cancel()
+
+    async def _follow(self, msg: Msg, cmd: render_pb2.RenderCommand, report: _Reporter, stop: asyncio.Event,
+                      state: JobState, render: asyncio.Task[Rendered],
+                      stopping: asyncio.Future[object]) -> Rendered | None:  # fmt: skip
+        """Keeps the lease, reports progress and watches for cancel and shutdown until the render ends."""
         lease_s = max(self.bus.ack_wait_s / 3, 0.5)
         last_lease = time.monotonic()
         stop_deadline: float | None = None
         while not render.done():
-            await asyncio.wait({render}, timeout=self.settings.progress_interval_s)
+            now = time.monotonic()
+            if stop.is_set() and stop_deadline is None:
+                stop_deadline = now + self.settings.shutdown_grace_s
+            wait_s = self.settings.progress_interval_s
+            if stop_deadline is not None:
+                wait_s = min(wait_s, max(stop_deadline - now, 0.0))
+            waits = {render} if stopping.done() else {render, stopping}
+            await asyncio.wait(waits, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
             if render.done():
                 break
             now = time.monotonic()
+            if stop_deadline is not None and now >= stop_deadline:
+                state.cancelled = True  # past the grace period: stop and hand the command back
+                await asyncio.wait({render})
+                if render.exception() is None:
+                    break  # it finished after all
+                await msg.nak()
+                log.info("job %s sub-job %s handed back at shutdown", cmd.batch_id, cmd.sub_job_id)
+                return None
             if now - last_lease >= lease_s:
                 await msg.in_progress()  # keep the lease: a long render is not redelivered
                 last_lease = now
             if await self.bus.is_cancelled(cmd.batch_id):
                 state.cancelled = True
-            if stop.is_set() and stop_deadline is None:
-                stop_deadline = now + self.settings.shutdown_grace_s
-            if stop_deadline is not None and now >= stop_deadline:
-                state.cancelled = True  # past the grace period: stop and hand the command back
-                await asyncio.wait({render})
-                await msg.nak()
-                log.info("job %s sub-job %s handed back at shutdown", cmd.batch_id, cmd.sub_job_id)
-                return None
             try:
                 await report.progress(state)
             except BusUnavailableError as e:
