@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import any_pb2, json_format
@@ -31,7 +32,17 @@ from gateway.errors import (
 )
 from gateway.outbox import OutboxRelay
 from gateway.settings import GatewaySettings
-from gateway.store.jobs import JobStore, ListQuery, NewBatch, NewMessage, NewSubJob, PageTokenError
+from gateway.store.jobs import (
+    JobStore,
+    ListQuery,
+    NewBatch,
+    NewMessage,
+    NewSubJob,
+    PageTokenError,
+    notify_address,
+)
+from gateway.tenants import Authenticator, UnauthenticatedError
+from gateway.urlguard import BlockedAddressError, parse_networks, resolve_public
 from gateway.validate import JOB_TYPES, Roots, ValidJob, validate_submit
 from gateway.views import batch_message
 from reelmill import topology
@@ -65,21 +76,25 @@ def _guarded(method: Handler) -> Handler:
 
 class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     def __init__(
-        self, settings: GatewaySettings, store: JobStore, relay: OutboxRelay, changes: BatchChanges
-    ) -> None:
+        self, settings: GatewaySettings, store: JobStore, relay: OutboxRelay, changes: BatchChanges,
+        auth: Authenticator,
+    ) -> None:  # fmt: skip
         self.settings = settings
+        self.auth = auth
         self.store = store
         self.relay = relay
         self.changes = changes
-        self.roots = Roots(media=settings.media_roots, output=settings.output_dir)
+        self.roots = Roots(media=settings.media_roots, output=settings.output_dir,
+                           networks=parse_networks(settings.allowed_networks))  # fmt: skip
 
     @_guarded
     async def SubmitBatchMediaProducingJob(
         self, request: api.SubmitBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
     ) -> api.SubmitBatchMediaProducingJobResponse:
-        tenant = self._tenant(context)
         try:
+            tenant = self._tenant(context)
             job = validate_submit(request, self.roots)
+            await self._check_notify_address(job.user_data)
             result = await asyncio.to_thread(self.store.submit, new_batch(tenant, job))
         except GatewayError as e:
             await _abort(context, e)
@@ -119,9 +134,10 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     async def WatchBatchMediaProducingJob(
         self, request: api.WatchBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[api.WatchBatchMediaProducingJobResponse]:
-        tenant, job_id = self._tenant(context), request.job_id
+        job_id = request.job_id
         sent = -1
         try:
+            tenant = self._tenant(context)
             while True:
                 revision = await asyncio.to_thread(self.store.revision, tenant, job_id)
                 if revision != sent:
@@ -155,8 +171,20 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
             request_id=_request_id(), editing_batch_job=batch_message(found.batch, found.sub_jobs)
         )
 
+    async def _check_notify_address(self, user_data: str) -> None:
+        """The callback host must resolve to allowed addresses now (and is checked again at delivery)."""
+        url = notify_address(user_data)
+        if not url:
+            return
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            await asyncio.to_thread(resolve_public, parts.hostname or "", port, self.roots.networks)
+        except BlockedAddressError as e:
+            raise InvalidArgumentError([FieldViolation("UserData.NotifyAddress", str(e))]) from e
+
     def _tenant(self, context: grpc.aio.ServicerContext) -> str:
-        return self.settings.tenant
+        return self.auth.tenant(context.invocation_metadata()).name
 
 
 def new_batch(tenant: str, job: ValidJob) -> NewBatch:
@@ -226,6 +254,7 @@ _CODES = {
     FailedPreconditionError: (
         grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "JOB_ALREADY_TERMINAL"),
     DatabaseUnavailableError: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE, "DATABASE_UNAVAILABLE"),
+    UnauthenticatedError: (grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, "UNAUTHENTICATED"),
 }  # fmt: skip
 
 

@@ -15,12 +15,15 @@ from gateway.api import BatchService
 from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
 from gateway.events import EventConsumer
+from gateway.notify import Notifier
 from gateway.outbox import OutboxRelay
 from gateway.settings import GatewaySettings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.jobs import JobStore
 from gateway.sweeper import Sweeper
+from gateway.tenants import OPEN_TENANT, Authenticator
+from gateway.urlguard import parse_networks
 from reelmill import topology
 from reelmill.v1 import batch_service_pb2, batch_service_pb2_grpc
 
@@ -29,6 +32,7 @@ SERVICE_NAME = batch_service_pb2.DESCRIPTOR.services_by_name["BatchMediaProducin
 
 
 async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    auth = authenticator(settings)
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if settings.auto_migrate:
@@ -45,7 +49,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 << 20)])
     batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
-        BatchService(settings, store, relay, changes), server
+        BatchService(settings, store, relay, changes, auth), server
     )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -59,7 +63,14 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("gateway listening on %s (port %d)", settings.listen, port)
 
+    if auth.is_open:
+        log.warning("open: no API keys are configured, so anyone who reaches %s acts as tenant %r",
+                    settings.listen, OPEN_TENANT)  # fmt: skip
+    notifier = Notifier(store, auth, open_secret=settings.webhook_secret,
+                        allowed=parse_networks(settings.allowed_networks),
+                        retry_base_s=settings.webhook_retry_base_s)  # fmt: skip
     tasks = [
+        asyncio.create_task(notifier.run(stop), name="notifier"),
         asyncio.create_task(bus.connect(stop), name="nats-connect"),
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(consumer.run(stop), name="event-consumer"),
@@ -77,3 +88,12 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     await bus.close()
     engine.dispose()
     log.info("gateway stopped")
+
+
+def authenticator(settings: GatewaySettings) -> Authenticator:
+    if settings.api_keys_file:
+        return Authenticator.from_file(settings.api_keys_file)
+    if settings.open:
+        return Authenticator.open()
+    raise SystemExit("no API keys: set REELMILL_API_KEYS_FILE (see `reelmill keys new`), "
+                     "or REELMILL_OPEN=1 to accept every caller")  # fmt: skip

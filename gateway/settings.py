@@ -13,7 +13,11 @@ class GatewaySettings:
     media_roots: tuple[str, ...] = ()
     output_dir: str = ".reelmill/outputs"
     auto_migrate: bool = True
-    tenant: str = "default"
+    api_keys_file: str = ""  # empty: open, only when `open` is set
+    open: bool = False
+    webhook_secret: str = ""  # signs callbacks in open mode (with keys, each tenant has its own)
+    webhook_retry_base_s: float = 5.0  # first retry delay; doubles up to 10 min
+    allowed_networks: str = ""  # e.g. "10.0.0.0/8": reachable for callbacks although not public
     ack_wait_s: float = 60.0
     max_deliver: int = 5
     nats_replicas: int = 1

@@ -20,6 +20,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.errors import FieldViolation, InvalidArgumentError
+from gateway.urlguard import Network, literal_problem
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
 
@@ -75,10 +76,12 @@ M = TypeVar("M", bound=Message)
 
 @dataclass(frozen=True)
 class Roots:
-    """Where file:// URLs may point: media roots for inputs, the output root for outputs."""
+    """Where URLs may point: file:// under the media roots (inputs) or the output root (outputs);
+    network URLs only to public addresses or the allowed networks."""
 
     media: tuple[str, ...]
     output: str
+    networks: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots) 
     token = req.client_token
     if len(token) > MAX_CLIENT_TOKEN_CHARS or not PRINTABLE_ASCII.match(token):
         v.add("ClientToken", f"must be at most {MAX_CLIENT_TOKEN_CHARS} printable ASCII characters")
-    _check_user_data(v, req.user_data)
+    _check_user_data(v, req.user_data, roots)
     if req.template_config:
         v.add("TemplateConfig", "templates are not supported yet")
     v.raise_any()
@@ -495,7 +498,7 @@ def _url_problem(url: str, schemes: tuple[str, ...], file_roots: tuple[str, ...]
     return None
 
 
-def _check_user_data(v: _Violations, user_data: str) -> None:
+def _check_user_data(v: _Violations, user_data: str, roots: Roots) -> None:
     if not user_data:
         return
     if len(user_data.encode()) > MAX_USER_DATA_BYTES:
@@ -509,7 +512,20 @@ def _check_user_data(v: _Violations, user_data: str) -> None:
     if not isinstance(doc, dict):
         v.add("UserData", "must be a JSON object")
     elif "NotifyAddress" in doc:
-        v.add("UserData.NotifyAddress", "completion callbacks are not supported yet")
+        address = doc["NotifyAddress"]
+        problem = "must be a string" if not isinstance(address, str) else notify_problem(address, roots)
+        if problem:
+            v.add("UserData.NotifyAddress", problem)
+
+
+def notify_problem(url: str, roots: Roots) -> str | None:
+    """What is wrong with a callback address, as far as can be told without DNS."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host"
+    if parts.username or parts.password:
+        return "must not carry credentials"
+    return literal_problem(parts.hostname, roots.networks)
 
 
 def _request_hash(*parts: Any) -> str:

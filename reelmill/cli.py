@@ -65,6 +65,14 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
     )
     _opt(p, "--stall-after", "STALL_AFTER_S", "300", "seconds unchanged before a sub-job counts as stuck",
          type=float)  # fmt: skip
+    _opt(p, "--api-keys-file", "API_KEYS_FILE", "", "JSON file of API keys (SHA-256) and their tenants")
+    _opt(p, "--open", "OPEN", "", "accept every caller as tenant 'default' when there is no keys file",
+         action="store_const", const="1")  # fmt: skip
+    _opt(p, "--webhook-secret", "WEBHOOK_SECRET", "", "signs completion callbacks when running open")
+    _opt(p, "--webhook-retry-base", "WEBHOOK_RETRY_BASE_S", "5", "seconds before the first callback retry",
+         type=float)  # fmt: skip
+    _opt(p, "--allowed-networks", "ALLOWED_NETWORKS", "",
+         "networks callbacks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1/32")  # fmt: skip
     _opt(p, "--no-migrate", "NO_MIGRATE", "", "do not run database migrations at start", action="store_const",
          const="1")  # fmt: skip
 
@@ -83,6 +91,7 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
 
 def _client_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--gateway", "GATEWAY", "127.0.0.1:50051", "gateway address")
+    _opt(p, "--api-key", "API_KEY", "", "API key, sent as x-api-key metadata")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(cn)
     cn.add_argument("job_id")
 
+    ky = sub.add_parser("keys", help="make an API key for a tenant; prints the key and its keys-file entry")
+    ky.add_argument("action", choices=["new"])
+    ky.add_argument("--tenant", required=True)
+    ky.add_argument("--file", help="add the entry to this keys file (created if missing)")
+
     wt = sub.add_parser("watch", help="print every change of a job until it ends")
     _client_options(wt)
     wt.add_argument("job_id")
@@ -156,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
-        "dev": _dev, "gateway": _gateway, "worker": _worker, "migrate": _migrate,
+        "dev": _dev, "gateway": _gateway, "worker": _worker, "migrate": _migrate, "keys": _keys,
     }  # fmt: skip
     if args.command in commands:
         return commands[args.command](args)
@@ -184,7 +198,10 @@ def _gateway(args: argparse.Namespace) -> int:
     settings = GatewaySettings(
         listen=args.listen, database_url=_database_url(args), nats_url=args.nats_url,
         media_roots=_media_roots(args), output_dir=_output_dir(args), auto_migrate=not args.no_migrate,
-        ack_wait_s=args.ack_wait, max_deliver=args.max_deliver, sweep_interval_s=args.sweep_interval,
+        api_keys_file=args.api_keys_file, open=bool(args.open), ack_wait_s=args.ack_wait,
+        max_deliver=args.max_deliver, sweep_interval_s=args.sweep_interval,
+        webhook_secret=args.webhook_secret, allowed_networks=args.allowed_networks,
+        webhook_retry_base_s=args.webhook_retry_base,
         stall_after_s=args.stall_after,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
@@ -215,6 +232,25 @@ def _migrate(args: argparse.Namespace) -> int:
 
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
     migrate.upgrade(_database_url(args))
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from gateway.tenants import TENANT_CHARS, hash_key, new_key, new_webhook_secret
+
+    if not args.tenant or not set(args.tenant) <= TENANT_CHARS:
+        print("error: --tenant must be made of a-z 0-9 - _", file=sys.stderr)
+        return 2
+    key = new_key()
+    entry = {"tenant": args.tenant, "sha256": hash_key(key), "webhook_secret": new_webhook_secret()}
+    if args.file:
+        path = Path(args.file)
+        doc = json.loads(path.read_text()) if path.exists() else {"keys": []}
+        doc["keys"].append(entry)
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        path.chmod(0o600)
+    print(f"API key for {args.tenant} (shown once; only its hash is kept): {key}")
+    print(json.dumps(entry))
     return 0
 
 

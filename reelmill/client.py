@@ -25,8 +25,30 @@ CONFIGS = {"InputConfig": "input_config_json", "EditingConfig": "editing_config_
            "OutputConfig": "output_config_json"}  # fmt: skip
 
 
+class _ApiKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Sends the API key with every call."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def _with_key(self, details: Any) -> Any:
+        metadata = [*(details.metadata or ()), ("x-api-key", self.key)]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_key(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_key(details), request)
+
+
+def channel_for(address: str, api_key: str = "") -> grpc.Channel:
+    channel = grpc.insecure_channel(address)
+    return grpc.intercept_channel(channel, _ApiKey(api_key)) if api_key else channel
+
+
 def run(args: argparse.Namespace) -> int:
-    channel = grpc.insecure_channel(args.gateway)
+    channel = channel_for(args.gateway, args.api_key)
     stub = api_grpc.BatchMediaProducingServiceStub(channel)
     try:
         if args.command == "submit":

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         "REELMILL_NATS_URL": nats.url, "REELMILL_DATA_DIR": str(data_dir), "REELMILL_OUTPUT_DIR": output_dir,
         "REELMILL_MEDIA_ROOTS": os.pathsep.join(media_roots), "REELMILL_DATABASE_URL": database_url,
         "REELMILL_LISTEN": args.listen, "REELMILL_LOG_LEVEL": args.log_level,
+        "REELMILL_OPEN": "" if args.api_keys_file else "1", "REELMILL_API_KEYS_FILE": args.api_keys_file,
     })  # fmt: skip
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         print(f"gateway      {args.listen} (database {database_url})", flush=True)
         print(f"outputs      {output_dir}", flush=True)
         print(f"media roots  {os.pathsep.join(media_roots)}", flush=True)
-        print("open: this dev stack has no API keys; anyone who can reach it can use it", flush=True)
+        if not args.api_keys_file:
+            print("open: this dev stack has no API keys; anyone who can reach it can use it", flush=True)
         if args.example:
             code = _run_example(args.example, args.listen)
             if args.once:

@@ -111,7 +111,7 @@ def make_stack(tmp: Path, database_url: str | None, **env: str) -> Stack:
     full_env.update({
         "REELMILL_NATS_URL": nats.url, "REELMILL_LISTEN": address, "REELMILL_DATABASE_URL": database_url,
         "REELMILL_DATA_DIR": str(data), "REELMILL_OUTPUT_DIR": str(outputs),
-        "REELMILL_MEDIA_ROOTS": str(media), "REELMILL_LOG_LEVEL": "INFO", **env,
+        "REELMILL_MEDIA_ROOTS": str(media), "REELMILL_LOG_LEVEL": "INFO", "REELMILL_OPEN": "1", **env,
     })  # fmt: skip
     return Stack(address, nats, database_url, media, outputs, data, full_env)
 

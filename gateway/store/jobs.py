@@ -22,7 +22,7 @@ from gateway.errors import (
     NotFoundError,
 )
 from gateway.store.engine import READ_ONLY
-from gateway.store.schema import BatchRow, OutboxRow, SubJobRow
+from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, WebhookRow
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
 T = TypeVar("T")
@@ -116,6 +116,27 @@ class EventUpdate:
 class BatchWithSubJobs:
     batch: BatchRow
     sub_jobs: list[SubJobRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DueWebhook:
+    id: int
+    webhook_id: str
+    batch_id: str
+    tenant: str
+    url: str
+    attempts: int
+    created_at: datetime
+
+
+def notify_address(user_data: str) -> str:
+    """UserData.NotifyAddress, if the batch has one."""
+    try:
+        doc = json.loads(user_data) if user_data else {}
+    except ValueError:
+        return ""
+    value = doc.get("NotifyAddress") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -402,6 +423,10 @@ class JobStore:
         if final is None:
             return
         batch.status, batch.completed_at = final, now
+        notify = notify_address(batch.user_data)
+        if notify:
+            s.add(WebhookRow(webhook_id=f"msg_{batch.id}", batch_id=batch.id, tenant=batch.tenant, url=notify,
+                             created_at=now, next_attempt_at=now, attempts=0, last_error=""))  # fmt: skip
         if final == st.FAILED:
             first = next((r for r in rows if r.status == st.FAILED), None)
             batch.error_code = "AllSubJobsFailed"
@@ -450,6 +475,44 @@ class JobStore:
             s.execute(update(SubJobRow).where(SubJobRow.id == sub_job_id).values(modified_at=now))
 
         self._run(write)
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def claim_webhooks(self, lease_s: float, limit: int = 16) -> list[DueWebhook]:
+        """Due deliveries, each leased for lease_s so that no other gateway sends it meanwhile."""
+
+        def write(s: Session) -> list[DueWebhook]:
+            now = utcnow()
+            rows = list(s.scalars(
+                select(WebhookRow)
+                .where(WebhookRow.delivered_at.is_(None), WebhookRow.gave_up_at.is_(None),
+                       WebhookRow.next_attempt_at <= now)
+                .order_by(WebhookRow.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+            ))  # fmt: skip
+            for row in rows:
+                row.next_attempt_at = now + timedelta(seconds=lease_s)
+            return [DueWebhook(r.id, r.webhook_id, r.batch_id, r.tenant, r.url, r.attempts, r.created_at)
+                    for r in rows]  # fmt: skip
+
+        return self._run(write)
+
+    def webhook_delivered(self, row_id: int) -> None:
+        self._run(lambda s: s.execute(update(WebhookRow).where(WebhookRow.id == row_id).values(
+            delivered_at=utcnow(), attempts=WebhookRow.attempts + 1, last_error="")))  # fmt: skip
+
+    def webhook_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
+        """A failed attempt: try again at retry_at, or give up when it is None."""
+        values: dict[str, object] = {"attempts": WebhookRow.attempts + 1, "last_error": error[:1000]}
+        if retry_at is None:
+            values["gave_up_at"] = utcnow()
+        else:
+            values["next_attempt_at"] = retry_at
+        self._run(lambda s: s.execute(update(WebhookRow).where(WebhookRow.id == row_id).values(**values)))
+
+    def webhooks_of(self, batch_id: str) -> list[WebhookRow]:
+        return self._read(
+            lambda s: list(s.scalars(select(WebhookRow).where(WebhookRow.batch_id == batch_id)))
+        )
 
     # -- outbox -------------------------------------------------------------------------------
 

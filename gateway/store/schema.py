@@ -120,3 +120,31 @@ class OutboxRow(Base):
         # reused id would mark a newer, unpublished message (a lost cancel marker, say) as sent.
         {"sqlite_autoincrement": True},
     )
+
+
+class WebhookRow(Base):
+    """A completion callback to deliver (spec §8), written with the batch's terminal change."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)  # the same on every retry
+    batch_id: Mapped[str] = mapped_column(String(32))
+    tenant: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    gave_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index(
+            "ix_webhooks_due",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL AND gave_up_at IS NULL"),
+            sqlite_where=text("delivered_at IS NULL AND gave_up_at IS NULL"),
+        ),
+        {"sqlite_autoincrement": True},
+    )

@@ -1,0 +1,184 @@
+"""Completion callbacks (spec §8): one signed POST per terminal batch, retried until it lands.
+
+Deliveries are rows written with the batch's terminal change, so a gateway restart loses none. Each
+attempt is signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature =
+v1,base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}"))), so a receiver can verify it and refuse
+replays by timestamp; the id stays the same across retries so it can also deduplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import random
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from google.protobuf import json_format
+
+from gateway.errors import DatabaseUnavailableError, NotFoundError
+from gateway.store.jobs import DueWebhook, JobStore, utcnow
+from gateway.tenants import Authenticator
+from gateway.urlguard import BlockedAddressError, Network, resolve_public
+from gateway.views import batch_message
+from gateway.waits import first_done
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "BatchProduceMediaComplete"
+TIMEOUT_S = 5.0
+GIVE_UP_AFTER = timedelta(hours=24)
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+def retry_delay_s(attempts: int, base_s: float = 5.0) -> float:
+    """5 s, 10 s, 20 s … capped at 10 min, with ±20 % jitter: about 30 tries in the first 4 hours."""
+    return min(base_s * 2 ** max(attempts - 1, 0), 600.0) * random.uniform(0.8, 1.2)
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def body_of(job: dict[str, object], event_time: datetime) -> bytes:
+    sub_jobs = job.get("SubJobList", [])
+    message = {key: job[key] for key in ("JobId", "Status", "JobType", "UserData") if key in job}
+    message["SubJobList"] = [
+        {k: v for k, v in s.items() if k != "Plan"}
+        for s in sub_jobs  # type: ignore[union-attr]
+    ]
+    doc = {
+        "EventType": EVENT_TYPE,
+        "EventTime": event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "MessageBody": message,
+    }
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+class DeliveryError(Exception):
+    retryable = True
+
+
+def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Network]) -> int:
+    """POSTs to the checked address of the URL's host; redirects are not followed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = resolve_public(host, port, allowed)[0]
+    except BlockedAddressError as e:
+        raise DeliveryError(str(e)) from e
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = _PinnedHTTPS(host, port, address, timeout=TIMEOUT_S)
+    else:
+        conn = _PinnedHTTP(host, port, address, timeout=TIMEOUT_S)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        response = conn.getresponse()
+        response.read(MAX_RESPONSE_BYTES)
+        return response.status
+    except (OSError, http.client.HTTPException) as e:
+        raise DeliveryError(f"{type(e).__name__}: {e}") from e
+    finally:
+        conn.close()
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+class Notifier:
+    def __init__(self, store: JobStore, auth: Authenticator, *, open_secret: str, allowed: Sequence[Network],
+                 retry_base_s: float = 5.0, poll_s: float = 1.0, concurrency: int = 8) -> None:  # fmt: skip
+        self.store = store
+        self.auth = auth
+        self.open_secret = open_secret
+        self.allowed = tuple(allowed)
+        self.poll_s = poll_s
+        self.retry_base_s = retry_base_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                due = await asyncio.to_thread(self.store.claim_webhooks, 4 * TIMEOUT_S + 10)
+            except DatabaseUnavailableError as e:
+                log.warning("webhooks: %s", e)
+                due = []
+            for delivery in due:
+                task = asyncio.create_task(self._deliver(delivery))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            await first_done(asyncio.sleep(min(self.poll_s, self.retry_base_s)), stop.wait())
+        if self._running:
+            await asyncio.wait(self._running, timeout=TIMEOUT_S + 1)
+
+    async def _deliver(self, delivery: DueWebhook) -> None:
+        async with self._slots:
+            try:
+                await self._attempt(delivery)
+            except DatabaseUnavailableError as e:
+                log.warning(
+                    "webhook %s: %s (the lease expires and it is tried again)", delivery.webhook_id, e
+                )
+
+    async def _attempt(self, delivery: DueWebhook) -> None:
+        try:
+            found = await asyncio.to_thread(self.store.get, delivery.tenant, delivery.batch_id)
+        except NotFoundError:
+            await asyncio.to_thread(self.store.webhook_failed, delivery.id, "the job no longer exists", None)
+            return
+        job = json_format.MessageToDict(batch_message(found.batch, found.sub_jobs))
+        body = body_of(job, found.batch.completed_at or utcnow())
+        timestamp = int(time.time())
+        headers = {"webhook-id": delivery.webhook_id, "webhook-timestamp": str(timestamp)}
+        secret = self.auth.webhook_secret(delivery.tenant) if not self.auth.is_open else self.open_secret
+        if secret:
+            headers["webhook-signature"] = sign(secret, delivery.webhook_id, timestamp, body)
+        try:
+            status = await asyncio.to_thread(post, delivery.url, body, headers, self.allowed)
+            error = "" if 200 <= status < 300 else f"HTTP {status}"
+            if 300 <= status < 400:
+                error += " (redirects are not followed)"
+        except DeliveryError as e:
+            error = str(e)
+        if not error:
+            await asyncio.to_thread(self.store.webhook_delivered, delivery.id)
+            log.info("job %s: webhook %s delivered", delivery.batch_id, delivery.webhook_id)
+            return
+        attempts = delivery.attempts + 1
+        retry_at = datetime.now(UTC) + timedelta(seconds=retry_delay_s(attempts, self.retry_base_s))
+        if retry_at - delivery.created_at > GIVE_UP_AFTER:
+            retry_at = None
+        await asyncio.to_thread(self.store.webhook_failed, delivery.id, error, retry_at)
+        log.warning("job %s: webhook attempt %d to %s failed: %s%s", delivery.batch_id, attempts,
+                    delivery.url, error, "; giving up" if retry_at is None else "")  # fmt: skip
