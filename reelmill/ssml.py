@@ -78,7 +78,7 @@ def parse(text: str) -> tuple[Run, ...]:
         _text_between(text[pos : m.start()], pos, runs, sub_shown if sub_alias is not None else None)
         pos = m.end()
         name, closing, empty = m["name"], bool(m["close"]), bool(m["empty"])
-        attrs = {k: a if a is not None else b for k, a, b in _ATTR.findall(m["attrs"] or "")}
+        attrs = {k: a or b for k, a, b in _ATTR.findall(m["attrs"] or "")}
         where = f"at character {m.start()}"
         if name not in ELEMENTS:
             raise SsmlError(f"unsupported element <{name}> {where}; supported: {', '.join(ELEMENTS)}")
