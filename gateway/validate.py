@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 
 from gateway.errors import FieldViolation, InvalidArgumentError
 from gateway.urlguard import Network, literal_problem
+from reelmill import ssml, voices
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
 
@@ -284,6 +285,7 @@ def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
             for j, url in enumerate(g.media_array):
                 _check_media_url(v, f"{gp}.MediaArray[{j}]", url, roots)
             _check_texts(v, f"{gp}.SpeechTextArray", g.speech_text_array, MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS)
+            _check_speech_texts(v, f"{gp}.SpeechTextArray", g.speech_text_array)
             grouped_speech = grouped_speech or bool(g.speech_text_array)
             if g.HasField("duration") and not 0 < g.duration <= MAX_DURATION_S:
                 v.add(f"{gp}.Duration", f"must be in (0, {MAX_DURATION_S:g}] seconds")
@@ -304,6 +306,7 @@ def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
         v.add(p, "needs MediaGroupArray (Script) or MediaArray (Smart_Mix)")
     _check_texts(v, f"{p}.TitleArray", ic.title_array, MAX_TITLES, MAX_TITLE_CHARS)
     _check_texts(v, f"{p}.SpeechTextArray", ic.speech_text_array, MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS)
+    _check_speech_texts(v, f"{p}.SpeechTextArray", ic.speech_text_array)
     levels: set[int] = set()
     for i, sh in enumerate(ic.sub_heading_array):
         sp = f"{p}.SubHeadingArray[{i}]"
@@ -347,6 +350,7 @@ def _check_editing(v: _Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -
     sc = ec.speech_config
     if sc.HasField("speech_rate") and not -500 <= sc.speech_rate <= 500:
         v.add(f"{p}.SpeechConfig.SpeechRate", "must be in [-500, 500]")
+    _check_voice(v, f"{p}.SpeechConfig", sc)
     _check_style(v, f"{p}.TitleConfig", ec.title_config)
     _check_style(v, f"{p}.SpeechConfig.AsrConfig", sc.asr_config)
     for level, style in ec.sub_heading_config.items():
@@ -422,6 +426,39 @@ def _check_texts(v: _Violations, path: str, texts: Iterable[str], max_items: int
             v.add(f"{path}[{i}]", "must not be empty")
         elif len(t) > max_chars:
             v.add(f"{path}[{i}]", f"at most {max_chars} characters, got {len(t)}")
+
+
+def _check_speech_texts(v: _Violations, path: str, texts: Iterable[str]) -> None:
+    """The SSML subset (reelmill/ssml.py): malformed markup is rejected, never read out tag by tag."""
+    for i, text in enumerate(texts):
+        if not text.strip():
+            continue  # reported by _check_texts
+        try:
+            runs = ssml.parse(text)
+        except ssml.SsmlError as e:
+            v.add(f"{path}[{i}]", f"malformed SSML: {e}")
+            continue
+        if not ssml.speaks(runs):
+            v.add(f"{path}[{i}]", "has nothing to speak")
+
+
+def _check_voice(v: _Violations, path: str, sc: cfg.SpeechConfig) -> None:
+    """Voice: known names (a comma list is picked from per variant); SpeechLanguage: a known code; when
+    both are given, each voice speaks that language."""
+    language = None
+    if sc.speech_language:
+        language = voices.find_language(sc.speech_language)
+        if language is None:
+            v.add(f"{path}.SpeechLanguage", f"unknown language {sc.speech_language!r}; "
+                                            f"available: {', '.join(voices.language_codes())}")  # fmt: skip
+    for name in voices.voice_list(sc.voice):
+        voice = voices.find_voice(name)
+        if not name:
+            v.add(f"{path}.Voice", "has an empty name in its comma-separated list")
+        elif voice is None:
+            v.add(f"{path}.Voice", f"unknown voice {name!r}; available: {', '.join(voices.voice_names())}")
+        elif language is not None and voice.family != language.family:
+            v.add(f"{path}.Voice", f"voice {name!r} speaks {voice.accent}, not {sc.speech_language}")
 
 
 def _check_names(v: _Violations, path: str, names: Iterable[str], known: tuple[str, ...]) -> None:

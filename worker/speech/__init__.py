@@ -1,0 +1,24 @@
+"""Speech: a narration text to a timed voice-over, offline.
+
+    narrate(text, voice=..., rate=..., language=..., cache=..., out_dir=...) -> Narration
+    pick_voice(voice_spec, seed, index) -> str
+    narration_from_wav(path) -> Narration
+
+ssml (reelmill.ssml) → clauses → engine (espeak, behind the SpeechEngine protocol) → cache → pcm.
+"""
+
+from worker.speech.cache import SpeechCache
+from worker.speech.engine import Pcm, SpeechEngine, SpeechError, engine_for
+from worker.speech.narrate import narrate, narration_from_wav, pick_voice, speed_factor
+
+__all__ = [
+    "Pcm",
+    "SpeechCache",
+    "SpeechEngine",
+    "SpeechError",
+    "engine_for",
+    "narrate",
+    "narration_from_wav",
+    "pick_voice",
+    "speed_factor",
+]
