@@ -42,10 +42,10 @@ from gateway.store.jobs import (
     notify_address,
 )
 from gateway.tenants import Authenticator, UnauthenticatedError
-from gateway.urlguard import BlockedAddressError, parse_networks, resolve_public
 from gateway.validate import JOB_TYPES, Roots, ValidJob, validate_submit
 from gateway.views import batch_message
 from reelmill import topology
+from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 from reelmill.v1 import render_pb2
@@ -85,7 +85,8 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
         self.relay = relay
         self.changes = changes
         self.roots = Roots(media=settings.media_roots, output=settings.output_dir,
-                           networks=parse_networks(settings.allowed_networks))  # fmt: skip
+                           networks=parse_networks(settings.allowed_networks),
+                           max_count=settings.max_count)  # fmt: skip
 
     @_guarded
     async def SubmitBatchMediaProducingJob(

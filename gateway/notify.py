@@ -16,21 +16,18 @@ import http.client
 import json
 import logging
 import random
-import socket
-import ssl
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from google.protobuf import json_format
 
 from gateway.errors import DatabaseUnavailableError, NotFoundError
 from gateway.store.jobs import DueWebhook, JobStore, utcnow
 from gateway.tenants import Authenticator
-from gateway.urlguard import BlockedAddressError, Network, resolve_public
 from gateway.views import batch_message
 from gateway.waits import first_done
+from reelmill.urlguard import BlockedAddressError, Network, pinned_connection
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +69,10 @@ class DeliveryError(Exception):
 
 def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Network]) -> int:
     """POSTs to the checked address of the URL's host; redirects are not followed."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        address = resolve_public(host, port, allowed)[0]
+        conn, path = pinned_connection(url, TIMEOUT_S, allowed)
     except BlockedAddressError as e:
         raise DeliveryError(str(e)) from e
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = _PinnedHTTPS(host, port, address, timeout=TIMEOUT_S)
-    else:
-        conn = _PinnedHTTP(host, port, address, timeout=TIMEOUT_S)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
         response = conn.getresponse()
@@ -94,25 +82,6 @@ def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Netwo
         raise DeliveryError(f"{type(e).__name__}: {e}") from e
     finally:
         conn.close()
-
-
-class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 class Notifier:

@@ -23,8 +23,8 @@ from gateway.store.engine import make_engine
 from gateway.store.jobs import JobStore
 from gateway.sweeper import Sweeper
 from gateway.tenants import OPEN_TENANT, Authenticator
-from gateway.urlguard import parse_networks
 from reelmill import topology
+from reelmill.urlguard import parse_networks
 from reelmill.v1 import batch_service_pb2, batch_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     sweeper = Sweeper(store, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4 << 20)])
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_request_bytes)])
     batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
         BatchService(settings, store, relay, changes, auth), server
     )

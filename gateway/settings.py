@@ -22,5 +22,7 @@ class GatewaySettings:
     max_deliver: int = 5
     nats_replicas: int = 1
     shutdown_grace_s: float = 10.0
+    max_count: int = 100
+    max_request_bytes: int = 4 << 20
     sweep_interval_s: float = 30.0
     stall_after_s: float = 300.0  # a sub-job unchanged this long, with idle queues, is stuck

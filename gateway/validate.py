@@ -20,8 +20,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.errors import FieldViolation, InvalidArgumentError
-from gateway.urlguard import Network, literal_problem
 from reelmill import ssml, voices
+from reelmill.urlguard import Network, literal_problem
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
 
@@ -62,9 +62,8 @@ VFX_EFFECTS = ("zoomin", "zoomout", "blur", "shake")
 FILTERS = ("warm", "cool", "mono", "vintage", "vivid")
 CODECS = {"H.264": "h264", "H.265": "hevc"}
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-# http(s) (behind an SSRF guard) and s3 arrive with their fetchers; until then they are refused here
-# rather than failing every sub-job later.
-MEDIA_SCHEMES = ("file",)
+# s3 media arrive with their fetcher; until then they are refused here rather than failing later.
+MEDIA_SCHEMES = ("file", "http", "https")
 OUTPUT_SCHEMES = ("file",)
 OUTPUT_EXTENSIONS = (".mp4",)
 COLOR = re.compile(r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
@@ -78,11 +77,12 @@ M = TypeVar("M", bound=Message)
 @dataclass(frozen=True)
 class Roots:
     """Where URLs may point: file:// under the media roots (inputs) or the output root (outputs);
-    network URLs only to public addresses or the allowed networks."""
+    network URLs only to public addresses or the allowed networks. And the largest Count."""
 
     media: tuple[str, ...]
     output: str
     networks: tuple[Network, ...] = ()
+    max_count: int = MAX_COUNT
 
 
 @dataclass(frozen=True)
@@ -387,8 +387,8 @@ def _check_editing(v: _Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -
 def _check_output(v: _Violations, oc: cfg.OutputConfig, roots: Roots) -> int:
     p = "OutputConfig"
     count = oc.count if oc.HasField("count") else 1
-    if not 1 <= count <= MAX_COUNT:
-        v.add(f"{p}.Count", f"must be 1–{MAX_COUNT}, got {count}")
+    if not 1 <= count <= min(roots.max_count, MAX_COUNT):
+        v.add(f"{p}.Count", f"must be 1–{min(roots.max_count, MAX_COUNT)}, got {count}")
     if oc.media_url:
         _check_output_url(v, f"{p}.MediaURL", oc.media_url, count, roots)
     for fname, label in (("max_duration", "MaxDuration"), ("fixed_duration", "FixedDuration")):
@@ -498,6 +498,9 @@ def _check_style(v: _Violations, path: str, style: cfg.TextStyle) -> None:
 
 def _check_media_url(v: _Violations, path: str, url: str, roots: Roots) -> None:
     problem = _url_problem(url, MEDIA_SCHEMES, roots.media)
+    host = urlsplit(url).hostname
+    if problem is None and urlsplit(url).scheme in ("http", "https") and host:
+        problem = literal_problem(host, roots.networks)  # names are resolved and checked when fetched
     if problem:
         v.add(path, problem)
 

@@ -73,12 +73,24 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
          type=float)  # fmt: skip
     _opt(p, "--allowed-networks", "ALLOWED_NETWORKS", "",
          "networks callbacks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1/32")  # fmt: skip
+    _opt(p, "--max-count", "MAX_COUNT", "100", "most variants one batch may ask for (at most 100)", type=int)
+    _opt(p, "--max-request-bytes", "MAX_REQUEST_BYTES", str(4 << 20), "largest gRPC request accepted",
+         type=int)  # fmt: skip
     _opt(p, "--no-migrate", "NO_MIGRATE", "", "do not run database migrations at start", action="store_const",
          const="1")  # fmt: skip
 
 
 def _worker_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--slots", "SLOTS", "1", "concurrent renders", type=int)
+    _opt(p, "--max-media-bytes", "MAX_MEDIA_BYTES", str(2 << 30), "largest media file accepted", type=int)
+    _opt(p, "--max-media-duration", "MAX_MEDIA_DURATION_S", "3600", "longest media accepted, seconds",
+         type=float)  # fmt: skip
+    _opt(p, "--max-media-pixels", "MAX_MEDIA_PIXELS", str(8192 * 8192), "largest picture accepted, pixels",
+         type=int)  # fmt: skip
+    _opt(p, "--download-timeout", "DOWNLOAD_TIMEOUT_S", "120", "seconds a media download may take",
+         type=float)  # fmt: skip
+    _opt(p, "--media-networks", "MEDIA_NETWORKS", "",
+         "networks http(s) media may come from although not public, e.g. 10.0.0.0/8")  # fmt: skip
     _opt(
         p,
         "--shutdown-grace",
@@ -201,7 +213,8 @@ def _gateway(args: argparse.Namespace) -> int:
         api_keys_file=args.api_keys_file, open=bool(args.open), ack_wait_s=args.ack_wait,
         max_deliver=args.max_deliver, sweep_interval_s=args.sweep_interval,
         webhook_secret=args.webhook_secret, allowed_networks=args.allowed_networks,
-        webhook_retry_base_s=args.webhook_retry_base,
+        webhook_retry_base_s=args.webhook_retry_base, max_count=args.max_count,
+        max_request_bytes=args.max_request_bytes,
         stall_after_s=args.stall_after,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
@@ -215,6 +228,9 @@ def _worker(args: argparse.Namespace) -> int:
     settings = WorkerSettings(
         nats_url=args.nats_url, media_roots=_media_roots(args), output_dir=_output_dir(args),
         slots=args.slots, shutdown_grace_s=args.shutdown_grace,
+        cache_dir=os.path.abspath(os.path.join(args.data_dir, "cache")), max_media_bytes=args.max_media_bytes,
+        max_media_duration_s=args.max_media_duration, max_media_pixels=args.max_media_pixels,
+        download_timeout_s=args.download_timeout, allowed_networks=args.media_networks,
     )  # fmt: skip
 
     async def run(stop: asyncio.Event) -> None:

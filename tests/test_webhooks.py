@@ -16,9 +16,9 @@ from standardwebhooks.webhooks import Webhook
 
 from conftest import Stack, make_stack
 from gateway.notify import DeliveryError, post, sign
-from gateway.urlguard import parse_networks
 from reelmill.client import submit_request
 from reelmill.samples import make_video
+from reelmill.urlguard import parse_networks
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from reelmill.v1 import render_pb2
 from worker import fetch, output
-from worker.errors import OutputWriteError, RenderCancelledError, WorkerError
+from worker.errors import MaterialTooLargeError, OutputWriteError, RenderCancelledError, WorkerError
 from worker.plan import MediaFacts, chosen_media, plan_variant
 from worker.render import render_variant
 from worker.render.probe import container_tags, probe
@@ -58,14 +58,21 @@ def existing_output(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> 
     return Rendered(url, float(facts.duration_s))
 
 
+def checked(facts: MediaFacts, settings: WorkerSettings) -> MediaFacts:
+    if facts.duration_s > settings.max_media_duration_s:
+        seconds, limit = float(facts.duration_s), settings.max_media_duration_s
+        raise MaterialTooLargeError(f"{facts.url}: {seconds:.0f} s long, more than the limit of {limit:g} s")
+    return facts
+
+
 def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState) -> Rendered:
     final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
     facts: dict[str, MediaFacts] = {}
     sources: dict[str, str] = {}
     for url in dict.fromkeys(chosen_media(cmd)):
-        path = fetch.local_path(url, settings.media_roots)
+        path = fetch.local_path(url, settings)
         sources[url] = path
-        facts[url] = probe(path, url)
+        facts[url] = checked(probe(path, url, max_pixels=settings.max_media_pixels), settings)
     plan = plan_variant(cmd, facts)
     state.plan_json = plan.to_json()
 

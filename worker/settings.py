@@ -20,3 +20,10 @@ class WorkerSettings:
     progress_interval_s: float = 1.0
     shutdown_grace_s: float = 30.0  # a render still running after this is handed back (nak)
     worker_id: str = field(default_factory=_default_worker_id)
+    cache_dir: str = ".reelmill/cache"  # downloaded media (and synthesised speech)
+    # Limits on media, each a clear failure (InvalidMaterial.TooLarge) rather than a worker at risk.
+    max_media_bytes: int = 2 << 30
+    max_media_duration_s: float = 3600.0
+    max_media_pixels: int = 8192 * 8192
+    download_timeout_s: float = 120.0
+    allowed_networks: str = ""  # reachable for http(s) media although not public, e.g. 10.0.0.0/8

@@ -8,13 +8,14 @@ import av
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
+from PIL import Image
 
-from worker.errors import MaterialUnreadableError
+from worker.errors import MaterialTooLargeError, MaterialUnreadableError
 from worker.plan import MediaFacts
 from worker.render.inputs import describe, is_image_container, open_input
 
 
-def probe(path: str, url: str) -> MediaFacts:
+def probe(path: str, url: str, *, max_pixels: int | None = None) -> MediaFacts:
     """Facts about the media at `path` (downloaded from `url`, which names it in error messages).
 
     Decodes the first video frame, so that a file with a readable header but undecodable content is
@@ -25,6 +26,14 @@ def probe(path: str, url: str) -> MediaFacts:
             raise MaterialUnreadableError(f"media {url} has no video stream")
         stream = container.streams.video[0]
         is_image = is_image_container(container)
+        # Sizes from the header, before anything is decoded: a small file may declare a huge picture
+        # (a PNG of a few kilobytes can decode to gigabytes). Image demuxers leave the size to the
+        # decoder, so for stills the header is read with Pillow, which decodes nothing on open.
+        width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+        if is_image and not width:
+            width, height = _image_header_size(path, url)
+        if max_pixels is not None and width * height > max_pixels:
+            raise MaterialTooLargeError(f"media {url} is {width}x{height}, more than {max_pixels} pixels")
         frame = _first_frame(container, stream, url)
         width, height = display_size(frame, stream)
         if is_image:
@@ -78,3 +87,13 @@ def container_tags(path: str, url: str) -> dict[str, str]:
     """The container-level metadata tags of a media file (e.g. the sub-job that wrote an output)."""
     with open_input(path, url) as container:
         return dict(container.metadata)
+
+
+def _image_header_size(path: str, url: str) -> tuple[int, int]:
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Image.DecompressionBombError as e:
+        raise MaterialTooLargeError(f"media {url} is too large a picture to decode: {e}") from e
+    except (OSError, ValueError) as e:
+        raise MaterialUnreadableError(f"cannot read the image {url}: {e}") from e

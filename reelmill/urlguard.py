@@ -7,9 +7,12 @@ address that was checked, so that a second DNS answer cannot swap it.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -55,3 +58,39 @@ def resolve_public(host: str, port: int, allowed: Sequence[Network] = ()) -> lis
     if blocked or not addresses:
         raise BlockedAddressError(f"{host} resolves to an address that is not public: {', '.join(blocked)}")
     return addresses
+
+
+def pinned_connection(url: str, timeout_s: float, allowed: Sequence[Network] = ()) -> tuple[
+        http.client.HTTPConnection, str]:  # fmt: skip
+    """A connection to the checked address of the URL's host (TLS still verifies the host name),
+    and the path to request. BlockedAddressError when the host is not allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlockedAddressError(f"{url}: only http:// and https:// URLs with a host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = resolve_public(parts.hostname, port, allowed)[0]
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = _PinnedHTTPS(parts.hostname, port, address, timeout_s)
+    else:
+        conn = _PinnedHTTP(parts.hostname, port, address, timeout_s)
+    return conn, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
