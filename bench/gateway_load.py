@@ -1,0 +1,194 @@
+"""Gateway load: Submit latency at a fixed request rate on PostgreSQL, then Get and List latency with
+100 000 jobs stored. Prints a table; `make bench` runs it. Not a test: nothing here asserts timings.
+
+    .venv/bin/python bench/gateway_load.py [--rate 200] [--seconds 20] [--jobs 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reelmill.natsd import NatsServer, free_port  # noqa: E402
+from reelmill.v1 import batch_service_pb2 as api  # noqa: E402
+from reelmill.v1 import batch_service_pb2_grpc as api_grpc  # noqa: E402
+
+PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def submit_request(media: str, n: int) -> api.SubmitBatchMediaProducingJobRequest:
+    doc = {"MediaGroupArray": [{"GroupName": "g", "MediaArray": [f"file://{media}/clip-{n % 7}.mp4"]}]}
+    return api.SubmitBatchMediaProducingJobRequest(
+        input_config_json=json.dumps(doc), output_config_json=json.dumps({"Count": 3, "MediaURL": ""}),
+        client_token=f"bench-{uuid.uuid4().hex}",
+    )  # fmt: skip
+
+
+async def submit_at_rate(stub: api_grpc.BatchMediaProducingServiceStub, media: str, rate: float,
+                         seconds: float) -> tuple[list[float], int]:  # fmt: skip
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(n: int) -> None:
+        nonlocal errors
+        started = time.perf_counter()
+        try:
+            await stub.SubmitBatchMediaProducingJob(submit_request(media, n), timeout=5)
+            latencies.append((time.perf_counter() - started) * 1000)
+        except grpc.aio.AioRpcError:
+            errors += 1
+
+    tasks = []
+    start = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def bulk_insert(schema: str, tenant: str, count: int) -> list[str]:
+    """Rows as the gateway writes them, straight into the tables (the submit path is measured above)."""
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    statuses = ["Finished", "Failed", "Processing", "Init", "Cancelled"]
+    with psycopg.connect(PG_ADMIN, autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute(f"SET search_path TO {schema}")
+        with cur.copy(
+            "COPY batches (id, tenant, job_type, status, client_token, request_hash, input_config,"
+            " editing_config, output_config, user_data, seed, sub_job_count, cancel_requested, error_code,"
+            " error_message, distinct_variants, revision, created_at, modified_at, completed_at) FROM STDIN"
+        ) as copy:
+            for i, job_id in enumerate(ids):
+                created = now - timedelta(seconds=count - i)
+                copy.write_row(
+                    (
+                        job_id,
+                        tenant,
+                        "Script",
+                        statuses[i % 5],
+                        None,
+                        "h",
+                        "{}",
+                        "{}",
+                        '{"Count": 3}',
+                        "",
+                        None,
+                        3,
+                        False,
+                        "",
+                        "",
+                        3,
+                        1,
+                        created,
+                        created,
+                        None,
+                    )
+                )
+        with cur.copy("COPY sub_jobs (id, batch_id, idx, status, attempt, progress, media_url, duration_s,"
+                      " error_code, error_message, plan, modified_at) FROM STDIN") as copy:  # fmt: skip
+            for job_id in ids:
+                for idx in range(3):
+                    copy.write_row((uuid.uuid4().hex, job_id, idx, "Success", 1, 1.0, "file:///o.mp4", 6.0,
+                                    "", "", "", now))  # fmt: skip
+        conn.commit()
+        cur.execute(f"ANALYZE {schema}.batches")
+        cur.execute(f"ANALYZE {schema}.sub_jobs")
+    return ids
+
+
+async def timed(calls: int, make_call: object) -> list[float]:
+    latencies = []
+    for n in range(calls):
+        started = time.perf_counter()
+        await make_call(n)  # type: ignore[operator]
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    tmp = Path(tempfile.mkdtemp(prefix="reelmill-bench-"))
+    nats = NatsServer(tmp / "nats").start()
+    address = f"127.0.0.1:{free_port()}"
+    database_url = f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    env = dict(os.environ, REELMILL_NATS_URL=nats.url, REELMILL_LISTEN=address, REELMILL_OPEN="1",
+               REELMILL_DATABASE_URL=database_url, REELMILL_DATA_DIR=str(tmp), REELMILL_MEDIA_ROOTS=str(tmp),
+               REELMILL_LOG_LEVEL="WARNING")  # fmt: skip
+    gateway = subprocess.Popen([sys.executable, "-m", "reelmill", "gateway"], env=env)  # noqa: ASYNC220
+    rows: list[tuple[str, list[float], int]] = []
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await asyncio.wait_for(channel.channel_ready(), 30)
+            stub = api_grpc.BatchMediaProducingServiceStub(channel)
+            await submit_at_rate(stub, str(tmp), rate=20, seconds=1)  # warm up
+            latencies, errors = await submit_at_rate(stub, str(tmp), args.rate, args.seconds)
+            rows.append(
+                (f"Submit at {args.rate:g}/s for {args.seconds:g} s (3 variants each)", latencies, errors)
+            )
+            ids = bulk_insert(schema, "default", args.jobs)
+            get = await timed(args.calls, lambda n: stub.GetBatchMediaProducingJob(
+                api.GetBatchMediaProducingJobRequest(job_id=ids[(n * 7919) % len(ids)])))  # fmt: skip
+            rows.append((f"Get with {args.jobs:,} jobs stored", get, 0))
+            pages, token = [], ""
+            for _ in range(args.calls):
+                started = time.perf_counter()
+                resp = await stub.ListBatchMediaProducingJobs(
+                    api.ListBatchMediaProducingJobsRequest(max_results=20, next_token=token)
+                )
+                pages.append((time.perf_counter() - started) * 1000)
+                token = resp.next_token
+            rows.append((f"List, 20 per page, paging on, {args.jobs:,} jobs", pages, 0))
+            filtered = await timed(args.calls, lambda n: stub.ListBatchMediaProducingJobs(
+                api.ListBatchMediaProducingJobsRequest(status="Failed", max_results=20)))  # fmt: skip
+            rows.append(("List Status=Failed, 20 per page", filtered, 0))
+    finally:
+        gateway.terminate()
+        gateway.wait(30)
+        nats.stop()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=500)
+    args = parser.parse_args()
+    rows = asyncio.run(run(args))
+    print("\n| gateway, PostgreSQL | calls | errors | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|")
+    for name, latencies, errors in rows:
+        print(f"| {name} | {len(latencies)} | {errors} | {statistics.median(latencies):.1f} | "
+              f"{percentile(latencies, 99):.1f} | {max(latencies):.1f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
