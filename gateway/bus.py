@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 import nats
 import nats.errors
@@ -33,6 +34,15 @@ class BusUnavailableError(Exception):
     """NATS could not be reached or did not confirm; the outcome of a publish is unknown."""
 
     retryable = True
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The render-workers consumer as JetStream reports it."""
+
+    pending: int  # not yet delivered
+    ack_pending: int  # delivered, not yet acknowledged
+    redelivered: int  # delivered more than once, not yet acknowledged
 
 
 class GatewayBus:
@@ -123,6 +133,15 @@ class GatewayBus:
         except (TimeoutError, nats.errors.Error, OSError) as e:
             self._events_sub = None
             raise BusUnavailableError(f"fetching events failed: {e!r}") from e
+
+    async def queue_state(self) -> QueueState:
+        try:
+            info = await self._js().consumer_info(topology.COMMAND_STREAM, topology.WORKER_CONSUMER)
+        except (TimeoutError, nats.errors.Error, OSError) as e:
+            raise BusUnavailableError(f"reading the render queue failed: {e!r}") from e
+        return QueueState(
+            int(info.num_pending or 0), int(info.num_ack_pending or 0), int(info.num_redelivered or 0)
+        )
 
     async def close(self) -> None:
         """Flushes and closes. Not drain(): a pull subscription's drain waits out its fetch."""

@@ -18,3 +18,4 @@ class GatewaySettings:
     max_deliver: int = 5
     nats_replicas: int = 1
     shutdown_grace_s: float = 10.0
+    metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off

@@ -11,10 +11,11 @@ import json
 import logging
 import os
 import signal
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from reelmill import logs
 
 DEFAULT_DATA_DIR = ".reelmill"
 
@@ -41,6 +42,8 @@ def _common_server_options(p: argparse.ArgumentParser) -> None:
         f"folders file:// media may come from, '{os.pathsep}'-separated",
     )
     _opt(p, "--log-level", "LOG_LEVEL", "INFO", "log level")
+    _opt(p, "--log-format", "LOG_FORMAT", "text", "log lines as text or JSON", choices=["text", "json"])
+    _opt(p, "--metrics-port", "METRICS_PORT", "0", "HTTP port of /metrics and /healthz (0: off)", type=int)
 
 
 def _gateway_options(p: argparse.ArgumentParser) -> None:
@@ -100,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("migrate", help="bring the database schema up to date and exit")
     _opt(mg, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
     _opt(mg, "--data-dir", "DATA_DIR", DEFAULT_DATA_DIR, "folder for the database and local state")
+    mg.add_argument("--check", action="store_true", help="exit 1 unless the schema is current")
+    mg.add_argument("--wait", type=float, default=0, help="with --check: wait up to this many seconds")
 
     sm = sub.add_parser("submit", help="submit a job file in the ICE request shape; prints the JobId")
     _client_options(sm)
@@ -128,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--sort-by", default="", choices=["", "desc", "asc"])
     ls.add_argument("--max-results", type=int, default=0)
     ls.add_argument("--next-token", default="")
+    ls.add_argument("--json", action="store_true", help="print the response as ICE-shaped JSON")
 
     cn = sub.add_parser("cancel", help="cancel a job")
     _client_options(cn)
@@ -142,8 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = getattr(args, "log_level", "INFO").upper()
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logs.configure(level, getattr(args, "log_format", "text"))
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "dev": _dev, "gateway": _gateway, "worker": _worker, "migrate": _migrate,
@@ -174,27 +179,31 @@ def _gateway(args: argparse.Namespace) -> int:
     settings = GatewaySettings(
         listen=args.listen, database_url=_database_url(args), nats_url=args.nats_url,
         media_roots=_media_roots(args), output_dir=_output_dir(args), auto_migrate=not args.no_migrate,
-        ack_wait_s=args.ack_wait, max_deliver=args.max_deliver,
+        ack_wait_s=args.ack_wait, max_deliver=args.max_deliver, metrics_port=args.metrics_port,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from worker import metrics
     from worker.bus import WorkerBus
     from worker.consume import Worker
     from worker.settings import WorkerSettings
 
     settings = WorkerSettings(
         nats_url=args.nats_url, media_roots=_media_roots(args), output_dir=_output_dir(args),
-        slots=args.slots, shutdown_grace_s=args.shutdown_grace,
+        slots=args.slots, shutdown_grace_s=args.shutdown_grace, metrics_port=args.metrics_port,
     )  # fmt: skip
 
     async def run(stop: asyncio.Event) -> None:
         bus = WorkerBus(settings.nats_url)
+        observing = asyncio.create_task(metrics.run(settings.metrics_port, stop))
         try:
             await Worker(settings, bus).run(stop)
         finally:
             await bus.close()
+            stop.set()
+            await observing
 
     return _run_until_signal(run)
 
@@ -203,6 +212,10 @@ def _migrate(args: argparse.Namespace) -> int:
     from gateway.store import migrate
 
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+    if args.check:
+        from gateway.store import schema_state
+
+        return 0 if schema_state.wait_current(_database_url(args), args.wait) else 1
     migrate.upgrade(_database_url(args))
     return 0
 

@@ -20,3 +20,4 @@ class WorkerSettings:
     progress_interval_s: float = 1.0
     shutdown_grace_s: float = 30.0  # a render still running after this is handed back (nak)
     worker_id: str = field(default_factory=_default_worker_id)
+    metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off
