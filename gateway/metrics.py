@@ -79,7 +79,10 @@ async def run(port: int, store: JobStore, bus: GatewayBus, stop: asyncio.Event) 
     watchdog = asyncio.create_task(endpoint.tick(stop), name="metrics-watchdog")
     try:
         while not stop.is_set():
-            await sample(store, bus)
+            try:
+                await sample(store, bus)
+            except Exception:  # a bug here must not take /metrics and /healthz down with it
+                log.exception("sampling the gauges failed")
             await first_done(asyncio.sleep(SAMPLE_S), stop.wait())
     finally:
         await watchdog

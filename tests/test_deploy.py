@@ -177,6 +177,8 @@ def policy_violations(docs: list[Doc]) -> list[str]:
         security = pod.get("securityContext", {})
         if security.get("runAsNonRoot") is not True or security.get("runAsUser", 0) == 0:
             bad.append(f"{name}: the pod must run as a non-root user")
+        if security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            bad.append(f"{name}: the pod needs the RuntimeDefault seccomp profile")
         if pod.get("automountServiceAccountToken") is not False:
             bad.append(f"{name}: no service account token is needed")
         for c in pod["containers"]:
@@ -194,6 +196,8 @@ def policy_violations(docs: list[Doc]) -> list[str]:
             bad.append(f"{name}: image {image!r} must carry a pinned tag")
         if c.get("securityContext", {}).get("allowPrivilegeEscalation") is not False:
             bad.append(f"{name}: allowPrivilegeEscalation must be false")
+        if c.get("securityContext", {}).get("capabilities", {}).get("drop") != ["ALL"]:
+            bad.append(f"{name}: must drop all capabilities")
     return bad
 
 
