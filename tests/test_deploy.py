@@ -368,7 +368,7 @@ def test_the_package_carries_generated_code_and_migrations(tmp_path: Path) -> No
         else:
             shutil.copy(path, src / name)
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
          "-w", str(tmp_path / "dist"), str(src)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
