@@ -6,10 +6,10 @@ BUF    := .tools/buf/node_modules/.bin/buf
 PROTOS := $(wildcard protos/reelmill/v1/*.proto)
 GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
 
-.PHONY: help setup proto run demo test lint buf clean
+.PHONY: help setup proto run demo test lint buf deploy-check docs clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed $(GENERATED)  ## virtualenv, install, code generation
 
@@ -43,6 +43,12 @@ lint: setup $(BUF)  ## ruff, formatting, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BUF) lint
+
+deploy-check: setup  ## validate deploy/ offline: Dockerfile, Kubernetes schemas and rules, kustomize builds
+	$(BIN)/pytest -q tests/test_deploy.py
+
+docs: setup  ## regenerate the settings table of docs/operations.md from `reelmill <command> --help`
+	$(BIN)/python -m reelmill.settings_doc
 
 clean:  ## remove generated code and local state (keeps the virtualenv)
 	rm -f reelmill/v1/*_pb2*.py reelmill/v1/*_pb2*.pyi

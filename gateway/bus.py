@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import nats
 import nats.errors
@@ -35,6 +36,15 @@ class BusUnavailableError(Exception):
     """NATS could not be reached or did not confirm; the outcome of a publish is unknown."""
 
     retryable = True
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The render-workers consumer as JetStream reports it."""
+
+    pending: int  # not yet delivered
+    ack_pending: int  # delivered, not yet acknowledged
+    redelivered: int  # delivered more than once, not yet acknowledged
 
 
 class GatewayBus:
@@ -170,6 +180,15 @@ class GatewayBus:
             raise BusUnavailableError(f"reading consumer state failed: {e!r}") from e
         return not (
             workers.num_pending or workers.num_ack_pending or events.num_pending or events.num_ack_pending
+        )
+
+    async def queue_state(self) -> QueueState:
+        try:
+            info = await self._js().consumer_info(topology.COMMAND_STREAM, topology.WORKER_CONSUMER)
+        except (TimeoutError, nats.errors.Error, OSError) as e:
+            raise BusUnavailableError(f"reading the render queue failed: {e!r}") from e
+        return QueueState(
+            int(info.num_pending or 0), int(info.num_ack_pending or 0), int(info.num_redelivered or 0)
         )
 
     async def close(self) -> None:

@@ -7,12 +7,14 @@ import logging
 
 from google.protobuf.message import DecodeError
 
+from gateway import metrics
 from gateway import status as st
 from gateway.bus import BusUnavailableError, GatewayBus
 from gateway.changes import BatchChanges
 from gateway.errors import DatabaseUnavailableError
 from gateway.store.jobs import EventUpdate, JobStore
 from gateway.waits import first_done
+from reelmill import logs
 from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,8 @@ class EventConsumer:
                 await first_done(asyncio.sleep(1.0), stop.wait())
                 continue
             for msg in msgs:
-                await self._handle(msg)
+                with logs.context():
+                    await self._handle(msg)
 
     async def _handle(self, msg: object) -> None:
         try:
@@ -63,6 +66,7 @@ class EventConsumer:
             log.error("dropping an undecodable render event")
             await msg.term()  # type: ignore[attr-defined]
             return
+        logs.bind(job_id=ev.batch_id, sub_job_id=ev.sub_job_id)
         update = to_update(ev)
         if update is None:
             await msg.term()  # type: ignore[attr-defined]
@@ -74,5 +78,7 @@ class EventConsumer:
             await msg.nak(delay=2.0)  # type: ignore[attr-defined]
             return
         await msg.ack()  # type: ignore[attr-defined]
+        if changed and update.state in st.SUB_JOB_TERMINAL:
+            metrics.SUB_JOBS_FINISHED.labels(update.state).inc()
         if changed:
             self.changes.notify(ev.batch_id)

@@ -11,10 +11,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from gateway import metrics
 from gateway.api import BatchService
 from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
 from gateway.events import EventConsumer
+from gateway.interceptor import ObservingInterceptor
 from gateway.notify import Notifier
 from gateway.outbox import OutboxRelay
 from gateway.settings import GatewaySettings
@@ -47,7 +49,10 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     sweeper = Sweeper(store, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_request_bytes)])
+    server = grpc.aio.server(
+        interceptors=[ObservingInterceptor()],
+        options=[("grpc.max_receive_message_length", settings.max_request_bytes)],
+    )
     batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
         BatchService(settings, store, relay, changes, auth), server
     )
@@ -75,6 +80,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(consumer.run(stop), name="event-consumer"),
         asyncio.create_task(sweeper.run(stop), name="sweeper"),
+        asyncio.create_task(metrics.run(settings.metrics_port, store, bus, stop), name="metrics"),
     ]
     await stop.wait()
 

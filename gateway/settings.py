@@ -26,3 +26,4 @@ class GatewaySettings:
     max_request_bytes: int = 4 << 20
     sweep_interval_s: float = 30.0
     stall_after_s: float = 300.0  # a sub-job unchanged this long, with idle queues, is stuck
+    metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off

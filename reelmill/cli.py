@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from reelmill import logs
+
 DEFAULT_DATA_DIR = ".reelmill"
 
 
@@ -41,6 +43,8 @@ def _common_server_options(p: argparse.ArgumentParser) -> None:
         f"folders file:// media may come from, '{os.pathsep}'-separated",
     )
     _opt(p, "--log-level", "LOG_LEVEL", "INFO", "log level")
+    _opt(p, "--log-format", "LOG_FORMAT", "text", "log lines as text or JSON", choices=["text", "json"])
+    _opt(p, "--metrics-port", "METRICS_PORT", "0", "HTTP port of /metrics and /healthz (0: off)", type=int)
 
 
 def _gateway_options(p: argparse.ArgumentParser) -> None:
@@ -131,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("migrate", help="bring the database schema up to date and exit")
     _opt(mg, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
     _opt(mg, "--data-dir", "DATA_DIR", DEFAULT_DATA_DIR, "folder for the database and local state")
+    mg.add_argument("--check", action="store_true", help="exit 1 unless the schema is current")
+    mg.add_argument("--wait", type=float, default=0, help="with --check: wait up to this many seconds")
 
     sm = sub.add_parser("submit", help="submit a job file in the ICE request shape; prints the JobId")
     _client_options(sm)
@@ -159,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--sort-by", default="", choices=["", "desc", "asc"])
     ls.add_argument("--max-results", type=int, default=0)
     ls.add_argument("--next-token", default="")
+    ls.add_argument("--json", action="store_true", help="print the response as ICE-shaped JSON")
 
     cn = sub.add_parser("cancel", help="cancel a job")
     _client_options(cn)
@@ -178,8 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = getattr(args, "log_level", "INFO").upper()
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logs.configure(level, getattr(args, "log_format", "text"))
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "dev": _dev, "gateway": _gateway, "worker": _worker, "migrate": _migrate, "keys": _keys,
@@ -215,12 +221,13 @@ def _gateway(args: argparse.Namespace) -> int:
         webhook_secret=args.webhook_secret, allowed_networks=args.allowed_networks,
         webhook_retry_base_s=args.webhook_retry_base, max_count=args.max_count,
         max_request_bytes=args.max_request_bytes,
-        stall_after_s=args.stall_after,
+        stall_after_s=args.stall_after, metrics_port=args.metrics_port,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from worker import metrics
     from worker.bus import WorkerBus
     from worker.consume import Worker
     from worker.settings import WorkerSettings
@@ -231,14 +238,18 @@ def _worker(args: argparse.Namespace) -> int:
         cache_dir=os.path.abspath(os.path.join(args.data_dir, "cache")), max_media_bytes=args.max_media_bytes,
         max_media_duration_s=args.max_media_duration, max_media_pixels=args.max_media_pixels,
         download_timeout_s=args.download_timeout, allowed_networks=args.media_networks,
+        metrics_port=args.metrics_port,
     )  # fmt: skip
 
     async def run(stop: asyncio.Event) -> None:
         bus = WorkerBus(settings.nats_url)
+        observing = asyncio.create_task(metrics.run(settings.metrics_port, stop))
         try:
             await Worker(settings, bus).run(stop)
         finally:
             await bus.close()
+            stop.set()
+            await observing
 
     return _run_until_signal(run)
 
@@ -247,6 +258,10 @@ def _migrate(args: argparse.Namespace) -> int:
     from gateway.store import migrate
 
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+    if args.check:
+        from gateway.store import schema_state
+
+        return 0 if schema_state.wait_current(_database_url(args), args.wait) else 1
     migrate.upgrade(_database_url(args))
     return 0
 

@@ -1,4 +1,5 @@
-"""Client commands: submit, get, list, cancel, watch. Output is ICE-shaped JSON on stdout."""
+"""Client commands: submit, get, list, cancel, watch. Output is ICE-shaped JSON on stdout, except the
+progress of `submit --watch` and `watch` and the table of `list` (`list --json` for JSON)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from reelmill import console
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -56,14 +58,17 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "get":
             _print(stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=args.job_id)))
         elif args.command == "list":
-            _print(stub.ListBatchMediaProducingJobs(_list_request(args)))
+            listed = stub.ListBatchMediaProducingJobs(_list_request(args))
+            if args.json:
+                _print(listed)
+            else:
+                print(console.jobs_table(listed))
         elif args.command == "cancel":
             _print(
                 stub.CancelBatchMediaProducingJob(api.CancelBatchMediaProducingJobRequest(job_id=args.job_id))
             )
         elif args.command == "watch":
-            for change in _watch(stub, args.job_id, timeout_s=None):
-                _print_change(change)
+            return _follow(stub, args.job_id, timeout_s=None)
         return 0
     except grpc.RpcError as e:
         print(describe_error(e), file=sys.stderr)
@@ -123,16 +128,28 @@ def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namesp
         print(resp.job_id)
         return 0
     print(resp.job_id, file=sys.stderr)
+    if args.watch:
+        return _follow(stub, resp.job_id, timeout_s=args.timeout)
     last = None
     for change in _watch(stub, resp.job_id, timeout_s=args.timeout):
         last = change.editing_batch_job
-        if args.watch:
-            _print_change(change)
     final = stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=resp.job_id))
-    if args.wait:
-        _print(final)
+    _print(final)
     status = final.editing_batch_job.status if last is not None else "unknown"
     return 0 if status == "Finished" else 3
+
+
+def _follow(stub: api_grpc.BatchMediaProducingServiceStub, job_id: str, timeout_s: float | None) -> int:
+    """Live progress per variant until the job ends, then a summary table; 0 only if Finished."""
+    view = console.ProgressView(sys.stdout)
+    last = None
+    for change in _watch(stub, job_id, timeout_s=timeout_s):
+        last = change.editing_batch_job
+        view.update(last)
+    if last is None:
+        return 3
+    print(console.summary(last), flush=True)
+    return 0 if last.status == "Finished" else 3
 
 
 def _watch(stub: api_grpc.BatchMediaProducingServiceStub, job_id: str,
@@ -184,9 +201,3 @@ def describe_error(e: grpc.RpcError) -> str:
 
 def _print(message: Message) -> None:
     print(json_format.MessageToJson(message, ensure_ascii=False, indent=2))
-
-
-def _print_change(change: api.WatchBatchMediaProducingJobResponse) -> None:
-    job = change.editing_batch_job
-    subs = " ".join(f"{s.index}:{s.status}:{s.progress:.0%}" for s in job.sub_job_list)
-    print(f"{job.job_id} {job.status} rev {change.revision} | {subs}", flush=True)

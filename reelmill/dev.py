@@ -41,11 +41,16 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         "REELMILL_MEDIA_ROOTS": os.pathsep.join(media_roots), "REELMILL_DATABASE_URL": database_url,
         "REELMILL_LISTEN": args.listen, "REELMILL_LOG_LEVEL": args.log_level,
         "REELMILL_OPEN": "" if args.api_keys_file else "1", "REELMILL_API_KEYS_FILE": args.api_keys_file,
+        "REELMILL_LOG_FORMAT": args.log_format,
     })  # fmt: skip
+    # --metrics-port P: the gateway serves /metrics on P, the worker on P+1; 0 (the default): off.
+    port = args.metrics_port
+    metrics_ports = {"gateway": port, "worker": port + 1 if port else 0}
     children: list[subprocess.Popen[bytes]] = []
     try:
         for part in ("gateway", "worker"):
-            children.append(subprocess.Popen([sys.executable, "-m", "reelmill", part], env=env))
+            part_env = {**env, "REELMILL_METRICS_PORT": str(metrics_ports[part])}
+            children.append(subprocess.Popen([sys.executable, "-m", "reelmill", part], env=part_env))
         _wait_healthy(args.listen, children, timeout_s=60)
         print(f"gateway      {args.listen} (database {database_url})", flush=True)
         print(f"outputs      {output_dir}", flush=True)

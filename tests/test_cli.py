@@ -127,7 +127,7 @@ def test_get_of_an_unknown_job_fails(stack: Stack) -> None:
 
 def test_list_by_status(stack: Stack, waited: Run) -> None:
     job_id = waited.json()["EditingBatchJob"]["JobId"]
-    run = reelmill(stack, "list", "--status", "Finished")
+    run = reelmill(stack, "list", "--status", "Finished", "--json")
     assert run.code == 0, run.err
     items = run.json()["EditingBatchJobList"]
     assert job_id in [j["JobId"] for j in items]
@@ -139,3 +139,27 @@ def test_list_by_status(stack: Stack, waited: Run) -> None:
 
     times = reelmill(stack, "list", "--start-time", "yesterday")
     assert times.code == 2 and "RFC 3339" in times.err
+
+
+def test_list_prints_a_table(stack: Stack, waited: Run) -> None:
+    job_id = waited.json()["EditingBatchJob"]["JobId"]
+    run = reelmill(stack, "list", "--status", "Finished")
+    assert run.code == 0, run.err
+    header, *rows = run.out.splitlines()
+    assert header.split()[:3] == ["JOB", "ID", "STATUS"]
+    row = next(r for r in rows if r.startswith(job_id))
+    assert row.split()[1] == "Finished"
+
+
+def test_submit_watch_shows_progress_then_a_summary(stack: Stack) -> None:
+    run = reelmill(stack, "submit", str(write_job(stack.media_dir, "watched.json")), "--watch")
+    assert run.code == 0, run.err + stack.log("worker")
+    lines = run.out.splitlines()
+    job_id = run.err.strip().splitlines()[0]
+    assert lines[0].startswith(f"job {job_id} ")  # not a terminal: one plain line per change
+    assert "  variant 1: Success 100%" in lines
+    at = lines.index(next(line for line in lines if line.startswith("VARIANT")))
+    table = [line.split() for line in lines[at + 1 : at + 3]]
+    assert [(r[0], r[1]) for r in table] == [("0", "Success"), ("1", "Success")]
+    assert table[0][-1].startswith(f"file://{stack.output_dir}/")
+    assert lines[-1] == f"job {job_id} Finished: 2 of 2 variants rendered"

@@ -14,7 +14,9 @@ import time
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 
+from reelmill import logs
 from reelmill.v1 import render_pb2
+from worker import metrics
 from worker.bus import BusUnavailableError, WorkerBus
 from worker.errors import RenderCancelledError, WorkerError
 from worker.job import JobState, Rendered, existing_output, run_job
@@ -53,7 +55,8 @@ class Worker:
             if stop.is_set():
                 await msg.nak()  # arrived while stopping: hand it straight back
                 return
-            await self.handle(msg, stop)
+            with logs.context():
+                await self.handle(msg, stop)
 
     async def handle(self, msg: Msg, stop: asyncio.Event) -> None:
         try:
@@ -62,6 +65,7 @@ class Worker:
             log.error("dropping an undecodable render command")
             await msg.term()
             return
+        logs.bind(job_id=cmd.batch_id, sub_job_id=cmd.sub_job_id)
         attempt = msg.metadata.num_delivered if msg.metadata else 1
         report = _Reporter(self.bus, cmd, attempt, self.settings.worker_id)
         log.info(
@@ -74,7 +78,9 @@ class Worker:
                 return
             done = await asyncio.to_thread(existing_output, cmd, self.settings)
             if done is None:
-                done = await self._render(msg, cmd, report, stop)
+                with metrics.rendering() as timing:
+                    done = await self._render(msg, cmd, report, stop)
+                    timing.completed = done is not None
                 if done is None:
                     return  # handed back
             await report.final(SUCCESS, rendered=done)
@@ -193,3 +199,4 @@ class _Reporter:
         ev.error_code, ev.error_message = error_code, error_message[:2000]
         name = render_pb2.RenderState.Name(state)
         await self.bus.publish_event(ev, f"{self.cmd.sub_job_id}:{name}")
+        metrics.finished(state)

@@ -27,3 +27,4 @@ class WorkerSettings:
     max_media_pixels: int = 8192 * 8192
     download_timeout_s: float = 120.0
     allowed_networks: str = ""  # reachable for http(s) media although not public, e.g. 10.0.0.0/8
+    metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off

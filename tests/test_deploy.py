@@ -1,0 +1,381 @@
+"""deploy/: the Dockerfile and the Kubernetes manifests, checked offline.
+
+Every built-in resource is validated against the Kubernetes API schemas (kubernetes-validate,
+strict); the KEDA ScaledObject, a custom resource, gets a structural check. Then the rules we keep:
+probes, resources, non-root, pinned images, a worker grace that fits the render grace, settings that
+exist. `kubectl kustomize` builds base and overlays when kubectl is installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from gateway.server import SERVICE_NAME
+from reelmill import topology
+from reelmill.settings_doc import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+KUBERNETES_VERSION = "1.30.0"  # the oldest we support (native gRPC probes are GA from 1.27)
+OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
+GATEWAY, WORKER, MIGRATE_JOB = "reelmill-gateway", "reelmill-worker", "reelmill-migrate"
+DRAIN_MARGIN_S = 30  # after the render grace: publish the outcome, acknowledge, close
+
+Doc = dict[str, Any]
+
+
+# -- loading ------------------------------------------------------------------------------------------
+
+
+def load_docs(path: Path) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def kustomization(folder: Path) -> Doc:
+    return load_docs(folder / "kustomization.yaml")[0]
+
+
+def resource_files(folder: Path) -> Iterator[Path]:
+    """The complete resources a kustomization lists (not patches), following folders."""
+    for entry in kustomization(folder).get("resources", []):
+        path = (folder / entry).resolve()
+        if path.is_dir():
+            yield from resource_files(path)
+        else:
+            yield path
+
+
+def all_resource_files() -> list[Path]:
+    return sorted({p for folder in [K8S / "base", *OVERLAYS] for p in resource_files(folder)})
+
+
+def kubectl_kustomize(folder: Path) -> list[Doc]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the kustomize build is not checked here")
+    out = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def raw_base() -> list[Doc]:
+    """base as written, with the image tags kustomize would set (for when kubectl is missing)."""
+    tags = {i["name"]: i["newTag"] for i in kustomization(K8S / "base").get("images", [])}
+    docs = [d for p in resource_files(K8S / "base") for d in load_docs(p)]
+    for _, container in containers(docs):
+        if container["image"] in tags:
+            container["image"] = f"{container['image']}:{tags[container['image']]}"
+    return docs
+
+
+# -- validation ---------------------------------------------------------------------------------------
+
+
+SCALED_OBJECT_SPEC = {"scaleTargetRef", "pollingInterval", "cooldownPeriod", "initialCooldownPeriod",
+                      "idleReplicaCount", "minReplicaCount", "maxReplicaCount", "fallback", "advanced",
+                      "triggers"}  # fmt: skip
+
+
+def check_scaled_object(doc: Doc) -> list[str]:
+    """KEDA's ScaledObject (keda.sh/v1alpha1) is not in the Kubernetes schemas: the shape by hand."""
+    errors = []
+    spec = doc.get("spec") or {}
+    if not isinstance(doc.get("metadata", {}).get("name"), str):
+        errors.append("metadata.name missing")
+    if unknown := set(spec) - SCALED_OBJECT_SPEC:
+        errors.append(f"unknown spec fields {sorted(unknown)}")
+    if not isinstance((spec.get("scaleTargetRef") or {}).get("name"), str):
+        errors.append("spec.scaleTargetRef.name missing")
+    for key in ("pollingInterval", "cooldownPeriod", "minReplicaCount", "maxReplicaCount"):
+        if key in spec and not (isinstance(spec[key], int) and spec[key] >= 0):
+            errors.append(f"spec.{key} must be a non-negative integer")
+    if spec.get("minReplicaCount", 0) > spec.get("maxReplicaCount", 100):
+        errors.append("minReplicaCount > maxReplicaCount")
+    fallback = spec.get("fallback")
+    if fallback is not None and not all(
+        isinstance(fallback.get(k), int) for k in ("failureThreshold", "replicas")
+    ):
+        errors.append("spec.fallback needs integer failureThreshold and replicas")
+    triggers = spec.get("triggers")
+    if not isinstance(triggers, list) or not triggers:
+        errors.append("spec.triggers must be a non-empty list")
+    for i, t in enumerate(triggers or []):
+        if not isinstance(t.get("type"), str):
+            errors.append(f"triggers[{i}].type missing")
+        meta = t.get("metadata")
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            errors.append(f"triggers[{i}].metadata must map names to strings (quote numbers)")
+    return errors
+
+
+CUSTOM = {("keda.sh/v1alpha1", "ScaledObject"): check_scaled_object}
+
+
+def validation_errors(docs: list[Doc]) -> list[str]:
+    errors = []
+    for doc in docs:
+        name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        custom = CUSTOM.get((doc.get("apiVersion"), doc.get("kind")))
+        if custom is not None:
+            errors += [f"{name}: {e}" for e in custom(doc)]
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            errors.append(f"{name}: {'.'.join(map(str, e.path))}: {e.message}")
+        except kubernetes_validate.SchemaNotFoundError as e:
+            errors.append(f"{name}: {e.message}")
+    return errors
+
+
+# -- policy -------------------------------------------------------------------------------------------
+
+
+def workloads(docs: list[Doc]) -> Iterator[tuple[Doc, Doc]]:
+    """(resource, pod spec) of every Deployment, StatefulSet and Job."""
+    for doc in docs:
+        if doc.get("kind") in ("Deployment", "StatefulSet", "Job"):
+            yield doc, doc["spec"]["template"]["spec"]
+
+
+def containers(docs: list[Doc]) -> Iterator[tuple[Doc, Doc]]:
+    for doc, pod in workloads(docs):
+        for c in [*pod.get("initContainers", []), *pod["containers"]]:
+            yield doc, c
+
+
+def find(docs: list[Doc], kind: str, name: str) -> Doc:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+def env_of(container: Doc) -> dict[str, Doc]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def settings_env(command: str) -> set[str]:
+    return {s.env for s in settings(command)}
+
+
+def policy_violations(docs: list[Doc]) -> list[str]:
+    bad = []
+    for doc, pod in workloads(docs):
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        security = pod.get("securityContext", {})
+        if security.get("runAsNonRoot") is not True or security.get("runAsUser", 0) == 0:
+            bad.append(f"{name}: the pod must run as a non-root user")
+        if security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            bad.append(f"{name}: the pod needs the RuntimeDefault seccomp profile")
+        if pod.get("automountServiceAccountToken") is not False:
+            bad.append(f"{name}: no service account token is needed")
+        for c in pod["containers"]:
+            if doc["kind"] != "Job" and "livenessProbe" not in c:
+                bad.append(f"{name}/{c['name']}: no liveness probe")
+    for doc, c in containers(docs):
+        name = f"{doc['kind']}/{doc['metadata']['name']}/{c['name']}"
+        resources = c.get("resources", {})
+        for part in ("requests", "limits"):
+            if not {"cpu", "memory"} <= set(resources.get(part, {})):
+                bad.append(f"{name}: resources.{part} needs cpu and memory")
+        image = c["image"]
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        if not tag or tag == "latest":
+            bad.append(f"{name}: image {image!r} must carry a pinned tag")
+        if c.get("securityContext", {}).get("allowPrivilegeEscalation") is not False:
+            bad.append(f"{name}: allowPrivilegeEscalation must be false")
+        if c.get("securityContext", {}).get("capabilities", {}).get("drop") != ["ALL"]:
+            bad.append(f"{name}: must drop all capabilities")
+    return bad
+
+
+def reelmill_checks(docs: list[Doc]) -> list[str]:
+    """What our processes need from the manifests, read against the code."""
+    bad = []
+    config = find(docs, "ConfigMap", "reelmill-config")["data"]
+    if unknown := set(config) - settings_env("gateway") - settings_env("worker"):
+        bad.append(f"reelmill-config: {sorted(unknown)} are no settings of gateway or worker")
+
+    gateway = find(docs, "Deployment", GATEWAY)
+    gw = gateway["spec"]["template"]["spec"]["containers"][0]
+    gw_env = env_of(gw)
+    port = int(gw_env["REELMILL_LISTEN"]["value"].rsplit(":", 1)[1])
+    ready, live = gw.get("readinessProbe", {}).get("grpc"), gw.get("livenessProbe", {}).get("grpc")
+    if ready != {"port": port, "service": SERVICE_NAME}:
+        bad.append(f"gateway readiness must be grpc on {port} for {SERVICE_NAME}, not {ready}")
+    if not live or live.get("port") != port:
+        bad.append(f"gateway liveness must be grpc on {port}")
+    if gw_env.get("REELMILL_NO_MIGRATE", {}).get("value") != "1":
+        bad.append("the gateway must not migrate: REELMILL_NO_MIGRATE=1 (the Job does it)")
+    waits = [c for c in gateway["spec"]["template"]["spec"].get("initContainers", [])
+             if c.get("args", [])[:2] == ["migrate", "--check"]]  # fmt: skip
+    if not waits:
+        bad.append("the gateway must wait for the schema: an init container `migrate --check --wait`")
+
+    job = find(docs, "Job", MIGRATE_JOB)["spec"]["template"]["spec"]["containers"][0]
+    if job.get("args") != ["migrate"]:
+        bad.append("the migration Job must run `reelmill migrate`")
+    for name, container, command in (("gateway", gw, "gateway"), ("migrate Job", job, "migrate"),
+                                     *[("gateway init", c, "migrate") for c in waits]):  # fmt: skip
+        url = env_of(container).get("REELMILL_DATABASE_URL", {})
+        if "secretKeyRef" not in url.get("valueFrom", {}):
+            bad.append(f"{name}: REELMILL_DATABASE_URL must come from a Secret")
+        if unknown := set(env_of(container)) - settings_env(command):
+            bad.append(f"{name}: {sorted(unknown)} are no settings of `reelmill {command}`")
+
+    worker = find(docs, "Deployment", WORKER)
+    if "replicas" in worker["spec"]:
+        bad.append("the worker Deployment must leave replicas to KEDA")
+    pod = worker["spec"]["template"]["spec"]
+    wk_env = env_of(pod["containers"][0])
+    if unknown := set(wk_env) - settings_env("worker"):
+        bad.append(f"worker: {sorted(unknown)} are no settings of `reelmill worker`")
+    grace_s = float(wk_env["REELMILL_SHUTDOWN_GRACE_S"]["value"])
+    if pod.get("terminationGracePeriodSeconds", 30) < grace_s + DRAIN_MARGIN_S:
+        bad.append(f"worker terminationGracePeriodSeconds must be >= {grace_s:g} + {DRAIN_MARGIN_S} s")
+
+    scaler = find(docs, "ScaledObject", WORKER)["spec"]
+    trigger = scaler["triggers"][0]
+    meta = trigger["metadata"]
+    if trigger["type"] != "nats-jetstream" or (meta.get("stream"), meta.get("consumer")) != (
+        topology.COMMAND_STREAM, topology.WORKER_CONSUMER,
+    ):  # fmt: skip
+        bad.append(f"KEDA must watch {topology.COMMAND_STREAM}/{topology.WORKER_CONSUMER}, not {meta}")
+    if scaler["scaleTargetRef"]["name"] != WORKER:
+        bad.append("KEDA must scale the worker Deployment")
+    if meta.get("lagThreshold") != wk_env["REELMILL_SLOTS"]["value"]:
+        bad.append("KEDA's lagThreshold must equal the renders per pod (REELMILL_SLOTS)")
+    namespace = worker["metadata"].get("namespace")
+    if namespace and not meta["natsServerMonitoringEndpoint"].startswith(f"nats-headless.{namespace}.svc"):
+        bad.append(f"KEDA must reach NATS in namespace {namespace}: {meta['natsServerMonitoringEndpoint']}")
+
+    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    if not any(
+        p["spec"]["selector"]["matchLabels"] == gateway["spec"]["selector"]["matchLabels"] for p in pdbs
+    ):
+        bad.append("the gateway needs a PodDisruptionBudget")
+    return bad
+
+
+# -- the tests ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", all_resource_files(), ids=lambda p: str(p.relative_to(K8S)))
+def test_manifest_file_is_valid(path: Path) -> None:
+    assert validation_errors(load_docs(path)) == []
+
+
+def test_base_as_written_keeps_the_rules() -> None:
+    docs = raw_base()
+    assert policy_violations(docs) == []
+    assert reelmill_checks(docs) == []
+
+
+@pytest.mark.parametrize("folder", [K8S / "base", *OVERLAYS], ids=lambda p: str(p.relative_to(K8S)))
+def test_kustomize_build_is_valid_and_keeps_the_rules(folder: Path) -> None:
+    docs = kubectl_kustomize(folder)
+    assert validation_errors(docs) == []
+    assert policy_violations(docs) == []
+    assert reelmill_checks(docs) == []
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+        kustomization(folder)["namespace"]
+    }
+
+
+def test_the_policy_check_catches_what_it_should() -> None:
+    docs = raw_base()
+    worker = find(docs, "Deployment", WORKER)["spec"]["template"]["spec"]
+    worker["terminationGracePeriodSeconds"] = 30
+    worker["containers"][0]["image"] = "reelmill:latest"
+    del worker["containers"][0]["resources"]["limits"]
+    worker["securityContext"]["runAsNonRoot"] = False
+    worker["containers"][0]["env"].append({"name": "REELMILL_NO_SUCH_SETTING", "value": "1"})
+    found = "\n".join(policy_violations(docs) + reelmill_checks(docs))
+    for expected in ("terminationGracePeriodSeconds", "pinned tag", "resources.limits", "non-root",
+                     "REELMILL_NO_SUCH_SETTING"):  # fmt: skip
+        assert expected in found
+    pod = {"containers": [{"name": "c", "periodSecond": 1}]}
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+           "spec": {"selector": {}, "template": {"spec": pod}}}  # fmt: skip
+    assert any("periodSecond" in e for e in validation_errors([bad]))
+    triggers = [{"type": "t", "metadata": {"n": 1}}]
+    scaled = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
+              "spec": {"scaleTargetRef": {"name": "w"}, "triggers": triggers}}  # fmt: skip
+    assert any("quote numbers" in e for e in validation_errors([scaled]))
+
+
+# -- the image ----------------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    text = re.sub(r"\\\n", " ", text)  # continuation lines
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def test_dockerfile_essentials() -> None:
+    steps = dockerfile_instructions()
+    args = dict(a.split("=", 1) for kind, a in steps if kind == "ARG" and "=" in a)
+    stages: list[list[tuple[str, str]]] = []
+    for kind, rest in steps:
+        if kind == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((kind, rest))
+    assert len(stages) >= 2, "multi-stage: build, then a slim runtime"
+    for stage in stages:
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], stage[0][1].split()[0])
+        assert image.startswith("python:3.11-slim"), image
+        assert ":" in image and not image.endswith(":latest")
+    build, runtime = "\n".join(r for _, r in stages[0]), stages[-1]
+    assert "grpc_tools.protoc" in build and "pip install ." in build
+    assert "grpcio-tools" not in "\n".join(r for _, r in runtime), "the code generator stays in the build"
+    assert any(k == "COPY" and r.startswith("--from=build") for k, r in runtime)
+    users = [r for k, r in runtime if k == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    entry = [r for k, r in runtime if k == "ENTRYPOINT"]
+    assert entry == ['["reelmill"]']
+    ignore = (ROOT / ".dockerignore").read_text()
+    assert "reelmill/v1/*_pb2*.py" in ignore  # generated inside the build, never copied in
+
+
+def test_the_package_carries_generated_code_and_migrations(tmp_path: Path) -> None:
+    """What the image's `pip install .` relies on: a regular wheel has the generated modules (made by
+    `make proto` here, by protoc in the Dockerfile) and the migrations, and the `reelmill` command."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "reelmill", "gateway", "worker"):
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(path, src / name)
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+         "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (wheel,) = (tmp_path / "dist").glob("reelmill-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"reelmill/v1/batch_service_pb2.py", "reelmill/v1/batch_service_pb2_grpc.py",
+            "gateway/migrations/env.py", "gateway/migrations/versions/0001_initial.py"} <= names  # fmt: skip
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "reelmill = reelmill.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
