@@ -30,6 +30,20 @@ class MaterialTooLargeError(WorkerError):
     retryable = False
 
 
+class SpeechTooLongError(WorkerError):
+    """The narration does not fit MaxDuration even sped up to the limit."""
+
+    code = "SpeechTooLong"
+    retryable = False
+
+
+class SpeechUnavailableError(WorkerError):
+    """The variant needs narration that this worker cannot make."""
+
+    code = "Speech.Unavailable"
+    retryable = False
+
+
 class OutputWriteError(WorkerError):
     code = "Output.WriteFailed"
     retryable = True
