@@ -1,4 +1,5 @@
-"""Generated media for the example job and the tests: H.264/AAC clips with moving content and PNG stills.
+"""Generated media for the example job and the tests: H.264/AAC clips with moving content, PNG stills,
+stickers with transparency, WAV narrations and AAC music.
 
 No numpy: frames are built from bytes, which is fast enough at test sizes.
 """
@@ -6,6 +7,7 @@ No numpy: frames are built from bytes, which is fast enough at test sizes.
 from __future__ import annotations
 
 import math
+import wave
 from array import array
 from fractions import Fraction
 from pathlib import Path
@@ -92,6 +94,66 @@ def make_video(
 def make_image(path: str, width: int, height: int, color: tuple[int, int, int] = (200, 40, 40)) -> None:
     """A solid-colour PNG (format from the file name)."""
     Image.new("RGB", (width, height), color).save(path)
+
+
+def make_sticker(
+    path: str,
+    width: int,
+    height: int,
+    color: tuple[int, int, int, int] = (255, 255, 255, 255),
+    ring: bool = False,
+) -> None:
+    """A PNG with an alpha channel: a solid block, or (ring=True) a disc on a transparent square."""
+    image = Image.new("RGBA", (width, height), color if not ring else (0, 0, 0, 0))
+    if ring:
+        from PIL import ImageDraw
+
+        ImageDraw.Draw(image).ellipse((0, 0, width - 1, height - 1), fill=color)
+    image.save(path)
+
+
+def tone_samples(seconds: float, rate: int, tone_hz: float, amplitude: float, pauses: bool = False) -> array:
+    """Mono 16-bit samples of a sine tone; with pauses, 0.7 s of tone then 0.3 s of silence, over again."""
+    n = round(seconds * rate)
+    step = 2 * math.pi * tone_hz / rate
+    peak = amplitude * 32767
+    return array(
+        "h",
+        (0 if pauses and (t % rate) > 0.7 * rate else int(peak * math.sin(step * t)) for t in range(n)),
+    )
+
+
+def make_wav(
+    path: str,
+    seconds: float,
+    tone_hz: float = 300.0,
+    rate: int = 24000,
+    amplitude: float = 0.5,
+    pauses: bool = True,
+) -> None:
+    """A mono 16-bit WAV standing in for a recorded narration (sentences as bursts of tone)."""
+    with wave.open(path, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(tone_samples(seconds, rate, tone_hz, amplitude, pauses).tobytes())
+
+
+def make_music(path: str, seconds: float, tone_hz: float = 220.0, amplitude: float = 0.5) -> None:
+    """An audio-only file of a steady tone (AAC in .m4a, or WAV by the file name) standing in for music."""
+    if path.endswith(".wav"):
+        make_wav(path, seconds, tone_hz, 44100, amplitude, pauses=False)
+        return
+    samples = tone_samples(seconds, AUDIO_RATE, tone_hz, amplitude)
+    with av.open(path, "w") as out:
+        stream = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start : start + 1024]
+            frame = av.AudioFrame(format="s16", layout="mono", samples=len(chunk))
+            frame.planes[0].update(chunk.tobytes() + bytes(frame.planes[0].buffer_size - 2 * len(chunk)))
+            frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
 
 
 EXAMPLE_CLIPS = {

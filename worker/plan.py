@@ -908,7 +908,7 @@ class _Planner:
             sh = round(sw / aspect)
         sw, sh = max(sw, 1), max(sh, 1)
         x = _place(s, "x", w, k, Fraction(0)) if s.HasField("x") else round(w * Fraction(19, 20)) - sw
-        y = _place(s, "y", h, k, Fraction(0)) if s.HasField("y") else round(h * Fraction(1, 20))
+        y = _place(s, "y", h, k, Fraction(0)) if s.HasField("y") else round(h * Fraction(1, 4))
         opacity = s.opacity if s.HasField("opacity") else 1.0
         return (StickerLayer(s.media_url, x, y, sw, sh, opacity),)
 
