@@ -63,7 +63,8 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 # http(s) (behind an SSRF guard) and s3 arrive with their fetchers; until then they are refused here
 # rather than failing every sub-job later.
 MEDIA_SCHEMES = ("file",)
-OUTPUT_SCHEMES = ("file",)
+# s3://bucket/key outputs go through the worker's configured endpoint (worker/s3.py).
+OUTPUT_SCHEMES = ("file", "s3")
 OUTPUT_EXTENSIONS = (".mp4",)
 COLOR = re.compile(r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
 PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")

@@ -61,6 +61,10 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
 
 def _worker_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--slots", "SLOTS", "1", "concurrent renders", type=int)
+    _opt(p, "--font-dir", "FONT_DIR", "", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated")
+    _opt(p, "--default-font", "DEFAULT_FONT", "", "font of texts without TextStyle.Font (Noto Sans CJK SC)")
+    _opt(p, "--s3-endpoint-url", "S3_ENDPOINT_URL", "", "S3 endpoint for s3:// outputs (default: AWS)")
+    _opt(p, "--s3-region", "S3_REGION", "", "S3 region for s3:// outputs")
     _opt(
         p,
         "--shutdown-grace",
@@ -187,6 +191,10 @@ def _worker(args: argparse.Namespace) -> int:
     settings = WorkerSettings(
         nats_url=args.nats_url, media_roots=_media_roots(args), output_dir=_output_dir(args),
         slots=args.slots, shutdown_grace_s=args.shutdown_grace,
+        font_dirs=tuple(d for d in args.font_dir.split(os.pathsep) if d), default_font=args.default_font,
+        s3_endpoint_url=args.s3_endpoint_url, s3_region=args.s3_region,
+        # Credentials only from the environment, never from flags (they would show in `ps`).
+        s3_access_key_id=_env("S3_ACCESS_KEY_ID", ""), s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
     )  # fmt: skip
 
     async def run(stop: asyncio.Event) -> None:

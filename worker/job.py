@@ -11,23 +11,26 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from reelmill.v1 import render_pb2
-from worker import fetch, output
+from worker import fetch, output, s3
 from worker.errors import MaterialUnreadableError, RenderCancelledError, SpeechUnavailableError, WorkerError
 from worker.narration import Narration
-from worker.plan import MediaFacts, plan_variant, speech_speed
+from worker.plan import MediaFacts, plan_variant
 from worker.render import render_variant
+from worker.render.fonts import FontBook
 from worker.render.probe import container_tags, probe
 from worker.selection import media_urls, select
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
-# narrate(text, voice, rate, language) -> Narration: the speech engine. `voice` is "" for its default,
-# `rate` the speed factor (1 normal; see plan.speech_speed), `language` e.g. "zh".
-Narrate = Callable[[str, str, float, str], Narration]
+# narrate(text, voice, rate, language) -> Narration: the speech engine (worker.speech). `voice` is ""
+# for the language's default voice, `rate` is SpeechConfig.SpeechRate (−500…500, 0 normal), `language`
+# SpeechConfig.SpeechLanguage (default zh).
+Narrate = Callable[[str, str, int, str], Narration]
 DEFAULT_SPEECH_LANGUAGE = "zh"
 
 
@@ -55,6 +58,10 @@ def output_tag(cmd: render_pb2.RenderCommand) -> str:
 
 def existing_output(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Rendered | None:
     """The output of an earlier delivery of this sub-job that was written but not acknowledged."""
+    if s3.is_s3(cmd.output_url):
+        where = s3.location(cmd.output_url)
+        duration = s3.S3Outputs(settings).existing(where, output_tag(cmd))
+        return None if duration is None else Rendered(where.url, duration)
     final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
     if not final.is_file():
         return None
@@ -72,7 +79,7 @@ def recorded_narration(settings: WorkerSettings) -> Narrate:
     """Until speech synthesis lands (worker.speech): a speech text that is a file:// URL of a WAV under
     the media roots is taken as pre-recorded narration (no subtitles); any other text fails clearly."""
 
-    def narrate(text: str, voice: str, rate: float, language: str) -> Narration:
+    def narrate(text: str, voice: str, rate: int, language: str) -> Narration:
         if urlsplit(text).scheme != "file":
             raise SpeechUnavailableError(
                 "speech synthesis not available in this worker: give SpeechTextArray items as file:// URLs "
@@ -92,7 +99,6 @@ def recorded_narration(settings: WorkerSettings) -> Narrate:
 def run_job(
     cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState, narrate: Narrate | None = None
 ) -> Rendered:
-    final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
     sel = select(cmd)
     sources: dict[str, str] = {}
     facts: dict[str, MediaFacts] = {}
@@ -107,7 +113,7 @@ def run_job(
 
     sc = cmd.editing_config.speech_config
     speak = narrate or recorded_narration(settings)
-    rate = speech_speed(sc.speech_rate)
+    rate = sc.speech_rate
     language = sc.speech_language or DEFAULT_SPEECH_LANGUAGE
     narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
 
@@ -120,17 +126,29 @@ def run_job(
     def is_cancelled() -> bool:
         return state.cancelled
 
+    to_s3 = s3.is_s3(cmd.output_url)
+    if to_s3:  # rendered beside the local outputs, then uploaded in one PUT
+        where = s3.location(cmd.output_url)
+        final = Path(settings.output_dir).resolve() / ".s3-staging" / cmd.batch_id / f"{cmd.index}.mp4"
+    else:
+        final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = output.temp_path(final)
+    fonts = FontBook(settings.font_dirs, settings.default_font)
     try:
         render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
-                       metadata={"comment": output_tag(cmd)})  # fmt: skip
+                       metadata={"comment": output_tag(cmd)}, fonts=fonts)  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
-        output.publish_file(temp, final)
+        duration = float(probe(str(temp), str(temp)).duration_s)
+        if to_s3:
+            s3.S3Outputs(settings).publish(str(temp), where, output_tag(cmd), duration)
+            url = where.url
+        else:
+            output.publish_file(temp, final)
+            url = output.file_url(final)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
-    duration = probe(str(final), output.file_url(final)).duration_s
-    log.info("rendered %s (%.2f s, plan %.2f s)", final, float(duration), float(plan.duration_s))
-    return Rendered(output.file_url(final), float(Fraction(duration)), state.plan_json)
+    log.info("rendered %s (%.2f s, plan %.2f s)", url, duration, float(plan.duration_s))
+    return Rendered(url, duration, state.plan_json)

@@ -364,11 +364,6 @@ def exact_fps(fps: float) -> Fraction:
     return Fraction(str(fps)).limit_denominator(1000)
 
 
-def speech_speed(speech_rate: int) -> float:
-    """SpeechConfig.SpeechRate (−500…500) as a speed factor: 1 + r/500 above 0, 1 + r/1000 below."""
-    return 1 + speech_rate / 500 if speech_rate >= 0 else 1 + speech_rate / 1000
-
-
 def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFacts]) -> int:
     """How many of the batch's cmd.count variants can have pairwise different shot sequences.
 

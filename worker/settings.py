@@ -20,3 +20,10 @@ class WorkerSettings:
     progress_interval_s: float = 1.0
     shutdown_grace_s: float = 30.0  # a render still running after this is handed back (nak)
     worker_id: str = field(default_factory=_default_worker_id)
+    font_dirs: tuple[str, ...] = ()  # more fonts for TextStyle.Font (REELMILL_FONT_DIR)
+    default_font: str = ""  # the font of texts without TextStyle.Font ("" = Noto Sans CJK SC)
+    # s3:// outputs; empty values fall back to boto3's own configuration (AWS_* variables, profiles).
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)

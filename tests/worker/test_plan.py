@@ -12,7 +12,7 @@ from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import SpeechTooLongError
 from worker.narration import Cue, Narration
-from worker.plan import MediaFacts, output_spec, plan_variant, speech_speed
+from worker.plan import MediaFacts, output_spec, plan_variant
 from worker.selection import select
 
 
@@ -392,11 +392,6 @@ def test_output_settings_and_preview() -> None:
     editing = cfg.EditingConfig(title_config=cfg.TextStyle(font_size=80))
     cmd = command(0, editing=editing, title_array=["T"], output=cfg.OutputConfig(generate_preview_only=True))
     assert plan_variant(cmd, FACTS).captions[0].look.size_px == 27
-
-
-@pytest.mark.parametrize(("rate", "factor"), [(0, 1.0), (500, 2.0), (250, 1.5), (-500, 0.5)])
-def test_speech_rate_factor(rate: int, factor: float) -> None:
-    assert speech_speed(rate) == factor
 
 
 @pytest.mark.parametrize(("fps", "expected"), [(30.0, Fraction(30)), (29.97, Fraction(30000, 1001))])
