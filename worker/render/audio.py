@@ -40,6 +40,7 @@ AAC_FRAME_SIZE = 1024
 EDGE_FADE_S = 0.01  # every clip shot fades in and out this long: no clicks at cuts
 DUCK_GAIN = 0.35  # music under narration: about -9 dB below its volume
 DUCK_RAMP_S = 0.3
+FLTP_STEREO = f"sample_fmts=fltp:channel_layouts=stereo:sample_rates={SAMPLE_RATE}"
 
 
 class _Chain:
@@ -95,6 +96,7 @@ def _source_chain(first: AudioFrame, stream: AudioStream, cut: _Cut) -> _Chain:
             graph.add("afade", t="in", d=f"{fade:.6f}"),
             graph.add("afade", t="out", st=f"{max(length_s - fade, 0):.6f}", d=f"{fade:.6f}"),
         ]
+    nodes.append(graph.add("aformat", FLTP_STEREO))  # atempo may have asked for another layout
     return _Chain(graph, nodes)
 
 
