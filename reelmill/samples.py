@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import wave
 from array import array
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -166,14 +167,29 @@ EXAMPLE_CLIPS = {
 
 
 def write_example_media(folder: Path) -> None:
-    """The media of examples/job.json: four landscape clips and a still, made once."""
+    """The media of examples/job.json and examples/full-job.json, made once: landscape clips, stills,
+    a sticker with transparency, background pictures, music, and recorded narrations (WAV)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, (tone_hz, with_audio, tint) in EXAMPLE_CLIPS.items():
+
+    def once(name: str, make: Callable[[str], None]) -> None:
         if not (folder / name).exists():
-            partial = folder / f".{name}"
-            make_video(
-                str(partial), 640, 360, 4.0, fps=30, with_audio=with_audio, tone_hz=tone_hz, chroma=tint
-            )
+            partial = folder / f".partial-{name}"
+            make(str(partial))
             partial.rename(folder / name)
-    if not (folder / "closing.png").exists():
-        make_image(str(folder / "closing.png"), 720, 1280, (30, 90, 160))
+
+    for name, (tone_hz, with_audio, tint) in EXAMPLE_CLIPS.items():
+        once(name, lambda p, t=tone_hz, a=with_audio, c=tint: make_video(
+            p, 640, 360, 4.0, fps=30, with_audio=a, tone_hz=t, chroma=c
+        ))  # fmt: skip
+    once(
+        "product-long.mp4", lambda p: make_video(p, 640, 360, 10.0, fps=30, tone_hz=330.0, chroma=(120, 150))
+    )
+    once("closing.png", lambda p: make_image(p, 720, 1280, (30, 90, 160)))
+    once("logo.png", lambda p: make_sticker(p, 256, 256, (255, 196, 0, 255), ring=True))
+    once("backdrop-1.jpg", lambda p: make_image(p, 720, 1280, (40, 40, 70)))
+    once("backdrop-2.jpg", lambda p: make_image(p, 720, 1280, (70, 40, 40)))
+    once("music-1.m4a", lambda p: make_music(p, 6.0, tone_hz=196.0, amplitude=0.4))
+    once("music-2.m4a", lambda p: make_music(p, 9.0, tone_hz=247.0, amplitude=0.4))
+    # Recorded voice-overs stand in for synthesised speech: bursts of tone, one per "sentence".
+    once("narration-1.wav", lambda p: make_wav(p, 6.0, tone_hz=280.0))
+    once("narration-2.wav", lambda p: make_wav(p, 8.0, tone_hz=340.0))
