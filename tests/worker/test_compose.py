@@ -245,12 +245,18 @@ def test_clip_sound_is_muted_at_volume_zero(sources: dict[str, str], tmp_path: P
 def test_speech_is_placed_and_audio_matches_video(sources: dict[str, str], tmp_path: Path) -> None:
     voice = str(tmp_path / "voice.wav")
     make_wav(voice, 1.0, amplitude=0.5, pauses=False)
-    speech = SpeechLayer("v", "", voice, Fraction(1, 2), Fraction(4, 5), Fraction(5, 4), 1.0)  # sped up 1.25×
-    plan = VariantPlan(0, (still(GRAY, Fraction(2)),), spec(), speech=(speech,))
+    first = SpeechLayer("v", "", voice, Fraction(1, 2), Fraction(4, 5), Fraction(5, 4), 1.0)  # sped up 1.25×
+    second = SpeechLayer("w", "", voice, Fraction(2), Fraction(1, 2), Fraction(1), 0.5)  # a group's paragraph
+    plan = VariantPlan(0, (still(GRAY, Fraction(3)),), spec(), speech=(first, second))
     out = render(plan, sources, tmp_path)
     samples = left_channel(out)
-    assert rms(samples, 0.1, 0.45) < 0.001 and rms(samples, 1.35, 1.9) < 0.001
+    assert (
+        rms(samples, 0.1, 0.45) < 0.001
+        and rms(samples, 1.35, 1.95) < 0.001
+        and rms(samples, 2.55, 2.9) < 0.001
+    )
     assert rms(samples, 0.6, 1.2) == pytest.approx(0.25, rel=0.05)
+    assert rms(samples, 2.05, 2.45) == pytest.approx(0.125, rel=0.05)
     with av.open(out) as c:
         v, a = c.streams.video[0], c.streams.audio[0]
         assert abs(v.duration * v.time_base - a.duration * a.time_base) <= 1 / FPS

@@ -139,3 +139,14 @@ def test_s3_outputs_are_uploaded_whole_and_recognised_on_redelivery(
         client.head_object(Bucket="reels", Key="campaign/0.mp4")["Metadata"]["reelmill-tag"]
         == "reelmill:sub-b"
     )
+
+
+def test_a_preview_is_small_and_fast(media: Path, tmp_path: Path) -> None:
+    settings = WorkerSettings(media_roots=(str(media),), output_dir=str(tmp_path))
+    cmd = command(media, "p")
+    cmd.output_config.CopyFrom(cfg.OutputConfig(generate_preview_only=True))  # 1080×1920 asked for
+    state = JobState()
+    done = run_job(cmd, settings, state)
+    assert json.loads(state.plan_json)["Output"]["Preset"] == "ultrafast"
+    with av.open(done.media_url.removeprefix("file://")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (360, 640)
