@@ -64,7 +64,8 @@ CODECS = {"H.264": "h264", "H.265": "hevc"}
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 # s3 media arrive with their fetcher; until then they are refused here rather than failing later.
 MEDIA_SCHEMES = ("file", "http", "https")
-OUTPUT_SCHEMES = ("file",)
+# s3://bucket/key outputs go through the worker's configured endpoint (worker/s3.py).
+OUTPUT_SCHEMES = ("file", "s3")
 OUTPUT_EXTENSIONS = (".mp4",)
 COLOR = re.compile(r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
 PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")

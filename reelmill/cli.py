@@ -95,6 +95,10 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
          type=float)  # fmt: skip
     _opt(p, "--media-networks", "MEDIA_NETWORKS", "",
          "networks http(s) media may come from although not public, e.g. 10.0.0.0/8")  # fmt: skip
+    _opt(p, "--font-dir", "FONT_DIR", "", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated")
+    _opt(p, "--default-font", "DEFAULT_FONT", "", "font of texts without TextStyle.Font (Noto Sans CJK SC)")
+    _opt(p, "--s3-endpoint-url", "S3_ENDPOINT_URL", "", "S3 endpoint for s3:// outputs (default: AWS)")
+    _opt(p, "--s3-region", "S3_REGION", "", "S3 region for s3:// outputs")
     _opt(
         p,
         "--shutdown-grace",
@@ -239,6 +243,10 @@ def _worker(args: argparse.Namespace) -> int:
         max_media_duration_s=args.max_media_duration, max_media_pixels=args.max_media_pixels,
         download_timeout_s=args.download_timeout, allowed_networks=args.media_networks,
         metrics_port=args.metrics_port,
+        font_dirs=tuple(d for d in args.font_dir.split(os.pathsep) if d), default_font=args.default_font,
+        s3_endpoint_url=args.s3_endpoint_url, s3_region=args.s3_region,
+        # Credentials only from the environment, never from flags (they would show in `ps`).
+        s3_access_key_id=_env("S3_ACCESS_KEY_ID", ""), s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
     )  # fmt: skip
 
     async def run(stop: asyncio.Event) -> None:

@@ -30,6 +30,13 @@ class MaterialTooLargeError(WorkerError):
     retryable = False
 
 
+class SpeechTooLongError(WorkerError):
+    """The narration does not fit MaxDuration even sped up to the limit."""
+
+    code = "SpeechTooLong"
+    retryable = False
+
+
 class OutputWriteError(WorkerError):
     code = "Output.WriteFailed"
     retryable = True

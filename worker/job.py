@@ -1,4 +1,4 @@
-"""One variant, start to finish, synchronously: fetch, probe, plan, render, publish the file.
+"""One variant, start to finish, synchronously: fetch, probe, narrate, plan, render, publish the file.
 
 Runs in a thread; the asyncio side reads `progress` and sets `cancelled`.
 """
@@ -7,18 +7,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from reelmill.v1 import render_pb2
-from worker import fetch, output
+from worker import fetch, output, s3, speech
 from worker.errors import MaterialTooLargeError, OutputWriteError, RenderCancelledError, WorkerError
-from worker.plan import MediaFacts, chosen_media, plan_variant
+from worker.narration import Narration
+from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
+from worker.render.fonts import FontBook
 from worker.render.probe import container_tags, probe
+from worker.selection import media_urls, select
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
+
+# narrate(text, voice, rate, language) -> Narration: the speech engine (worker.speech). `voice` is ""
+# for the language's default voice, `rate` is SpeechConfig.SpeechRate (−500…500, 0 normal), `language`
+# SpeechConfig.SpeechLanguage (default zh).
+Narrate = Callable[[str, str, int, str], Narration]
+DEFAULT_SPEECH_LANGUAGE = "zh"
 
 
 @dataclass
@@ -45,6 +59,10 @@ def output_tag(cmd: render_pb2.RenderCommand) -> str:
 
 def existing_output(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Rendered | None:
     """The output of an earlier delivery of this sub-job that was written but not acknowledged."""
+    if s3.is_s3(cmd.output_url):
+        where = s3.location(cmd.output_url)
+        duration = s3.S3Outputs(settings).existing(where, output_tag(cmd))
+        return None if duration is None else Rendered(where.url, duration)
     final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
     if not final.is_file():
         return None
@@ -65,15 +83,64 @@ def checked(facts: MediaFacts, settings: WorkerSettings) -> MediaFacts:
     return facts
 
 
-def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState) -> Rendered:
-    final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
-    facts: dict[str, MediaFacts] = {}
+_caches: dict[str, speech.SpeechCache] = {}
+_caches_lock = threading.Lock()
+
+
+def speech_cache(settings: WorkerSettings) -> speech.SpeechCache:
+    """One cache per folder and process, shared by the render slots (it is thread-safe)."""
+    folder = os.path.join(settings.cache_dir, "speech")
+    with _caches_lock:
+        if folder not in _caches:
+            _caches[folder] = speech.SpeechCache(folder, settings.speech_cache_bytes)
+        return _caches[folder]
+
+
+def synthesised_narration(settings: WorkerSettings, out_dir: str) -> Narrate:
+    """Speech texts spoken by the offline engine (worker.speech); a text that is a file:// or http(s)://
+    URL of a WAV is taken as a recorded voice-over instead (no subtitles)."""
+
+    def narrate(text: str, voice: str, rate: int, language: str) -> Narration:
+        if urlsplit(text).scheme in ("file", "http", "https"):
+            return speech.narration_from_wav(fetch.local_path(text, settings))
+        return speech.narrate(text, voice=voice, rate=rate, language=language, cache=speech_cache(settings),
+                              out_dir=out_dir)  # fmt: skip
+
+    return narrate
+
+
+def run_job(
+    cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState, narrate: Narrate | None = None
+) -> Rendered:
+    sel = select(cmd)
     sources: dict[str, str] = {}
-    for url in dict.fromkeys(chosen_media(cmd)):
-        path = fetch.local_path(url, settings)
-        sources[url] = path
-        facts[url] = checked(probe(path, url, max_pixels=settings.max_media_pixels), settings)
-    plan = plan_variant(cmd, facts)
+    facts: dict[str, MediaFacts] = {}
+    visual = media_urls(cmd) + [u for u in (sel.background_image_url,) if u]
+    if sel.sticker is not None:
+        visual.append(sel.sticker.media_url)
+    for url in dict.fromkeys(visual):
+        sources[url] = fetch.local_path(url, settings)
+        facts[url] = checked(probe(sources[url], url, max_pixels=settings.max_media_pixels), settings)
+    if sel.music_url:
+        sources[sel.music_url] = fetch.local_path(sel.music_url, settings)
+
+    with tempfile.TemporaryDirectory(prefix="narration-", dir=_made(settings.cache_dir)) as speech_dir:
+        sc = cmd.editing_config.speech_config
+        speak = narrate or synthesised_narration(settings, speech_dir)
+        rate = sc.speech_rate
+        language = sc.speech_language or DEFAULT_SPEECH_LANGUAGE
+        narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
+        plan = plan_variant(cmd, facts, narrations)
+        return _render(cmd, settings, state, plan, sources)
+
+
+def _made(folder: str) -> str:
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState, plan: VariantPlan,
+            sources: dict[str, str]) -> Rendered:  # fmt: skip
     state.plan_json = plan.to_json()
 
     def on_progress(fraction: float) -> None:
@@ -82,21 +149,33 @@ def run_job(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     def is_cancelled() -> bool:
         return state.cancelled
 
+    to_s3 = s3.is_s3(cmd.output_url)
+    if to_s3:  # rendered beside the local outputs, then uploaded in one PUT
+        where = s3.location(cmd.output_url)
+        final = Path(settings.output_dir).resolve() / ".s3-staging" / cmd.batch_id / f"{cmd.index}.mp4"
+    else:
+        final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputWriteError(f"cannot create the output folder {final.parent}: {e}") from e
     output.remove_stale_partials(final)
     temp = output.temp_path(final)
+    fonts = FontBook(settings.font_dirs, settings.default_font)
     try:
         render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
-                       metadata={"comment": output_tag(cmd)})  # fmt: skip
+                       metadata={"comment": output_tag(cmd)}, fonts=fonts)  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
-        output.publish_file(temp, final)
+        duration = float(probe(str(temp), str(temp)).duration_s)
+        if to_s3:
+            s3.S3Outputs(settings).publish(str(temp), where, output_tag(cmd), duration)
+            url = where.url
+        else:
+            output.publish_file(temp, final)
+            url = output.file_url(final)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
-    duration = probe(str(final), output.file_url(final)).duration_s
-    log.info("rendered %s (%.2f s, plan %.2f s)", final, float(duration), float(plan.duration_s))
-    return Rendered(output.file_url(final), float(Fraction(duration)), state.plan_json)
+    log.info("rendered %s (%.2f s, plan %.2f s)", url, duration, float(plan.duration_s))
+    return Rendered(url, duration, state.plan_json)

@@ -1,7 +1,14 @@
 """The render plan of one variant: pure, deterministic code (no I/O).
 
-Media facts (durations, sizes) come in; a timeline of shots comes out. Times are exact Fractions of
-a second, put on the output frame grid so that cut points never fall between frames.
+Media facts (durations, sizes) and narration facts (durations, cues) come in; a timeline comes out:
+shots with their source, in-point, speed and transition, the texts, stickers, speech and music laid
+over it. Times are exact Fractions of a second on the output frame grid, so that cut points never
+fall between frames. The same command, facts and seed always give the same plan.
+
+The timeline is a row of cells: shot i owns the time from the middle of the transition into it to
+the middle of the transition out of it. Cells add up to the target length (the narration, the group
+durations, or FixedDuration); a shot lasts its cell plus half of each transition, because shots
+overlap for the length of a transition.
 """
 
 from __future__ import annotations
@@ -9,21 +16,55 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from typing import Any
 
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
-from worker.errors import MaterialUnreadableError
+from worker.errors import MaterialUnreadableError, SpeechTooLongError
+from worker.narration import Narration
+from worker.selection import Selection, chosen_group_media, combination, select
 
 DEFAULT_GROUP_DURATION_S = Fraction(5)
 DEFAULT_SHOT_DURATION_S = Fraction(3)
 DEFAULT_IMAGE_DURATION_S = Fraction(3)
+DEFAULT_TRANSITION_S = Fraction(1, 2)
+SMART_MIX_DEFAULT_DURATION_S = Fraction(15)
+MIN_SPEED, MAX_SPEED = Fraction(1, 2), Fraction(2)
+MAX_SPEECH_SPEEDUP = Fraction(5, 4)
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1080, 1920
 DEFAULT_FPS = Fraction(30)
 DEFAULT_CRF = 23
 DEFAULT_PRESET = "veryfast"
 DEFAULT_AUDIO_BITRATE_KBPS = 128
+DEFAULT_MUSIC_VOLUME = 0.2
+DEFAULT_SPEECH_VOLUME = 1.0
+DEFAULT_VFX_PROBABILITY = 0.5
+DEFAULT_BLUR_RADIUS = 20.0
+MUSIC_FADE_OUT_S = Fraction(1)
+PREVIEW_LONGEST_SIDE = 640
+PREVIEW_PRESET = "ultrafast"
+MAX_SHOTS = 400  # a guard against a runaway fill (a 600 s video of one-frame pieces)
+
+# What the renderer implements; gateway/validate.py accepts exactly these names (a test checks it).
+TRANSITIONS = (
+    "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
+    "slideleft", "slideright", "slideup", "slidedown", "circlecrop", "circleopen", "circleclose",
+    "rectcrop", "distance", "radial", "smoothleft", "smoothright", "smoothup", "smoothdown",
+    "horzopen", "horzclose", "vertopen", "vertclose", "diagtl", "diagtr", "diagbl", "diagbr",
+    "pixelize", "zoomin", "hblur", "fadegrays",
+)  # fmt: skip
+# Used when AllowTransition is on and TransitionList is empty: the calm ones.
+DEFAULT_TRANSITIONS = ("fade", "dissolve", "wipeleft", "slideleft", "circleopen", "smoothup")
+VFX_EFFECTS = ("zoomin", "zoomout", "blur", "shake")
+FILTERS = ("warm", "cool", "mono", "vintage", "vivid")
+BACKGROUNDS = ("Crop", "Blur", "Color", "Image")
+ALIGNMENTS = (
+    "TopLeft", "TopCenter", "TopRight", "CenterLeft", "Center", "CenterRight",
+    "BottomLeft", "BottomCenter", "BottomRight",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,9 +85,14 @@ class Shot:
 
     source_url: str
     in_s: Fraction  # where the shot starts inside the source
-    duration_s: Fraction  # how long it lasts on the output timeline
+    duration_s: Fraction  # how long it lasts on the output timeline (transition overlaps included)
     is_image: bool
     volume: float  # linear gain of the source's own sound
+    speed: Fraction = Fraction(1)  # source seconds per output second (1 for stills)
+    transition: str = ""  # the xfade transition from the previous shot into this one
+    transition_s: Fraction = Fraction(0)  # its length: this shot starts that much before the last ends
+    effect: str = ""  # one of VFX_EFFECTS, or ""
+    group: str = ""  # the storyboard group it comes from (Script mode)
 
 
 @dataclass(frozen=True)
@@ -63,107 +109,251 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class TextLook:
+    """A text style resolved to output pixels."""
+
+    font: str  # a font name ("" for the default font)
+    size_px: int
+    color: str  # #RRGGBB or #RRGGBBAA
+    outline_px: int
+    outline_color: str
+    alignment: str  # one of ALIGNMENTS: which point of the text block sits at (x_px, y_px)
+    x_px: int
+    y_px: int
+    width_px: int  # lines wrap at this width
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A text drawn over the video from start_s to end_s."""
+
+    kind: str  # Title, SubHeading<level> or Subtitle
+    text: str
+    look: TextLook
+    start_s: Fraction
+    end_s: Fraction
+
+
+@dataclass(frozen=True)
+class StickerLayer:
+    url: str
+    x_px: int
+    y_px: int
+    width_px: int
+    height_px: int
+    opacity: float
+
+
+@dataclass(frozen=True)
+class SpeechLayer:
+    """One narration (a whole text, or a group's paragraph) placed on the timeline."""
+
+    text: str
+    voice: str
+    audio_path: str
+    start_s: Fraction
+    duration_s: Fraction  # on the timeline, after the speed-up
+    speed: Fraction  # > 1 when the speech was sped up to fit MaxDuration
+    volume: float
+
+
+@dataclass(frozen=True)
+class MusicLayer:
+    url: str
+    volume: float
+    ducking: bool  # lowered while speech plays
+    fade_out_s: Fraction = MUSIC_FADE_OUT_S
+
+
+@dataclass(frozen=True)
+class Background:
+    """How media of another aspect ratio fill the canvas."""
+
+    mode: str = "Crop"  # one of BACKGROUNDS
+    color: str = "#000000"
+    radius: float = DEFAULT_BLUR_RADIUS
+    image_url: str = ""
+
+
+@dataclass(frozen=True)
 class VariantPlan:
     index: int
     shots: tuple[Shot, ...]
     output: OutputSpec
+    captions: tuple[Caption, ...] = ()
+    stickers: tuple[StickerLayer, ...] = ()
+    speech: tuple[SpeechLayer, ...] = ()
+    music: MusicLayer | None = None
+    background: Background = Background()
+    color_filter: str = ""  # one of FILTERS, or ""
+    job_type: str = "Script"
+    distinct_variants: int = 1
+    starts_s: tuple[Fraction, ...] = field(init=False)
     duration_s: Fraction = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "duration_s", sum((s.duration_s for s in self.shots), Fraction(0)))
+        starts, t = [], Fraction(0)
+        for i, s in enumerate(self.shots):
+            if i:
+                t -= s.transition_s
+            starts.append(t)
+            t += s.duration_s
+        object.__setattr__(self, "starts_s", tuple(starts))
+        object.__setattr__(self, "duration_s", t)
 
     @property
     def frame_count(self) -> int:
         return int(self.duration_s * self.output.fps)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "Index": self.index,
-                "Duration": float(self.duration_s),
-                "Shots": [
-                    {
-                        "Media": s.source_url,
-                        "In": float(s.in_s),
-                        "Duration": float(s.duration_s),
-                        "Volume": s.volume,
-                    }
-                    for s in self.shots
-                ],
-                "Output": {
-                    "Width": self.output.width,
-                    "Height": self.output.height,
-                    "Fps": float(self.output.fps),
-                    "Codec": self.output.codec,
-                    "Crf": self.output.crf,
-                    "Preset": self.output.preset,
-                },
+        """Everything that decides how the video looks and sounds, for the person who asks why."""
+        sec = _seconds_json
+        doc: dict[str, Any] = {
+            "Index": self.index,
+            "JobType": self.job_type,
+            "Duration": sec(self.duration_s),
+            "DistinctVariants": self.distinct_variants,
+            "Shots": [
+                {
+                    "Media": s.source_url,
+                    **({"Group": s.group} if s.group else {}),
+                    "Start": sec(start),
+                    "Duration": sec(s.duration_s),
+                    "In": sec(s.in_s),
+                    "Out": sec(s.in_s + (0 if s.is_image else s.duration_s * s.speed)),
+                    "Speed": round(float(s.speed), 4),
+                    "Volume": s.volume,
+                    **({"Image": True} if s.is_image else {}),
+                    **(
+                        {"Transition": s.transition, "TransitionDuration": sec(s.transition_s)}
+                        if s.transition
+                        else {}
+                    ),
+                    **({"Effect": s.effect} if s.effect else {}),
+                }
+                for s, start in zip(self.shots, self.starts_s, strict=True)
+            ],
+            "Texts": [
+                {
+                    "Kind": c.kind,
+                    "Text": c.text,
+                    "Start": sec(c.start_s),
+                    "End": sec(c.end_s),
+                    "Style": {
+                        "Font": c.look.font or "default",
+                        "FontSize": c.look.size_px,
+                        "FontColor": c.look.color,
+                        "Outline": c.look.outline_px,
+                        "OutlineColour": c.look.outline_color,
+                        "Alignment": c.look.alignment,
+                        "X": c.look.x_px,
+                        "Y": c.look.y_px,
+                        "TextWidth": c.look.width_px,
+                    },
+                }
+                for c in self.captions
+            ],  # fmt: skip
+            "Stickers": [
+                {
+                    "Media": s.url,
+                    "X": s.x_px,
+                    "Y": s.y_px,
+                    "Width": s.width_px,
+                    "Height": s.height_px,
+                    "Opacity": s.opacity,
+                }
+                for s in self.stickers
+            ],  # fmt: skip
+            "Speech": [
+                {
+                    "Text": s.text,
+                    "Voice": s.voice or "default",
+                    "Start": sec(s.start_s),
+                    "Duration": sec(s.duration_s),
+                    "Speed": round(float(s.speed), 4),
+                    "Volume": s.volume,
+                }
+                for s in self.speech
+            ],  # fmt: skip
+            "Music": None
+            if self.music is None
+            else {
+                "Media": self.music.url,
+                "Volume": self.music.volume,
+                "Ducking": self.music.ducking,
+                "FadeOut": sec(self.music.fade_out_s),
+            },  # fmt: skip
+            "Background": {"SubType": self.background.mode}
+            | ({"Color": self.background.color} if self.background.mode == "Color" else {})
+            | ({"Radius": self.background.radius} if self.background.mode == "Blur" else {})
+            | ({"Media": self.background.image_url} if self.background.mode == "Image" else {}),
+            "Filter": self.color_filter or None,
+            "Output": {
+                "Width": self.output.width,
+                "Height": self.output.height,
+                "Fps": float(self.output.fps),
+                "Codec": self.output.codec,
+                "Crf": self.output.crf,
+                "Preset": self.output.preset,
+                "Bitrate": self.output.video_bitrate_kbps,
+                "Gop": self.output.gop,
+                "AudioBitrate": self.output.audio_bitrate_kbps,
             },
-            ensure_ascii=False,
-        )
+        }
+        return json.dumps(doc, ensure_ascii=False)
 
 
-# -- choosing and timing shots ------------------------------------------------------------------------
-
-SMART_MIX_DEFAULT_DURATION_S = Fraction(15)
-
-
-def chosen_media(cmd: render_pb2.RenderCommand) -> list[str]:
-    """The media URLs variant `cmd.index` uses, in timeline order (before anything is probed)."""
-    ic = cmd.input_config
-    if ic.media_group_array:
-        return _combination([list(g.media_array) for g in ic.media_group_array], cmd.seed, cmd.index)
-    return _shuffled(list(ic.media_array), cmd.seed, cmd.index)
+def _seconds_json(t: Fraction) -> float:
+    return round(float(t), 4)
 
 
-def plan_variant(cmd: render_pb2.RenderCommand, facts: dict[str, MediaFacts]) -> VariantPlan:
-    """The timeline of variant `cmd.index`: a pure function of the command and the media facts."""
-    output = output_spec(cmd.output_config)
-    fps = output.fps
-    ec, oc = cmd.editing_config, cmd.output_config
-    media_volume = _volume(ec.media_config, default=1.0)
-    shot_s = _seconds(ec.process_config, "single_shot_duration", DEFAULT_SHOT_DURATION_S)
-    image_s = _seconds(ec.process_config, "image_duration", DEFAULT_IMAGE_DURATION_S)
-    rng = random.Random(f"{cmd.seed}:{cmd.index}:timing")
-    shots: list[Shot] = []
-    ic = cmd.input_config
-    if ic.media_group_array:
-        for g, url in zip(ic.media_group_array, chosen_media(cmd), strict=True):
-            want = Fraction(str(g.duration)) if g.HasField("duration") else DEFAULT_GROUP_DURATION_S
-            volume = g.volume if g.HasField("volume") else media_volume
-            shots.append(_shot(facts[url], want, volume, fps, rng))
-        limit = _limit(oc)
-    else:
-        limit = _limit(oc) or SMART_MIX_DEFAULT_DURATION_S
-        total = Fraction(0)
-        for url in chosen_media(cmd):
-            if total >= limit:
-                break
-            want = image_s if facts[url].is_image else shot_s
-            shot = _shot(facts[url], want, media_volume, fps, rng)
-            shots.append(shot)
-            total += shot.duration_s
-    if limit:
-        shots = _cut(shots, _on_grid(limit, fps))
-    shots = [s for s in shots if s.duration_s > 0]
-    if not shots:
-        raise MaterialUnreadableError("no usable shot: every chosen media is shorter than one frame")
-    return VariantPlan(index=cmd.index, shots=tuple(shots), output=output)
+# -- the entry points ---------------------------------------------------------------------------------
+
+
+def plan_variant(
+    cmd: render_pb2.RenderCommand,
+    facts: Mapping[str, MediaFacts],
+    narrations: Mapping[str, Narration] | None = None,
+) -> VariantPlan:
+    """The plan of variant `cmd.index`: a pure function of the command, the media facts (of every
+    media of the job, stickers and background images included) and the narrations of the variant's
+    speech texts (keyed by text)."""
+    sel = select(cmd)
+    narrations = narrations or {}
+    missing = [t for t in sel.texts_to_speak() if t not in narrations]
+    if missing:
+        raise ValueError(f"no narration for {missing[0][:40]!r}")  # a bug of the caller
+    return _Planner(cmd, sel, facts, narrations).plan()
 
 
 def output_spec(oc: cfg.OutputConfig) -> OutputSpec:
     v = oc.video
+    width = oc.width if oc.HasField("width") else DEFAULT_WIDTH
+    height = oc.height if oc.HasField("height") else DEFAULT_HEIGHT
+    preset = v.preset or DEFAULT_PRESET
+    if oc.generate_preview_only:
+        width, height = preview_size(width, height)
+        preset = PREVIEW_PRESET
     return OutputSpec(
-        width=oc.width if oc.HasField("width") else DEFAULT_WIDTH,
-        height=oc.height if oc.HasField("height") else DEFAULT_HEIGHT,
+        width=width,
+        height=height,
         fps=exact_fps(v.fps) if v.HasField("fps") else DEFAULT_FPS,
         codec="hevc" if v.codec == "H.265" else "h264",
         crf=v.crf if v.HasField("crf") else DEFAULT_CRF,
-        preset=v.preset or DEFAULT_PRESET,
+        preset=preset,
         video_bitrate_kbps=v.bitrate if v.HasField("bitrate") else None,
         gop=v.gop if v.HasField("gop") else None,
         audio_bitrate_kbps=oc.audio.bitrate if oc.audio.HasField("bitrate") else DEFAULT_AUDIO_BITRATE_KBPS,
     )
+
+
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """The size of a preview: the longest side at most PREVIEW_LONGEST_SIDE, even numbers."""
+    longest = max(width, height)
+    if longest <= PREVIEW_LONGEST_SIDE:
+        return width, height
+    k = Fraction(PREVIEW_LONGEST_SIDE, longest)
+    return max(2, round(width * k / 2) * 2), max(2, round(height * k / 2) * 2)
 
 
 def exact_fps(fps: float) -> Fraction:
@@ -174,78 +364,673 @@ def exact_fps(fps: float) -> Fraction:
     return Fraction(str(fps)).limit_denominator(1000)
 
 
-def _combination(groups: list[list[str]], seed: int, index: int) -> list[str]:
-    """One option per group, so that variants 0 … total-1 are pairwise distinct combinations.
+def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFacts]) -> int:
+    """How many of the batch's cmd.count variants can have pairwise different shot sequences.
 
-    Variant k takes combination (offset + k·stride) mod total, read as a mixed-radix number whose
-    digits index seeded shuffles of each group; a stride coprime with total visits every combination
-    once before any repeats.
+    Script: each combination of one media per group is used by ⌈count/total⌉ or ⌊count/total⌋
+    variants, and variants sharing a combination differ by the pieces they take from those media (as
+    long as the media split into enough pieces). Smart_Mix: sequences of distinct pieces of the pool.
     """
-    rng = random.Random(f"{seed}:combinations")
-    orders = [rng.sample(options, len(options)) for options in groups]
-    total = math.prod(len(o) for o in orders)
-    offset = rng.randrange(total)
-    stride = rng.randrange(1, total) if total > 1 else 1
-    while math.gcd(stride, total) != 1:
-        stride += 1
-    number = (offset + index * stride) % total
-    chosen = []
-    for order in orders:
-        number, digit = divmod(number, len(order))
-        chosen.append(order[digit])
-    return chosen
+    count = max(cmd.count, 1)
+    ic, pc = cmd.input_config, cmd.editing_config.process_config
+    shot_s = _seconds(pc, "single_shot_duration", DEFAULT_SHOT_DURATION_S)
+    fps = output_spec(cmd.output_config).fps
+    ranges = _ranges(cmd.editing_config.media_config)
+    if ic.media_group_array:
+        groups = [list(g.media_array) for g in ic.media_group_array]
+        splits = [g.split_mode != "NoSplit" for g in ic.media_group_array]
+        total = math.prod(len(g) for g in groups)
+        distinct = 0
+        for k in range(min(count, total)):
+            picks, _ = combination([len(g) for g in groups], cmd.seed, k)
+            users = count // total + (1 if k < count % total else 0)
+            pieces = math.prod(
+                len(_pieces(g[p], facts, ranges, split, shot_s, fps))
+                for g, p, split in zip(groups, picks, splits, strict=True)
+            )
+            distinct += min(users, pieces)
+        return distinct
+    pool = [p for u in dict.fromkeys(ic.media_array) for p in _pieces(u, facts, ranges, True, shot_s, fps)]
+    return min(count, _falling(len(pool), min(len(pool), _prefix_length(len(pool), count))))
 
 
-def distinct_variants(groups: list[list[str]], count: int) -> int:
-    """How many of `count` variants can differ in their choice of media."""
-    return min(count, math.prod(len(g) for g in groups))
+# -- pieces of media ----------------------------------------------------------------------------------
 
 
-def _shuffled(pool: list[str], seed: int, index: int) -> list[str]:
-    order = list(pool)
-    random.Random(f"{seed}:pool:{index}").shuffle(order)
-    return order
+@dataclass(frozen=True)
+class _Piece:
+    """A part of a media that shots are taken from."""
+
+    url: str
+    start_s: Fraction
+    length_s: Fraction | None  # None: a still, as long as wanted
+    random_start: bool  # NoSplit: the shot may start anywhere in the piece
+    end_s: Fraction = Fraction(0)  # where the usable range the piece lies in ends
 
 
-def _shot(facts: MediaFacts, want_s: Fraction, volume: float, fps: Fraction, rng: random.Random) -> Shot:
-    if facts.is_image:
-        return Shot(facts.url, Fraction(0), _on_grid(want_s, fps), True, 0.0)
-    length = _on_grid(min(want_s, facts.duration_s), fps)
-    slack_frames = math.floor((facts.duration_s - length) * fps)
-    start = Fraction(rng.randint(0, max(slack_frames, 0)), 1) / fps
-    return Shot(facts.url, start, length, False, volume if facts.has_audio else 0.0)
-
-
-def _cut(shots: list[Shot], limit: Fraction) -> list[Shot]:
-    out, total = [], Fraction(0)
-    for s in shots:
-        if total >= limit:
-            break
-        keep = min(s.duration_s, limit - total)
-        out.append(Shot(s.source_url, s.in_s, keep, s.is_image, s.volume))
-        total += keep
+def _pieces(
+    url: str,
+    facts: Mapping[str, MediaFacts],
+    ranges: Mapping[str, list[tuple[Fraction, Fraction]]],
+    split: bool,
+    shot_s: Fraction,
+    fps: Fraction,
+) -> list[_Piece]:
+    """AverageSplit: each usable range in n = ⌊length/SingleShotDuration⌋ equal pieces (one when
+    shorter). NoSplit: each range one piece. Only the TimeRangeList ranges of a media, when given."""
+    f = facts[url]
+    if f.is_image:
+        return [_Piece(url, Fraction(0), None, False)]
+    out = []
+    for a, b in ranges.get(url) or [(Fraction(0), f.duration_s)]:
+        a, b = _ceil_grid(max(a, Fraction(0)), fps), min(b, f.duration_s)
+        length = _on_grid(b - a, fps)
+        if length <= 0:
+            continue
+        n = max(1, math.floor(length / shot_s)) if split else 1
+        bounds = [a + _on_grid(length * k / n, fps) for k in range(n + 1)]
+        out += [
+            _Piece(url, s, e - s, not split, a + length)
+            for s, e in zip(bounds, bounds[1:], strict=False)
+            if e > s
+        ]
+    if not out:
+        raise MaterialUnreadableError(f"media {url}: no part of its TimeRangeList lies inside the media")
     return out
 
 
-def _limit(oc: cfg.OutputConfig) -> Fraction | None:
-    if oc.HasField("fixed_duration"):
-        return Fraction(str(oc.fixed_duration))
-    if oc.HasField("max_duration"):
-        return Fraction(str(oc.max_duration))
-    return None
+def _ranges(mc: cfg.MediaConfig) -> dict[str, list[tuple[Fraction, Fraction]]]:
+    out: dict[str, list[tuple[Fraction, Fraction]]] = {}
+    for meta in mc.media_meta_data_array:
+        out.setdefault(meta.media, []).extend(
+            (Fraction(str(getattr(r, "in"))), Fraction(str(r.out))) for r in meta.time_range_list
+        )
+    return out
+
+
+# -- the planner --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Draft:
+    """A shot before timing: its piece, in-point and how much source it may use."""
+
+    piece: _Piece
+    in_s: Fraction
+    source_s: Fraction  # natural length in source seconds (for stills: seconds shown at speed 1)
+    group: int  # index of its group (-1 in Smart_Mix)
+    hard: bool = False  # too short for transitions: cut in and out
+    cell_s: Fraction = Fraction(0)
+    speed: Fraction = Fraction(1)
+
+
+@dataclass
+class _Segment:
+    """A stretch of timeline filled from one group (or from all groups in turn, or the pool)."""
+
+    target_s: Fraction
+    drafts: list[_Draft]
+    more: Iterator[_Draft]  # where further shots come from
+    narrated: bool  # fitted by AlignmentMode (else: cut to length at speed 1)
+
+
+class _Planner:
+    def __init__(
+        self,
+        cmd: render_pb2.RenderCommand,
+        sel: Selection,
+        facts: Mapping[str, MediaFacts],
+        narrations: Mapping[str, Narration],
+    ) -> None:
+        self.cmd, self.sel, self.facts, self.narrations = cmd, sel, facts, narrations
+        ic, ec = cmd.input_config, cmd.editing_config
+        self.ic, self.ec, self.oc = ic, ec, cmd.output_config
+        self.requested = (
+            self.oc.width if self.oc.HasField("width") else DEFAULT_WIDTH,
+            self.oc.height if self.oc.HasField("height") else DEFAULT_HEIGHT,
+        )
+        self.output = output_spec(self.oc)
+        self.fps = self.output.fps
+        self.frame = 1 / self.fps
+        pc = ec.process_config
+        self.pc = pc
+        self.shot_s = _seconds(pc, "single_shot_duration", DEFAULT_SHOT_DURATION_S)
+        self.image_s = _seconds(pc, "image_duration", DEFAULT_IMAGE_DURATION_S)
+        self.auto_speed = pc.alignment_mode != "Cut"
+        self.ranges = _ranges(ec.media_config)
+        self.rng = random.Random(f"{cmd.seed}:{cmd.index}:plan")
+        self.look_rng = random.Random(f"{cmd.seed}:{cmd.index}:look")
+        self.transition_s = self._transition_length() if pc.allow_transition else Fraction(0)
+        narrated = sel.has_narration
+        self.media_volume = _gain(ec.media_config, 0.0 if narrated else 1.0)
+        self.job_type = "Script" if ic.media_group_array else "Smart_Mix"
+
+    # -- the whole plan
+
+    def plan(self) -> VariantPlan:
+        speed, segments, speech_at = self._segments()
+        shots = self._time(segments)
+        plan = VariantPlan(index=self.cmd.index, shots=tuple(shots), output=self.output)
+        segment_starts = [sum((s.target_s for s in segments[:i]), Fraction(0)) for i in range(len(segments))]
+        speech: list[SpeechLayer] = []
+        subtitles: list[Caption] = []
+        volume = _gain(self.ec.speech_config, DEFAULT_SPEECH_VOLUME)
+        for segment, text in speech_at:
+            n = self.narrations[text]
+            layer = SpeechLayer(text=n.text or text, voice=n.voice or self.sel.voice, audio_path=n.audio_path,
+                                start_s=segment_starts[segment],
+                                duration_s=_ceil_grid(n.duration_s / speed, self.fps), speed=speed,
+                                volume=volume)  # fmt: skip
+            speech.append(layer)
+            subtitles += self._subtitles(layer, n, plan.duration_s)
+        return replace(
+            plan,
+            captions=tuple(self._titles(plan.duration_s) + subtitles),
+            stickers=self._stickers(),
+            speech=tuple(speech),
+            music=self._music(),
+            background=self._background(),
+            color_filter=self._filter(),
+            job_type=self.job_type,
+            distinct_variants=distinct_variants(self.cmd, self.facts),
+        )
+
+    # -- segments: what fills which stretch of time
+
+    def _segments(self) -> tuple[Fraction, list[_Segment], list[tuple[int, str]]]:
+        """The segments, the speech speed-up, and which segment each narration starts with."""
+        sel, ic = self.sel, self.ic
+        limit = _limit_s(self.oc, "max_duration")
+        if self.job_type == "Smart_Mix":
+            pool = self._pool()
+            if sel.speech_text:
+                length, speed = self._fit_speech([self._narration(sel.speech_text).duration_s], [], limit)
+                return speed, [_Segment(length[0], [], pool, True)], [(0, sel.speech_text)]
+            fixed = _limit_s(self.oc, "fixed_duration")
+            target = _on_grid(min(x for x in (fixed, limit, SMART_MIX_DEFAULT_DURATION_S) if x), self.fps)
+            return Fraction(1), [_Segment(target, [], pool, False)], []
+
+        groups = list(ic.media_group_array)
+        orders = self._group_orders()
+        if sel.speech_text:  # global narration: one shot per group, then more cycling through the groups
+            firsts = [next(o) for o in orders]
+            length, speed = self._fit_speech([self._narration(sel.speech_text).duration_s], [], limit)
+            return speed, [_Segment(length[0], firsts, _cycle(orders), True)], [(0, sel.speech_text)]
+        if sel.paragraphs:  # grouped narration: each speaking group lasts as long as its paragraph
+            spoken = [self._narration(p).duration_s for p in sel.paragraphs if p]
+            silent = [_group_duration(g) for g, p in zip(groups, sel.paragraphs, strict=True) if not p]
+            spoken_len, speed = self._fit_speech(spoken, silent, limit)
+            spoken_iter, silent_iter = iter(spoken_len), iter(silent)
+            segments, speech_at = [], []
+            for i, (order, p) in enumerate(zip(orders, sel.paragraphs, strict=True)):
+                if p:
+                    speech_at.append((i, p))
+                    segments.append(_Segment(next(spoken_iter), [next(order)], order, True))
+                else:
+                    segments.append(_Segment(_on_grid(next(silent_iter), self.fps), [], order, False))
+            return speed, segments, speech_at
+        # No narration: group durations, scaled to FixedDuration, capped by MaxDuration.
+        wanted = [_group_duration(g) for g in groups]
+        total = sum(wanted, Fraction(0))
+        goal = _limit_s(self.oc, "fixed_duration") or total
+        if limit:
+            goal = min(goal, limit)
+        goal = _on_grid(goal, self.fps)
+        targets = _grid_split([w * goal / total for w in wanted], self.fps)
+        return Fraction(1), [_Segment(t, [], o, False) for t, o in zip(targets, orders, strict=True)], []
+
+    def _narration(self, text: str) -> Narration:
+        return self.narrations[text]
+
+    def _fit_speech(
+        self, spoken: list[Fraction], silent: list[Fraction], limit: Fraction | None
+    ) -> tuple[list[Fraction], Fraction]:
+        """Narration lengths on the timeline and the speed-up that makes them fit MaxDuration."""
+        speed = Fraction(1)
+        total = sum(spoken, Fraction(0)) + sum(silent, Fraction(0))
+        if limit and total > limit:
+            room = limit - sum(silent, Fraction(0))
+            speed = sum(spoken, Fraction(0)) / room if room > 0 else MAX_SPEECH_SPEEDUP + 1
+            if speed > MAX_SPEECH_SPEEDUP:
+                raise SpeechTooLongError(
+                    f"the narration lasts {float(total):.2f} s; even sped up {float(MAX_SPEECH_SPEEDUP):g}× "
+                    f"it does not fit MaxDuration {float(limit):g} s: shorten the text, raise "
+                    "SpeechRate or MaxDuration"
+                )
+            speed = Fraction(round(speed * 10000), 10000)
+            while sum(spoken, Fraction(0)) / speed + sum(silent, Fraction(0)) > limit:
+                speed += Fraction(1, 10000)
+        lengths = [_ceil_grid(s / speed, self.fps) for s in spoken]
+        if limit:  # rounding up to whole frames must not cross the limit either
+            lengths = [min(x, _on_grid(limit, self.fps)) for x in lengths]
+        return lengths, speed
+
+    # -- where shots come from
+
+    def _group_orders(self) -> list[Iterator[_Draft]]:
+        """Per group, the shots in the order this variant takes them: first a piece of the media the
+        variant's combination chose (which piece depends on the round), then the group's other pieces
+        in a seeded order, over and over."""
+        chosen, round_ = chosen_group_media(self.cmd)
+        orders = []
+        for gi, (g, first_url) in enumerate(zip(self.ic.media_group_array, chosen, strict=True)):
+            split = g.split_mode != "NoSplit"
+            own = _pieces(first_url, self.facts, self.ranges, split, self.shot_s, self.fps)
+            shuffled = random.Random(f"{self.cmd.seed}:pieces:{gi}").sample(own, len(own))
+            round_, digit = divmod(round_, len(own))
+            first = shuffled[digit]
+            others = [
+                p
+                for url in dict.fromkeys(g.media_array)
+                for p in _pieces(url, self.facts, self.ranges, split, self.shot_s, self.fps)
+                if p != first
+            ]
+            orders.append(self._drafts([first], others, gi))
+        return orders
+
+    def _pool(self) -> Iterator[_Draft]:
+        """Smart_Mix: pieces of the whole pool, no repeats while the pool allows; the first few form a
+        sequence that no other variant of the batch starts with (while the pool allows)."""
+        urls = list(dict.fromkeys(self.ic.media_array))
+        pool = [p for u in urls for p in _pieces(u, self.facts, self.ranges, True, self.shot_s, self.fps)]
+        base = random.Random(f"{self.cmd.seed}:pool").sample(pool, len(pool))
+        m = min(len(base), _prefix_length(len(base), max(self.cmd.count, 1)))
+        total = _falling(len(base), m)
+        rng = random.Random(f"{self.cmd.seed}:pool-order")
+        offset = rng.randrange(total)
+        stride = rng.randrange(1, total) if total > 1 else 1
+        while math.gcd(stride, total) != 1:
+            stride += 1
+        number = (offset + self.cmd.index * stride) % total
+        remaining, first = list(base), []
+        for j in range(m):
+            number, digit = divmod(number, len(base) - j)
+            first.append(remaining.pop(digit))
+        return self._drafts(first, remaining, -1)
+
+    def _drafts(self, first: list[_Piece], others: list[_Piece], group: int) -> Iterator[_Draft]:
+        rng = random.Random(f"{self.cmd.seed}:{self.cmd.index}:order:{group}")
+        rest = rng.sample(others, len(others))
+        for p in first + rest:
+            yield self._draft(p, group)
+        everything = first + rest
+        while True:  # the pool is used up: start again, in a new order
+            for p in rng.sample(everything, len(everything)):
+                yield self._draft(p, group)
+
+    def _draft(self, piece: _Piece, group: int) -> _Draft:
+        if piece.length_s is None:
+            return _Draft(piece, Fraction(0), self.image_s, group)
+        hard = piece.length_s < 3 * self.transition_s
+        natural = min(piece.length_s, self.shot_s)
+        start = piece.start_s
+        if piece.random_start:  # NoSplit: a shot from a random point of the media
+            slack = math.floor((piece.length_s - natural) * self.fps)
+            start += Fraction(self.rng.randint(0, max(slack, 0))) / self.fps
+        return _Draft(piece, start, natural, group, hard)
+
+    # -- timing
+
+    def _time(self, segments: list[_Segment]) -> list[Shot]:
+        half = self.transition_s / 2
+        prev: _Draft | None = None
+        for si, seg in enumerate(segments):
+            more_after = si < len(segments) - 1
+            if seg.narrated and self.auto_speed:
+                self._fit(seg, half, prev, more_after)
+            else:
+                self._fill(seg, half, prev, more_after, seg.narrated)
+            prev = seg.drafts[-1] if seg.drafts else prev
+        drafts = [d for seg in segments for d in seg.drafts]
+        if not drafts:
+            raise MaterialUnreadableError("no usable shot in the chosen media")
+        # Cells on the frame grid, from the running total so rounding never accumulates.
+        total = sum((s.target_s for s in segments), Fraction(0))
+        cells = _grid_split([d.cell_s for d in drafts], self.fps, exact_total=total)
+        transitions = self._transitions(drafts, cells)
+        shots = []
+        for i, (d, cell) in enumerate(zip(drafts, cells, strict=True)):
+            t_in = transitions[i - 1][1] if i else Fraction(0)
+            t_out = transitions[i][1] if i < len(drafts) - 1 else Fraction(0)
+            still = d.piece.length_s is None
+            shots.append(
+                Shot(
+                    source_url=d.piece.url,
+                    in_s=Fraction(0) if still else _on_grid(d.in_s, self.fps),
+                    duration_s=cell + t_in / 2 + t_out / 2,
+                    is_image=still,
+                    volume=self._shot_volume(d),
+                    speed=Fraction(1) if still else d.speed,
+                    transition=transitions[i - 1][0] if i else "",
+                    transition_s=t_in,
+                    effect=self._effect(i),
+                    group=self.ic.media_group_array[d.group].group_name if d.group >= 0 else "",
+                )
+            )
+        return shots
+
+    def _fit(self, seg: _Segment, half: Fraction, prev: _Draft | None, more_after: bool) -> None:
+        """AutoSpeed: one speed for the segment's shots so that their cells add up to the target, within
+        MIN_SPEED…MAX_SPEED; slower than that, more shots (Script: as few as possible; Smart_Mix: as
+        many as bring the speed closest to 1)."""
+
+        def speed_of(drafts: list[_Draft]) -> Fraction:
+            natural = sum((d.source_s for d in drafts), Fraction(0))
+            under = sum((a + b for a, b in _overlaps(drafts, half, prev, more_after)), Fraction(0))
+            return natural / (seg.target_s + under)
+
+        if not seg.drafts:
+            seg.drafts.append(next(seg.more))
+        while len(seg.drafts) < MAX_SHOTS:
+            speed = speed_of(seg.drafts)
+            if speed >= 1 or (speed >= MIN_SPEED and self.job_type == "Script"):
+                break
+            seg.drafts.append(next(seg.more))
+        speed = speed_of(seg.drafts)
+        if self.job_type == "Smart_Mix" and len(seg.drafts) > 1:
+            fewer = speed_of(seg.drafts[:-1])
+            if fewer >= MIN_SPEED and abs(math.log(fewer)) < abs(math.log(speed)):
+                seg.drafts.pop()
+                speed = fewer
+        shrink = Fraction(1)
+        if speed > MAX_SPEED:  # far more picture than speech: the fastest speed, each shot shortened
+            shrink, speed = MAX_SPEED / speed, MAX_SPEED
+        speed = max(speed, MIN_SPEED)
+        for d, (h_in, h_out) in zip(seg.drafts, _overlaps(seg.drafts, half, prev, more_after), strict=True):
+            d.speed = Fraction(1) if d.piece.length_s is None else speed
+            d.cell_s = d.source_s * shrink / speed - h_in - h_out
+        _rebalance(seg)
+
+    def _fill(
+        self, seg: _Segment, half: Fraction, prev: _Draft | None, more_after: bool, narrated: bool
+    ) -> None:
+        """Shots at speed 1 until the target is covered; the last one is cut where the target ends."""
+        pending, seg.drafts = list(seg.drafts), []
+        got, tries = Fraction(0), 0
+        while got < seg.target_s and tries < MAX_SHOTS:
+            tries += 1
+            d = pending.pop(0) if pending else next(seg.more)
+            p = d.piece
+            before = seg.drafts[-1] if seg.drafts else prev
+            h_in = half if before is not None and not before.hard and not d.hard else Fraction(0)
+            tail = half if more_after and not d.hard else Fraction(0)  # when it is the segment's last
+            need = seg.target_s - got
+            if p.length_s is None:
+                if not narrated and self.job_type == "Script":
+                    d.source_s = need + h_in + tail  # a still in a storyboard group fills what is left
+            elif p.random_start and not narrated:
+                d.source_s = min(p.length_s, need + h_in + tail)
+            else:  # a split piece may run on into the next one by the transitions it lies under
+                d.source_s = min(
+                    p.end_s - d.in_s, self.shot_s + h_in + tail, max(d.source_s, need + h_in + tail)
+                )
+            if d.source_s - h_in - tail >= need:  # the last shot of the segment
+                cell, used = need, need + h_in + tail
+            else:
+                cell, used = d.source_s - h_in - (half if not d.hard else 0), d.source_s
+            if cell < self.frame:
+                continue  # a piece too short to show between two transitions
+            if p.random_start and p.length_s is not None:
+                slack = math.floor((p.length_s - used) * self.fps)
+                d.in_s = p.start_s + Fraction(self.rng.randint(0, max(slack, 0))) / self.fps
+            d.cell_s, d.speed = cell, Fraction(1)
+            got += cell
+            seg.drafts.append(d)
+
+    def _transitions(self, drafts: list[_Draft], cells: list[Fraction]) -> list[tuple[str, Fraction]]:
+        """(name, length) of each cut between two shots: none next to a short piece (as the timing
+        assumed), nor where a cell came out shorter than the transition."""
+        if not self.transition_s:
+            return [("", Fraction(0))] * max(len(cells) - 1, 0)
+        names = list(self.pc.transition_list) or list(DEFAULT_TRANSITIONS)
+        uniform = self.pc.use_uniform_transition if self.pc.HasField("use_uniform_transition") else True
+        shared = self.look_rng.choice(names)
+        out = []
+        for i in range(1, len(cells)):
+            name = shared if uniform else self.look_rng.choice(names)
+            ok = not drafts[i - 1].hard and not drafts[i].hard
+            ok = ok and min(cells[i - 1], cells[i]) >= self.transition_s
+            out.append((name, self.transition_s) if ok else ("", Fraction(0)))
+        return out
+
+    def _transition_length(self) -> Fraction:
+        """An even number of frames (so half a transition is on the grid too), at least two."""
+        want = _seconds(self.pc, "transition_duration", DEFAULT_TRANSITION_S)
+        frames = max(2, 2 * round(want * self.fps / 2))
+        return Fraction(frames) / self.fps
+
+    def _shot_volume(self, d: _Draft) -> float:
+        if d.piece.length_s is None or not self.facts[d.piece.url].has_audio:
+            return 0.0
+        if d.group >= 0:
+            g = self.ic.media_group_array[d.group]
+            if g.HasField("volume"):
+                return g.volume
+        return self.media_volume
+
+    def _effect(self, index: int) -> str:
+        pc = self.pc
+        if not pc.allow_vfx_effect:
+            return ""
+        p = pc.vfx_effect_probability if pc.HasField("vfx_effect_probability") else DEFAULT_VFX_PROBABILITY
+        names = list(pc.vfx_first_clip_effect_list if index == 0 else pc.vfx_not_first_clip_effect_list)
+        roll = self.look_rng.random()
+        return self.look_rng.choice(names or list(VFX_EFFECTS)) if roll < p else ""
+
+    def _filter(self) -> str:
+        if not self.pc.allow_filter:
+            return ""
+        return self.look_rng.choice(list(self.pc.filter_list) or list(FILTERS))
+
+    # -- layers
+
+    def _titles(self, duration: Fraction) -> list[Caption]:
+        ec, sel = self.ec, self.sel
+        out = []
+        if sel.title:
+            out.append(
+                Caption("Title", sel.title, self._look(ec.title_config, "Title"), Fraction(0), duration)
+            )
+        for level, text in sel.subheadings:
+            style = ec.sub_heading_config.get(level, cfg.TextStyle())
+            kind = f"SubHeading{level}"
+            out.append(Caption(kind, text, self._look(style, kind, level), Fraction(0), duration))
+        return out
+
+    def _subtitles(self, layer: SpeechLayer, narration: Narration, duration: Fraction) -> list[Caption]:
+        """The narration's cues, on the timeline: shown exactly while their words are spoken."""
+        sc = self.ec.speech_config
+        if sc.HasField("subtitles") and not sc.subtitles:
+            return []
+        look = self._look(sc.asr_config, "Subtitle")
+        out = []
+        for cue in narration.cues:
+            start = layer.start_s + _round_grid(cue.start_s / layer.speed, self.fps)
+            end = min(layer.start_s + _round_grid(cue.end_s / layer.speed, self.fps), duration)
+            if end > start and cue.text.strip():
+                out.append(Caption("Subtitle", cue.text, look, start, end))
+        return out
+
+    def _look(self, style: cfg.TextStyle, kind: str, level: int = 0) -> TextLook:
+        w, h = self.output.width, self.output.height
+        k = Fraction(w, self.requested[0])  # pixel values are meant for the requested size (previews)
+        alignment = style.alignment if style.alignment in ALIGNMENTS else _DEFAULT_ALIGNMENT[kind[:10]]
+        base_size = {"Title": Fraction(7, 100), "Subtitle": Fraction(11, 200)}.get(kind, Fraction(1, 20))
+        size = round(style.font_size * k) if style.HasField("font_size") else round(w * base_size)
+        size = max(size, 6)
+        outline = round(style.outline * k) if style.HasField("outline") else max(1, size // 14)
+        horizontal = (
+            "Left" if alignment.endswith("Left") else "Right" if alignment.endswith("Right") else "Center"
+        )
+        vertical = (
+            "Top" if alignment.startswith("Top") else "Bottom" if alignment.startswith("Bottom") else "Center"
+        )
+        default_x = {"Left": Fraction(1, 20), "Center": Fraction(1, 2), "Right": Fraction(19, 20)}[horizontal]
+        default_y = _DEFAULT_Y[(kind[:10], vertical)]
+        if kind.startswith("SubHeading") and vertical == "Top":
+            default_y += Fraction(6, 100) * (level - 1)
+        x = _place(style, "x", w, k, default_x)
+        y = _place(style, "y", h, k, default_y)
+        width = _place(style, "text_width", w, k, Fraction(9, 10))
+        return TextLook(
+            font=style.font,
+            size_px=size,
+            color=style.font_color or "#FFFFFF",
+            outline_px=outline,
+            outline_color=style.outline_colour or "#000000",
+            alignment=alignment,
+            x_px=x,
+            y_px=y,
+            width_px=max(width, size),
+        )
+
+    def _stickers(self) -> tuple[StickerLayer, ...]:
+        s = self.sel.sticker
+        if s is None:
+            return ()
+        w, h = self.output.width, self.output.height
+        k = Fraction(w, self.requested[0])
+        f = self.facts.get(s.media_url)
+        aspect = Fraction(f.width, f.height) if f and f.height else Fraction(1)
+        if s.HasField("width"):
+            sw = _place(s, "width", w, k, Fraction(0))
+            sh = _place(s, "height", h, k, Fraction(0)) if s.HasField("height") else round(sw / aspect)
+        elif s.HasField("height"):
+            sh = _place(s, "height", h, k, Fraction(0))
+            sw = round(sh * aspect)
+        else:
+            sw = round(w * Fraction(1, 5))
+            sh = round(sw / aspect)
+        sw, sh = max(sw, 1), max(sh, 1)
+        x = _place(s, "x", w, k, Fraction(0)) if s.HasField("x") else round(w * Fraction(19, 20)) - sw
+        y = _place(s, "y", h, k, Fraction(0)) if s.HasField("y") else round(h * Fraction(1, 4))
+        opacity = s.opacity if s.HasField("opacity") else 1.0
+        return (StickerLayer(s.media_url, x, y, sw, sh, opacity),)
+
+    def _music(self) -> MusicLayer | None:
+        if not self.sel.music_url:
+            return None
+        mc = self.ec.background_music_config
+        ducking = mc.ducking if mc.HasField("ducking") else True
+        return MusicLayer(self.sel.music_url, _gain(mc, DEFAULT_MUSIC_VOLUME), ducking)
+
+    def _background(self) -> Background:
+        bg = self.ec.background_image_config
+        mode = bg.sub_type or "Crop"
+        radius = bg.radius if bg.HasField("radius") else DEFAULT_BLUR_RADIUS
+        k = self.output.width / self.requested[0]
+        return Background(mode=mode, color=bg.color or "#000000", radius=round(radius * k, 2),
+                          image_url=self.sel.background_image_url if mode == "Image" else "")  # fmt: skip
+
+
+_DEFAULT_ALIGNMENT = {"Title": "TopCenter", "SubHeading": "TopCenter", "Subtitle": "BottomCenter"}
+_DEFAULT_Y = {
+    ("Title", "Top"): Fraction(8, 100), ("Title", "Center"): Fraction(1, 2),
+    ("Title", "Bottom"): Fraction(92, 100),
+    ("SubHeading", "Top"): Fraction(16, 100), ("SubHeading", "Center"): Fraction(1, 2),
+    ("SubHeading", "Bottom"): Fraction(80, 100),
+    ("Subtitle", "Top"): Fraction(30, 100), ("Subtitle", "Center"): Fraction(1, 2),
+    ("Subtitle", "Bottom"): Fraction(88, 100),
+}  # fmt: skip
+
+
+# -- small pure helpers -------------------------------------------------------------------------------
+
+
+def _cycle(orders: list[Iterator[_Draft]]) -> Iterator[_Draft]:
+    """More shots for global narration: the next shot of group 1, of group 2, …, of group 1, …"""
+    while True:
+        for order in orders:
+            yield next(order)
+
+
+def _overlaps(
+    drafts: list[_Draft], half: Fraction, prev: _Draft | None, more_after: bool
+) -> list[tuple[Fraction, Fraction]]:
+    """How much of each shot lies under the transitions into and out of it (half of each): none at the
+    ends of the video, nor next to a piece too short for a transition."""
+    out = []
+    for i, d in enumerate(drafts):
+        before = drafts[i - 1] if i else prev
+        after_hard = drafts[i + 1].hard if i < len(drafts) - 1 else (False if more_after else None)
+        h_in = half if before is not None and not before.hard and not d.hard else Fraction(0)
+        h_out = half if after_hard is False and not d.hard else Fraction(0)
+        out.append((h_in, h_out))
+    return out
+
+
+def _rebalance(seg: _Segment) -> None:
+    """Make the cells add up to the target exactly (the speed was rounded nowhere, but stay safe)."""
+    total = sum((d.cell_s for d in seg.drafts), Fraction(0))
+    if total and total != seg.target_s:
+        for d in seg.drafts:
+            d.cell_s = d.cell_s * seg.target_s / total
+
+
+def _grid_split(
+    parts: Sequence[Fraction], fps: Fraction, exact_total: Fraction | None = None
+) -> list[Fraction]:
+    """Lengths on the frame grid whose running sums are the exact running sums rounded: no drift, and
+    the whole is exact_total (itself on the grid) when given. Each part is at least one frame."""
+    out, acc, prev = [], Fraction(0), Fraction(0)
+    for i, p in enumerate(parts):
+        acc += p
+        edge = _round_grid(acc, fps)
+        if exact_total is not None and i == len(parts) - 1:
+            edge = exact_total
+        edge = max(edge, prev + 1 / fps)
+        out.append(edge - prev)
+        prev = edge
+    return out
+
+
+def _group_duration(g: cfg.MediaGroup) -> Fraction:
+    return Fraction(str(g.duration)) if g.HasField("duration") else DEFAULT_GROUP_DURATION_S
+
+
+def _place(msg: Any, name: str, extent: int, k: Fraction, default: Fraction) -> int:
+    """A position or size: pixels (of the requested size) if > 1, else a fraction of the canvas."""
+    value = Fraction(str(getattr(msg, name))) if msg.HasField(name) else default
+    return round(value * k) if value > 1 else round(value * extent)
+
+
+def _prefix_length(pool: int, count: int) -> int:
+    """The fewest leading shots whose orderings number at least `count`."""
+    m, total = 0, 1
+    while total < count and m < pool:
+        total *= pool - m
+        m += 1
+    return max(m, 1)
+
+
+def _falling(n: int, m: int) -> int:
+    return math.prod(range(n - m + 1, n + 1)) if m > 0 else 1
+
+
+def _limit_s(oc: cfg.OutputConfig, name: str) -> Fraction | None:
+    return Fraction(str(getattr(oc, name))) if oc.HasField(name) else None
 
 
 def _on_grid(seconds: Fraction, fps: Fraction) -> Fraction:
     return Fraction(math.floor(seconds * fps)) / fps
 
 
-def _seconds(msg: object, field_name: str, default: Fraction) -> Fraction:
-    return Fraction(str(getattr(msg, field_name))) if msg.HasField(field_name) else default  # type: ignore[attr-defined]
+def _ceil_grid(seconds: Fraction, fps: Fraction) -> Fraction:
+    return Fraction(math.ceil(seconds * fps)) / fps
 
 
-def _volume(conf: cfg.MediaConfig, default: float) -> float:
+def _round_grid(seconds: Fraction, fps: Fraction) -> Fraction:
+    return Fraction(math.floor(seconds * fps + Fraction(1, 2))) / fps
+
+
+def _seconds(msg: Any, field_name: str, default: Fraction) -> Fraction:
+    return Fraction(str(getattr(msg, field_name))) if msg.HasField(field_name) else default
+
+
+def _gain(conf: Any, default: float) -> float:
+    """Volume, or its alias Gain, or the default."""
     if conf.HasField("volume"):
-        return conf.volume
+        return float(conf.volume)
     if conf.HasField("gain"):
-        return conf.gain
+        return float(conf.gain)
     return default

@@ -20,7 +20,8 @@ class WorkerSettings:
     progress_interval_s: float = 1.0
     shutdown_grace_s: float = 30.0  # a render still running after this is handed back (nak)
     worker_id: str = field(default_factory=_default_worker_id)
-    cache_dir: str = ".reelmill/cache"  # downloaded media (and synthesised speech)
+    cache_dir: str = ".reelmill/cache"  # downloaded media and synthesised speech
+    speech_cache_bytes: int = 256 << 20
     # Limits on media, each a clear failure (InvalidMaterial.TooLarge) rather than a worker at risk.
     max_media_bytes: int = 2 << 30
     max_media_duration_s: float = 3600.0
@@ -28,3 +29,10 @@ class WorkerSettings:
     download_timeout_s: float = 120.0
     allowed_networks: str = ""  # reachable for http(s) media although not public, e.g. 10.0.0.0/8
     metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off
+    font_dirs: tuple[str, ...] = ()  # more fonts for TextStyle.Font (REELMILL_FONT_DIR)
+    default_font: str = ""  # the font of texts without TextStyle.Font ("" = Noto Sans CJK SC)
+    # s3:// outputs; empty values fall back to boto3's own configuration (AWS_* variables, profiles).
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)

@@ -1,33 +1,49 @@
-"""One variant start to finish without the bus: outputs land atomically and are recognised on redelivery."""
+"""One variant start to finish without the bus: outputs land atomically (file:// or s3://) and are
+recognised on redelivery; recorded WAV narration stands in for speech synthesis."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import av
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
-from reelmill.samples import make_video
+from reelmill.samples import make_video, make_wav
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import MaterialNotFoundError
 from worker.job import JobState, existing_output, run_job
 from worker.settings import WorkerSettings
+from worker.speech import narration_from_wav
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("media")
     make_video(str(folder / "clip.mp4"), 320, 240, 1.0)
+    make_wav(str(folder / "voice.wav"), 0.8)
     return folder
 
 
-def command(media: Path, sub_job_id: str, output_url: str = "", url: str = "") -> render_pb2.RenderCommand:
+def command(
+    media: Path, sub_job_id: str, output_url: str = "", url: str = "", speech: str = ""
+) -> render_pb2.RenderCommand:
     group = cfg.MediaGroup(group_name="g", media_array=[url or f"file://{media}/clip.mp4"], duration=0.5)
+    ic = cfg.InputConfig(media_group_array=[group], speech_text_array=[speech] if speech else [])
     return render_pb2.RenderCommand(
-        batch_id="b1", sub_job_id=sub_job_id, index=0, seed=1, output_url=output_url,
-        input_config=cfg.InputConfig(media_group_array=[group]),
+        batch_id="b1",
+        sub_job_id=sub_job_id,
+        index=0,
+        count=1,
+        seed=1,
+        output_url=output_url,
+        input_config=ic,
         output_config=cfg.OutputConfig(width=64, height=64),
-    )  # fmt: skip
+    )
 
 
 def test_output_is_moved_into_place_and_recognised_only_by_its_sub_job(media: Path, tmp_path: Path) -> None:
@@ -36,7 +52,7 @@ def test_output_is_moved_into_place_and_recognised_only_by_its_sub_job(media: Pa
     state = JobState()
     first = run_job(command(media, "sub-a", url), settings, state)
     assert first.media_url == url and first.duration_s == pytest.approx(0.5)
-    assert '"Duration": 0.5' in state.plan_json and state.progress == pytest.approx(1.0)
+    assert json.loads(state.plan_json)["Duration"] == 0.5 and state.progress == pytest.approx(1.0)
     assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]  # no temporary file left
     assert existing_output(command(media, "sub-a", url), settings) == first.__class__(url, first.duration_s)
     # Another job that writes to the same MediaURL must render, not adopt the old file.
@@ -51,3 +67,93 @@ def test_a_symlink_out_of_the_media_roots_is_refused(media: Path, tmp_path: Path
     with pytest.raises(MaterialNotFoundError, match="not under a configured media root"):
         run_job(command(media, "s", url=f"file://{root}/link.mp4"), settings, JobState())
     assert not (tmp_path / "b1").exists()
+
+
+def test_narration_is_synthesised_or_a_recorded_wav(media: Path, tmp_path: Path) -> None:
+    settings = WorkerSettings(
+        media_roots=(str(media),), output_dir=str(tmp_path), cache_dir=str(tmp_path / "c")
+    )
+    state = JobState()
+    done = run_job(command(media, "s", speech=f"file://{media}/voice.wav"), settings, state)
+    plan = json.loads(state.plan_json)
+    assert plan["Duration"] == pytest.approx(0.8) and done.duration_s == pytest.approx(0.8, abs=0.04)
+    assert plan["Speech"][0]["Duration"] == pytest.approx(0.8) and plan["Shots"][0]["Volume"] == 0
+    # A text is spoken by the offline engine, with subtitles timed to it.
+    state = JobState()
+    spoken = run_job(command(media, "t", speech="你好，欢迎光临。"), settings, state)
+    plan = json.loads(state.plan_json)
+    assert 0.8 < plan["Speech"][0]["Duration"] < 5 and spoken.duration_s == pytest.approx(
+        plan["Duration"], abs=0.04
+    )
+    assert not list((tmp_path / "c").glob("narration-*"))  # the job's narration files are gone with it
+    # The seam: any narrate(text, voice, rate, language) callable can stand in.
+    calls: list[tuple[str, str, int, str]] = []
+
+    def narrate(text: str, voice: str, rate: int, language: str):  # type: ignore[no-untyped-def]
+        calls.append((text, voice, rate, language))
+        return narration_from_wav(str(media / "voice.wav"))
+
+    run_job(command(media, "u", speech="你好"), settings, JobState(), narrate=narrate)
+    assert calls == [("你好", "", 0, "zh")]
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_s3_outputs_are_uploaded_whole_and_recognised_on_redelivery(
+    media: Path, tmp_path: Path, s3_server: str
+) -> None:
+    settings = WorkerSettings(
+        media_roots=(str(media),),
+        output_dir=str(tmp_path),
+        s3_endpoint_url=s3_server,
+        s3_region="us-east-1",
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+    )
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    client.create_bucket(Bucket="reels")
+    url = "s3://reels/campaign/0.mp4"
+    done = run_job(command(media, "sub-a", url), settings, JobState())
+    assert done.media_url == url and done.duration_s == pytest.approx(0.5)
+    head = client.head_object(Bucket="reels", Key="campaign/0.mp4")
+    assert head["Metadata"]["reelmill-tag"] == "reelmill:sub-a" and head["ContentType"] == "video/mp4"
+    local = tmp_path / "out.mp4"
+    local.write_bytes(client.get_object(Bucket="reels", Key="campaign/0.mp4")["Body"].read())
+    with av.open(str(local)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 15
+    assert not list((tmp_path / ".s3-staging").rglob("*.mp4"))  # the staged file is gone
+    redelivered = existing_output(command(media, "sub-a", url), settings)
+    assert redelivered is not None and redelivered.duration_s == pytest.approx(done.duration_s)
+    assert existing_output(command(media, "sub-b", url), settings) is None
+    # Another job at the same key replaces the object (conditional PUT refused, then a whole PUT).
+    run_job(command(media, "sub-b", url), settings, JobState())
+    assert (
+        client.head_object(Bucket="reels", Key="campaign/0.mp4")["Metadata"]["reelmill-tag"]
+        == "reelmill:sub-b"
+    )
+
+
+def test_a_preview_is_small_and_fast(media: Path, tmp_path: Path) -> None:
+    settings = WorkerSettings(media_roots=(str(media),), output_dir=str(tmp_path))
+    cmd = command(media, "p")
+    cmd.output_config.CopyFrom(cfg.OutputConfig(generate_preview_only=True))  # 1080×1920 asked for
+    state = JobState()
+    done = run_job(cmd, settings, state)
+    assert json.loads(state.plan_json)["Output"]["Preset"] == "ultrafast"
+    with av.open(done.media_url.removeprefix("file://")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (360, 640)

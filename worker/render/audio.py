@@ -1,8 +1,26 @@
-"""The sound of one shot: exactly the shot's number of 48 kHz stereo samples, built in libav graphs."""
+"""The variant's sound: the clips' own sound, the narration and the music, mixed in libav graphs into
+one 48 kHz stereo track of exactly the video's length.
+
+Each track is a stream of fltp stereo frames with exactly the timeline's number of samples:
+- clips: shot by shot, each shot's sound over its cell (from the middle of the transition into it to
+  the middle of the transition out of it), sped up or slowed down with the picture (atempo), at the
+  shot's volume, with 10 ms fades against clicks at the cuts;
+- narration: silence, then each narration where the plan puts it (sped up by atempo when it had to be
+  fitted to MaxDuration), at the speech volume;
+- music: the file looped (or cut) to the length.
+The mix graph lowers the music by the volume filter with an envelope driven by the narration's
+times: down to DUCK_GAIN from DUCK_RAMP_S before a narration starts until DUCK_RAMP_S after it ends,
+with linear ramps. Driving it by the plan rather than a sidechain compressor keeps it exact and
+deterministic (a pause between two sentences does not pump the music) and costs nothing to compute.
+Then the music fades out over the last second, and amix adds the tracks (no normalisation: every
+volume is the one the job asked for).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -13,26 +31,42 @@ from av.filter import Graph
 from av.filter.context import FilterContext
 
 from worker.errors import MaterialUnreadableError
-from worker.plan import Shot
+from worker.plan import MusicLayer, SpeechLayer, VariantPlan
 from worker.render.filters import pull_available
 from worker.render.inputs import describe, open_input
 
 SAMPLE_RATE = 48000
 AAC_FRAME_SIZE = 1024
+EDGE_FADE_S = 0.01  # every clip shot fades in and out this long: no clicks at cuts
+DUCK_GAIN = 0.35  # music under narration: about -9 dB below its volume
+DUCK_RAMP_S = 0.3
+FLTP_STEREO = f"sample_fmts=fltp:channel_layouts=stereo:sample_rates={SAMPLE_RATE}"
 
 
 class _Chain:
-    """A linear audio graph ending in a sink that hands out AAC-sized frames (the Graph is kept alive)."""
+    """A linear audio graph ending in a sink (the Graph is kept alive with it)."""
 
-    def __init__(self, graph: Graph, nodes: list[FilterContext]) -> None:
+    def __init__(self, graph: Graph, nodes: list[FilterContext], frame_size: int | None = None) -> None:
         self.graph = graph
         self.sink = graph.add("abuffersink")
         graph.link_nodes(*nodes, self.sink).configure()
-        graph.set_audio_frame_size(AAC_FRAME_SIZE)
+        if frame_size:
+            graph.set_audio_frame_size(frame_size)
         self.source = nodes[0]
 
 
-def _source_chain(first: AudioFrame, stream: AudioStream, volume: float, samples: int) -> _Chain:
+@dataclass(frozen=True)
+class _Cut:
+    """What to take from a sound file: from in_s, at `speed`, `volume`, exactly `samples` samples."""
+
+    in_s: Fraction
+    speed: Fraction
+    volume: float
+    samples: int
+    fades: bool = True
+
+
+def _source_chain(first: AudioFrame, stream: AudioStream, cut: _Cut) -> _Chain:
     graph = Graph()
     nodes = [
         graph.add(
@@ -47,39 +81,49 @@ def _source_chain(first: AudioFrame, stream: AudioStream, volume: float, samples
         # async=1 + first_pts=0: a track that starts late (or has holes) is filled with silence.
         graph.add("aresample", f"{SAMPLE_RATE}:async=1:first_pts=0"),
         graph.add("aformat", "sample_fmts=fltp:channel_layouts=stereo"),
-        graph.add("volume", f"{volume}"),
-        graph.add("apad"),  # a source shorter than the shot ends in silence...
-        graph.add("atrim", f"end_sample={samples}"),  # ...and every shot has exactly `samples`
     ]
+    if cut.speed != 1:
+        nodes.append(graph.add("atempo", f"{float(cut.speed):.6f}"))
+    nodes += [
+        graph.add("volume", f"{cut.volume}"),
+        graph.add("apad"),  # a source shorter than the cut ends in silence...
+        graph.add("atrim", f"end_sample={cut.samples}"),  # ...and every cut has exactly `samples`
+    ]
+    if cut.fades:
+        length_s = cut.samples / SAMPLE_RATE
+        fade = min(EDGE_FADE_S, length_s / 2)
+        nodes += [
+            graph.add("afade", t="in", d=f"{fade:.6f}"),
+            graph.add("afade", t="out", st=f"{max(length_s - fade, 0):.6f}", d=f"{fade:.6f}"),
+        ]
+    nodes.append(graph.add("aformat", FLTP_STEREO))  # atempo may have asked for another layout
     return _Chain(graph, nodes)
 
 
-def _silence_chain(samples: int) -> _Chain:
+def silence(samples: int) -> Iterator[AudioFrame]:
+    """Exactly `samples` samples of fltp stereo silence."""
+    if samples <= 0:
+        return
     graph = Graph()
     nodes = [
-        graph.add("anullsrc", f"r={SAMPLE_RATE}:cl=stereo"),
+        graph.add("anullsrc", f"r={SAMPLE_RATE}:cl=stereo:nb_samples=4096"),
         graph.add("aformat", "sample_fmts=fltp"),  # anullsrc makes u8
         graph.add("atrim", f"end_sample={samples}"),
     ]
-    return _Chain(graph, nodes)
+    yield from _drain(_Chain(graph, nodes))
 
 
-def shot_audio_frames(path: str, url: str, shot: Shot, samples: int) -> Iterator[AudioFrame]:
-    """Exactly `samples` samples of fltp stereo 48 kHz for the shot: its source's sound, or silence
-    for a still or a source without sound. Yielded frames carry no meaningful pts: the caller stamps
-    them on the output timeline.
-    """
-    if samples <= 0:
-        return
-    if shot.is_image:
-        yield from _drain(_silence_chain(samples))
+def sound_frames(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
+    """Exactly cut.samples samples of fltp stereo 48 kHz from the file's first audio stream (silence
+    if it has none). Yielded frames carry no meaningful pts: the caller stamps them."""
+    if cut.samples <= 0:
         return
     with open_input(path, url) as container:
         if not container.streams.audio:
-            yield from _drain(_silence_chain(samples))
+            yield from silence(cut.samples)
             return
         try:
-            yield from _decode(container, container.streams.audio[0], shot, samples)
+            yield from _decode(container, container.streams.audio[0], cut)
         except av.FFmpegError as e:
             raise MaterialUnreadableError(f"cannot decode the sound of media {url}: {describe(e)}") from e
 
@@ -92,7 +136,7 @@ def _drain(chain: _Chain) -> Iterator[AudioFrame]:
             return
 
 
-def _decode(container: InputContainer, stream: AudioStream, shot: Shot, samples: int) -> Iterator[AudioFrame]:
+def _decode(container: InputContainer, stream: AudioStream, cut: _Cut) -> Iterator[AudioFrame]:
     time_base = stream.time_base or Fraction(1, stream.sample_rate)
     # in_s counts from the start of the video (as in probe), so a track that starts later stays in sync.
     origin = Fraction(0)
@@ -100,8 +144,8 @@ def _decode(container: InputContainer, stream: AudioStream, shot: Shot, samples:
         video = container.streams.video[0]
         if video.start_time is not None and video.time_base:
             origin = video.start_time * video.time_base
-    in_pts = round((origin + shot.in_s) / time_base)
-    if shot.in_s > 0:
+    in_pts = round((origin + cut.in_s) / time_base)
+    if cut.in_s > 0:
         try:
             container.seek(in_pts, stream=stream)
         except av.FFmpegError:
@@ -111,7 +155,7 @@ def _decode(container: InputContainer, stream: AudioStream, shot: Shot, samples:
     produced = 0
     for frame in container.decode(stream):
         if chain is None:
-            chain = _source_chain(frame, stream, shot.volume, samples)
+            chain = _source_chain(frame, stream, cut)
         if frame.pts is not None:
             frame.pts -= in_pts
         chain.source.push(frame)
@@ -119,10 +163,191 @@ def _decode(container: InputContainer, stream: AudioStream, shot: Shot, samples:
         for out in ready:
             yield out  # type: ignore[misc]
             produced += out.samples  # type: ignore[attr-defined]
-        if done or produced >= samples:
+        if done or produced >= cut.samples:
             return
     if chain is None:  # an audio stream without a single frame
-        chain = _silence_chain(samples)
-    else:
-        chain.source.push(None)
+        yield from silence(cut.samples)
+        return
+    chain.source.push(None)
     yield from _drain(chain)
+
+
+# -- the three tracks ---------------------------------------------------------------------------------
+
+
+def total_samples(plan: VariantPlan) -> int:
+    return math.floor(plan.duration_s * SAMPLE_RATE)
+
+
+def clip_track(plan: VariantPlan, sources: Mapping[str, str]) -> Iterator[AudioFrame]:
+    """The shots' own sound, each over its cell, back to back."""
+    edges = [s + shot.transition_s / 2 for shot, s in zip(plan.shots, plan.starts_s, strict=True)]
+    edges = [Fraction(0), *edges[1:], plan.duration_s]
+    for shot, start, (a, b) in zip(
+        plan.shots, plan.starts_s, zip(edges, edges[1:], strict=False), strict=True
+    ):
+        samples = math.floor(b * SAMPLE_RATE) - math.floor(a * SAMPLE_RATE)
+        if shot.is_image or shot.volume == 0:
+            yield from silence(samples)
+            continue
+        in_s = shot.in_s + (a - start) * shot.speed
+        yield from sound_frames(sources[shot.source_url], shot.source_url,
+                                _Cut(in_s, shot.speed, shot.volume, samples))  # fmt: skip
+
+
+def speech_track(plan: VariantPlan, total: int) -> Iterator[AudioFrame]:
+    """Silence with each narration where the plan puts it."""
+    at = 0
+    for layer in sorted(plan.speech, key=lambda s: s.start_s):
+        start = max(math.floor(layer.start_s * SAMPLE_RATE), at)
+        samples = min(math.floor(layer.duration_s * SAMPLE_RATE), total - start)
+        yield from silence(start - at)
+        if samples > 0:
+            cut = _Cut(Fraction(0), layer.speed, layer.volume, samples, fades=False)
+            yield from sound_frames(layer.audio_path, layer.text[:60] or "narration", cut)
+            at = start + samples
+        else:
+            at = start
+    yield from silence(total - at)
+
+
+def music_track(music: MusicLayer, path: str, total: int) -> Iterator[AudioFrame]:
+    """The music file over and over, cut at `total` samples (volume, ducking and fade come in the mix)."""
+    at = 0
+    while at < total:
+        before = at
+        cut = _Cut(Fraction(0), Fraction(1), 1.0, total - at, fades=False)
+        for frame in _natural_length(path, music.url, cut):
+            yield frame
+            at += frame.samples
+        if at == before:  # a file without sound: silence for the rest
+            yield from silence(total - at)
+            return
+
+
+def _natural_length(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
+    """Like sound_frames, but ends where the file ends (no padding) or at cut.samples."""
+    with open_input(path, url) as container:
+        if not container.streams.audio:
+            return
+        stream = container.streams.audio[0]
+        graph: Graph | None = None
+        sink = source = None
+        produced = 0
+        try:
+            for frame in container.decode(stream):
+                if graph is None:
+                    graph = Graph()
+                    nodes = [
+                        graph.add("abuffer", sample_rate=str(frame.sample_rate), sample_fmt=frame.format.name,
+                                  channel_layout=frame.layout.name,
+                                  time_base=str(stream.time_base or Fraction(1, frame.sample_rate))),
+                        graph.add("aresample", f"{SAMPLE_RATE}"),
+                        graph.add("aformat", "sample_fmts=fltp:channel_layouts=stereo"),
+                        graph.add("atrim", f"end_sample={cut.samples}"),
+                    ]  # fmt: skip
+                    sink = graph.add("abuffersink")
+                    graph.link_nodes(*nodes, sink).configure()
+                    source = nodes[0]
+                assert source is not None and sink is not None
+                source.push(frame)
+                ready, done = pull_available(sink)
+                for out in ready:
+                    yield out  # type: ignore[misc]
+                    produced += out.samples  # type: ignore[attr-defined]
+                if done or produced >= cut.samples:
+                    return
+            if source is not None and sink is not None:
+                source.push(None)
+                while True:
+                    ready, done = pull_available(sink)
+                    yield from ready  # type: ignore[misc]
+                    if done or not ready:
+                        return
+        except av.FFmpegError as e:
+            raise MaterialUnreadableError(f"cannot decode music {url}: {describe(e)}") from e
+
+
+# -- the mix ------------------------------------------------------------------------------------------
+
+
+def duck_envelope(volume: float, speech: tuple[SpeechLayer, ...]) -> str:
+    """The music's gain over time t as a libavfilter expression."""
+    if not speech:
+        return f"{volume}"
+    r = DUCK_RAMP_S
+    terms = []
+    for s in speech:
+        down, up = float(s.start_s) - r, float(s.start_s + s.duration_s) + r
+        terms.append(f"clip((t-{down:.4f})/{r},0,1)*clip(({up:.4f}-t)/{r},0,1)")
+    duck = terms[0]
+    for term in terms[1:]:
+        duck = f"max({duck},{term})"
+    return f"{volume}*(1-{1 - DUCK_GAIN}*{duck})"
+
+
+class Mixer:
+    """amix of the clip, narration and music tracks; pulls AAC-sized frames, exactly `total` samples."""
+
+    def __init__(self, plan: VariantPlan, sources: Mapping[str, str]) -> None:
+        total = self.total = total_samples(plan)
+        tracks: list[Iterator[AudioFrame]] = [clip_track(plan, sources)]
+        if plan.speech:
+            tracks.append(speech_track(plan, total))
+        g = self.graph = Graph()
+        sources_ = [self._abuffer() for _ in tracks]
+        inputs: list[FilterContext] = list(sources_)
+        music = plan.music
+        if music is not None:
+            tracks.append(music_track(music, sources[music.url], total))
+            source = self._abuffer()
+            sources_.append(source)
+            gain = duck_envelope(music.volume, plan.speech if music.ducking else ())
+            length_s = total / SAMPLE_RATE
+            fade = min(float(music.fade_out_s), length_s)
+            nodes = [
+                source,
+                g.add("volume", volume=gain, eval="frame"),
+                g.add("afade", t="out", st=f"{length_s - fade:.6f}", d=f"{fade:.6f}"),
+            ]
+            g.link_nodes(*nodes)
+            inputs.append(nodes[-1])
+        mix = g.add(
+            "amix", inputs=str(len(inputs)), normalize="0", duration="longest", dropout_transition="0"
+        )
+        for i, node in enumerate(inputs):
+            node.link_to(mix, 0, i)
+        self.sink = g.add("abuffersink")
+        layout = g.add("aformat", f"sample_fmts=fltp:channel_layouts=stereo:sample_rates={SAMPLE_RATE}")
+        g.link_nodes(mix, layout, self.sink)
+        g.configure()
+        g.set_audio_frame_size(AAC_FRAME_SIZE)
+        self.tracks = tracks
+        self.sources = sources_
+        self.pushed = [0] * len(tracks)
+        self.open = [True] * len(tracks)
+
+    def _abuffer(self) -> FilterContext:
+        rate = str(SAMPLE_RATE)
+        return self.graph.add("abuffer", sample_rate=rate, sample_fmt="fltp", channel_layout="stereo",
+                              time_base=f"1/{rate}")  # fmt: skip
+
+    def frames(self) -> Iterator[AudioFrame]:
+        """The mixed frames, in order; the tracks are fed in step so that none runs far ahead."""
+        while any(self.open):
+            i = min((k for k in range(len(self.tracks)) if self.open[k]), key=lambda k: self.pushed[k])
+            frame = next(self.tracks[i], None)
+            if frame is None:
+                self.open[i] = False
+                self.sources[i].push(None)
+            else:
+                frame.pts, frame.time_base = self.pushed[i], Fraction(1, SAMPLE_RATE)
+                self.pushed[i] += frame.samples
+                self.sources[i].push(frame)
+            ready, _ = pull_available(self.sink)
+            yield from ready  # type: ignore[misc]
+        while True:
+            ready, done = pull_available(self.sink)
+            yield from ready  # type: ignore[misc]
+            if done or not ready:
+                return

@@ -1,4 +1,4 @@
-"""Rendering one variant: every shot's video and sound, in order, into one MP4."""
+"""Rendering one variant: every shot's picture through the timeline graph, the mixed sound, one MP4."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from fractions import Fraction
 
 from av.audio.frame import AudioFrame
 from av.video.frame import VideoFrame
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from worker.errors import RenderCancelledError, WorkerError
-from worker.plan import Shot, VariantPlan
-from worker.render.audio import SAMPLE_RATE, shot_audio_frames
+from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError, WorkerError
+from worker.plan import VariantPlan
+from worker.render.audio import SAMPLE_RATE, Mixer
 from worker.render.encode import Encoder
-from worker.render.video import shot_video_frames
+from worker.render.fonts import FontBook
+from worker.render.text import draw_text
+from worker.render.timeline import Layer, Timeline
+from worker.render.video import Canvas, shot_video_frames
 
 PROGRESS_EVERY = 15  # frames between progress reports and cancellation checks
 
@@ -26,14 +30,16 @@ def render_variant(
     on_progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     metadata: Mapping[str, str] | None = None,
+    fonts: FontBook | None = None,
 ) -> None:
     """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names).
 
-    `sources` maps each shot's source_url to a local file. Raises MaterialNotFoundError or
-    MaterialUnreadableError for a bad source, OutputWriteError when encoding or writing fails,
-    RenderCancelledError when `is_cancelled()` turns true. `metadata` goes into the container's tags.
+    `sources` maps every media URL of the plan (shots, stickers, music, background image) to a local
+    file. Raises MaterialNotFoundError or MaterialUnreadableError for a bad source, OutputWriteError
+    when encoding or writing fails, RenderCancelledError when `is_cancelled()` turns true. `metadata`
+    goes into the container's tags.
     """
-    missing = {s.source_url for s in plan.shots} - set(sources)
+    missing = _urls(plan) - set(sources)
     if missing:
         raise WorkerError(f"no local file for {', '.join(sorted(missing))}")
     fps = Fraction(plan.output.fps)
@@ -43,35 +49,44 @@ def render_variant(
     if is_cancelled is not None and is_cancelled():
         raise RenderCancelledError("render cancelled")
 
-    encoder = Encoder(out_path, plan.output, metadata)
+    spec = plan.output
+    canvas = Canvas(spec, plan.background, _background_frame(plan, sources))
+    timeline = Timeline(plan, _layers(plan, sources, fonts or FontBook()))
+    mixer = Mixer(plan, sources)
+    audio = mixer.frames()
+    encoder = Encoder(out_path, spec, metadata)
     try:
-        frames_done = samples_done = 0
-        for shot, (frame_start, frame_end), (sample_start, sample_end) in _cuts(plan.shots, fps):
-            path = sources[shot.source_url]
-            video = shot_video_frames(path, shot.source_url, shot, plan.output, frame_end - frame_start)
-            audio = shot_audio_frames(path, shot.source_url, shot, sample_end - sample_start)
+        done = _Progress(total, on_progress, is_cancelled)
+        samples_done = 0
+
+        def write(frames: list[VideoFrame]) -> None:
+            nonlocal samples_done
+            for frame in frames:
+                encoder.write_video(frame, done.frames)
+                done.step()
+                # Sound up to the picture's time, so that the muxer writes well-interleaved chunks.
+                samples_done = _write_audio(encoder, audio, samples_done, done.frames * SAMPLE_RATE / fps)
+
+        for i, (shot, start) in enumerate(zip(plan.shots, plan.starts_s, strict=True)):
+            # From the running times, so a plan off the frame grid still adds up to plan.frame_count.
+            count = math.floor((start + shot.duration_s) * fps) - math.floor(start * fps)
+            video = shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, count)
             try:
-                for item in _interleave(video, audio, fps, frames_done, samples_done):
-                    if isinstance(item, VideoFrame):
-                        encoder.write_video(item, frames_done)
-                        frames_done += 1
-                        if frames_done % PROGRESS_EVERY == 0:
-                            if is_cancelled is not None and is_cancelled():
-                                raise RenderCancelledError("render cancelled")
-                            if on_progress is not None:
-                                on_progress(min(frames_done / total, 1.0))
-                    else:
-                        encoder.write_audio(item, samples_done)
-                        samples_done += item.samples
+                produced = 0
+                for frame in video:
+                    write(timeline.push(i, frame, produced))
+                    produced += 1
             finally:
-                video.close()  # closes the source containers at once, also on errors
-                audio.close()
-            if (frames_done, samples_done) != (frame_end, sample_end):  # a bug, not bad media
-                raise WorkerError(
-                    f"shot of {shot.source_url} made {frames_done - frame_start} frames and "
-                    f"{samples_done - sample_start} samples instead of {frame_end - frame_start} and "
-                    f"{sample_end - sample_start}"
-                )
+                video.close()  # closes the source container at once, also on errors
+            if produced != count:  # a bug, not bad media
+                raise WorkerError(f"shot {i} of {shot.source_url} made {produced} frames instead of {count}")
+            write(timeline.push(i, None))
+        samples_done = _write_audio(encoder, audio, samples_done, mixer.total)
+        if (done.frames, samples_done) != (total, mixer.total):  # a bug, not bad media
+            raise WorkerError(
+                f"the timeline made {done.frames} frames and {samples_done} samples instead of {total} and "
+                f"{mixer.total}"
+            )
         encoder.finish()
     finally:
         encoder.close()
@@ -79,42 +94,79 @@ def render_variant(
         on_progress(1.0)
 
 
-def _cuts(shots: tuple[Shot, ...], fps: Fraction) -> Iterator[tuple[Shot, tuple[int, int], tuple[int, int]]]:
-    """Each shot with its [start, end) in output frames and in audio samples.
+class _Progress:
+    def __init__(
+        self, total: int, on_progress: Callable[[float], None] | None, is_cancelled: Callable[[], bool] | None
+    ) -> None:
+        self.total, self.on_progress, self.is_cancelled = total, on_progress, is_cancelled
+        self.frames = 0
 
-    Cut points are taken from the running total, so rounding never accumulates: the video has
-    plan.frame_count frames and the sound floor(duration * 48000) samples, within one frame of each other.
-    With shots on the frame grid (as the planner makes them) each shot has exactly duration * fps frames.
-    """
-    t = Fraction(0)
-    for shot in shots:
-        start, t = t, t + shot.duration_s
-        yield (
-            shot,
-            (math.floor(start * fps), math.floor(t * fps)),
-            (math.floor(start * SAMPLE_RATE), math.floor(t * SAMPLE_RATE)),
-        )
+    def step(self) -> None:
+        self.frames += 1
+        if self.frames % PROGRESS_EVERY == 0:
+            if self.is_cancelled is not None and self.is_cancelled():
+                raise RenderCancelledError("render cancelled")
+            if self.on_progress is not None:
+                self.on_progress(min(self.frames / self.total, 1.0))
 
 
-def _interleave(
-    video: Iterator[VideoFrame],
-    audio: Iterator[AudioFrame],
-    fps: Fraction,
-    frames_done: int,
-    samples_done: int,
-) -> Iterator[VideoFrame | AudioFrame]:
-    """Video and audio frames in timeline order, so the muxer writes well-interleaved chunks."""
-    next_video: VideoFrame | None = next(video, None)
-    next_audio: AudioFrame | None = next(audio, None)
-    while next_video is not None or next_audio is not None:
-        video_t = Fraction(frames_done) / fps
-        audio_t = Fraction(samples_done, SAMPLE_RATE)
-        if next_video is not None and (next_audio is None or video_t <= audio_t):
-            yield next_video
-            frames_done += 1
-            next_video = next(video, None)
-        else:
-            assert next_audio is not None
-            yield next_audio
-            samples_done += next_audio.samples
-            next_audio = next(audio, None)
+def _write_audio(encoder: Encoder, audio: Iterator[AudioFrame], done: int, until: Fraction | int) -> int:
+    while done < until:
+        frame = next(audio, None)
+        if frame is None:
+            break
+        encoder.write_audio(frame, done)
+        done += frame.samples
+    return done
+
+
+def _urls(plan: VariantPlan) -> set[str]:
+    urls = {s.source_url for s in plan.shots} | {s.url for s in plan.stickers}
+    if plan.music is not None:
+        urls.add(plan.music.url)
+    if plan.background.image_url:
+        urls.add(plan.background.image_url)
+    return urls
+
+
+def _layers(plan: VariantPlan, sources: Mapping[str, str], fonts: FontBook) -> list[Layer]:
+    """Stickers, then texts: each drawn once as an RGBA picture."""
+    canvas = (plan.output.width, plan.output.height)
+    layers = []
+    for s in plan.stickers:
+        image = _open_image(sources[s.url], s.url).resize((s.width_px, s.height_px), Image.Resampling.LANCZOS)
+        if s.opacity < 1:
+            image.putalpha(image.getchannel("A").point([round(a * s.opacity) for a in range(256)]))
+        layers.append(Layer(_rgba_frame(image), s.x_px, s.y_px, Fraction(0), plan.duration_s))
+    drawn: dict[tuple[object, ...], object] = {}
+    for c in plan.captions:
+        key = (c.text, c.look)
+        placed = drawn.get(key) or draw_text(c.text, c.look, fonts, canvas)
+        drawn[key] = placed
+        layers.append(Layer(_rgba_frame(placed.image), placed.x, placed.y, c.start_s, c.end_s))  # type: ignore[attr-defined]
+    return layers
+
+
+def _background_frame(plan: VariantPlan, sources: Mapping[str, str]) -> VideoFrame | None:
+    """Image mode: the background picture scaled to cover the canvas, centre-cropped, once."""
+    url = plan.background.image_url
+    if plan.background.mode != "Image" or not url:
+        return None
+    size = (plan.output.width, plan.output.height)
+    image = ImageOps.fit(_open_image(sources[url], url).convert("RGB"), size, Image.Resampling.LANCZOS)
+    return _rgba_frame(image.convert("RGBA"))
+
+
+def _open_image(path: str, url: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            return ImageOps.exif_transpose(image).convert("RGBA")
+    except FileNotFoundError as e:
+        raise MaterialNotFoundError(f"image {url} not found") from e
+    except (UnidentifiedImageError, OSError) as e:
+        raise MaterialUnreadableError(f"cannot read image {url}: {e}") from e
+
+
+def _rgba_frame(image: Image.Image) -> VideoFrame:
+    # from_bytes keeps the alpha channel (VideoFrame.from_image would drop it).
+    return VideoFrame.from_bytes(image.tobytes(), image.width, image.height, format="rgba")
