@@ -129,6 +129,15 @@ class DueWebhook:
     created_at: datetime
 
 
+def distinct_variants(plan_json: str) -> int:
+    """How many pairwise distinct variants the pool allowed, as a variant's plan reports it."""
+    try:
+        value = json.loads(plan_json).get("DistinctVariants", 0)
+    except (ValueError, AttributeError):
+        return 0
+    return value if isinstance(value, int) else 0
+
+
 def notify_address(user_data: str) -> str:
     """UserData.NotifyAddress, if the batch has one."""
     try:
@@ -402,6 +411,8 @@ class JobStore:
         sub.modified_at = now
         batch = s.get(BatchRow, ev.batch_id)
         assert batch is not None
+        if ev.plan:
+            batch.distinct_variants = max(batch.distinct_variants, distinct_variants(ev.plan))
         if batch.status == st.INIT:
             batch.status = st.PROCESSING
         self._settle(s, batch, now)

@@ -83,7 +83,7 @@ def test_client_token_returns_the_first_job_or_refuses_another_request(store: Jo
 def test_events_move_forward_only_and_settle_the_batch(store: JobStore) -> None:
     batch = new_batch(2)
     store.submit(batch)
-    assert store.apply_event(event(batch, 0, st.PROCESSING, progress=0.5, plan='{"Shots": []}'))
+    assert store.apply_event(event(batch, 0, st.PROCESSING, progress=0.5, plan='{"DistinctVariants": 4}'))
     assert store.get("t1", batch.id).batch.status == st.PROCESSING
     assert not store.apply_event(event(batch, 0, st.PROCESSING, progress=0.5))  # duplicate
     assert store.apply_event(event(batch, 0, st.PROCESSING, attempt=2, progress=0.1))  # redelivery
@@ -99,7 +99,13 @@ def test_events_move_forward_only_and_settle_the_batch(store: JobStore) -> None:
     assert store.revision("t1", batch.id) > rev
     assert found.batch.status == st.FINISHED and found.batch.completed_at is not None
     sub0, sub1 = found.sub_jobs
-    assert (sub0.status, sub0.attempt, sub0.progress, sub0.plan) == (st.SUCCESS, 2, 1.0, '{"Shots": []}')
+    assert (sub0.status, sub0.attempt, sub0.progress, sub0.plan) == (
+        st.SUCCESS,
+        2,
+        1.0,
+        '{"DistinctVariants": 4}',
+    )
+    assert found.batch.distinct_variants == 4  # shown as Extend.DistinctVariants
     assert (sub1.status, sub1.error_code) == (st.FAILED, "InvalidMaterial.Unreadable")
 
 
