@@ -139,7 +139,10 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
     env = dict(os.environ, REELMILL_NATS_URL=nats.url, REELMILL_LISTEN=address, REELMILL_OPEN="1",
                REELMILL_DATABASE_URL=database_url, REELMILL_DATA_DIR=str(tmp), REELMILL_MEDIA_ROOTS=str(tmp),
                REELMILL_LOG_LEVEL="WARNING")  # fmt: skip
-    gateway = subprocess.Popen([sys.executable, "-m", "reelmill", "gateway"], env=env)  # noqa: ASYNC220
+    command = [sys.executable, "-m", "reelmill", "gateway"]
+    if args.profile:
+        command = ["py-spy", "record", "-o", args.profile, "-f", "speedscope", "--", *command]
+    gateway = subprocess.Popen(command, env=env)  # noqa: ASYNC220
     rows: list[tuple[str, list[float], int]] = []
     try:
         async with grpc.aio.insecure_channel(address) as channel:
@@ -181,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--profile", default="", help="record the gateway with py-spy into this file")
     args = parser.parse_args()
     rows = asyncio.run(run(args))
     print("\n| gateway, PostgreSQL | calls | errors | p50 ms | p99 ms | max ms |")
