@@ -122,6 +122,24 @@ class GatewayBus:
         except (TimeoutError, nats.errors.Error, OSError) as e:
             raise BusUnavailableError(f"publish to {subject} failed: {e!r}") from e
 
+    async def publish_many(self, messages: list[tuple[str, bytes, str]]) -> list[bool]:
+        """Publishes (subject, payload, msg_id) messages pipelined: all sent, then all acks awaited.
+        True for each one JetStream confirmed (stored or a duplicate)."""
+        js = self._js()
+        futures: list[asyncio.Future[object] | None] = []
+        for subject, payload, msg_id in messages:
+            try:
+                futures.append(await js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id}))
+            except (TimeoutError, nats.errors.Error, OSError):
+                futures.append(None)
+        results = []
+        for future in futures:
+            try:
+                results.append(future is not None and await asyncio.wait_for(future, 5) is not None)
+            except (TimeoutError, nats.errors.Error, OSError, nats.js.errors.Error):
+                results.append(False)
+        return results
+
     async def fetch_events(self, batch: int, timeout_s: float) -> list[Msg]:
         """The next render events for the gateway's durable consumer ([] when none arrived in time)."""
         try:

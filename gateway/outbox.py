@@ -48,16 +48,15 @@ class OutboxRelay:
     async def relay_once(self) -> tuple[int, bool]:
         """Publishes one page of pending messages; returns (published, whether the page was the last)."""
         rows = await asyncio.to_thread(self.store.pending_messages, BATCH_SIZE)
-        done: list[int] = []
-        try:
-            for row in rows:
-                try:
-                    await self.bus.publish(row.subject, row.payload, row.msg_id)
-                except BusUnavailableError as e:
-                    await asyncio.to_thread(self.store.mark_publish_failed, row.id, str(e))
-                    raise
-                done.append(row.id)
-        finally:
-            # A crash before this line re-publishes these rows later; Nats-Msg-Id makes that harmless.
-            await asyncio.to_thread(self.store.mark_published, done)
+        if not rows:
+            return 0, True
+        confirmed = await self.bus.publish_many([(r.subject, r.payload, r.msg_id) for r in rows])
+        # Only what JetStream confirmed is marked; a crash before this line re-publishes the page later,
+        # and Nats-Msg-Id makes that harmless.
+        done = [r.id for r, ok in zip(rows, confirmed, strict=True) if ok]
+        await asyncio.to_thread(self.store.mark_published, done)
+        if len(done) < len(rows):
+            failed = next(r for r, ok in zip(rows, confirmed, strict=True) if not ok)
+            await asyncio.to_thread(self.store.mark_publish_failed, failed.id, "not confirmed by JetStream")
+            raise BusUnavailableError(f"{len(rows) - len(done)} of {len(rows)} messages not confirmed")
         return len(done), len(rows) < BATCH_SIZE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from pathlib import Path
 
@@ -35,6 +36,11 @@ SERVICE_NAME = batch_service_pb2.DESCRIPTOR.services_by_name["BatchMediaProducin
 
 async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     auth = authenticator(settings)
+    # Store calls run in threads (asyncio.to_thread) and spend most of their time waiting on the
+    # database; the default pool (cores + 4 threads) queues them under load.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=settings.db_threads, thread_name_prefix="store")
+    )
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if settings.auto_migrate:

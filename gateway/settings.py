@@ -22,6 +22,7 @@ class GatewaySettings:
     max_deliver: int = 5
     nats_replicas: int = 1
     shutdown_grace_s: float = 10.0
+    db_threads: int = 24  # concurrent store calls; keep within the database pool (pool_size + max_overflow)
     max_count: int = 100
     max_request_bytes: int = 4 << 20
     sweep_interval_s: float = 30.0

@@ -77,6 +77,8 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
          type=float)  # fmt: skip
     _opt(p, "--allowed-networks", "ALLOWED_NETWORKS", "",
          "networks callbacks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1/32")  # fmt: skip
+    _opt(p, "--db-threads", "DB_THREADS", "24", "threads for database calls (keep within the pool of 24)",
+         type=int)  # fmt: skip
     _opt(p, "--max-count", "MAX_COUNT", "100", "most variants one batch may ask for (at most 100)", type=int)
     _opt(p, "--max-request-bytes", "MAX_REQUEST_BYTES", str(4 << 20), "largest gRPC request accepted",
          type=int)  # fmt: skip
@@ -225,7 +227,7 @@ def _gateway(args: argparse.Namespace) -> int:
         webhook_secret=args.webhook_secret, allowed_networks=args.allowed_networks,
         webhook_retry_base_s=args.webhook_retry_base, max_count=args.max_count,
         max_request_bytes=args.max_request_bytes,
-        stall_after_s=args.stall_after, metrics_port=args.metrics_port,
+        stall_after_s=args.stall_after, metrics_port=args.metrics_port, db_threads=args.db_threads,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
 

@@ -23,8 +23,8 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=12,
+        max_overflow=12,
         pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"connect_timeout": 3},

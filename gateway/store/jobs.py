@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -218,59 +218,26 @@ class JobStore:
                     return SubmitResult(existing.id, created=False)
                 existing.client_token = None  # expired: the token may be used again
                 s.flush()
-        s.add(
-            BatchRow(
-                id=new.id,
-                tenant=new.tenant,
-                job_type=new.job_type,
-                status=st.INIT,
-                client_token=new.client_token,
-                request_hash=new.request_hash,
-                input_config=new.input_config,
-                editing_config=new.editing_config,
-                output_config=new.output_config,
-                user_data=new.user_data,
-                seed=None if new.seed is None else str(new.seed),
-                sub_job_count=len(new.sub_jobs),
-                cancel_requested=False,
-                error_code="",
-                error_message="",
-                distinct_variants=0,
-                revision=1,
-                created_at=now,
-                modified_at=now,
-            )
-        )
-        s.flush()  # the batch row first, so the sub-jobs' foreign keys hold on every backend
-        s.add_all(
-            SubJobRow(
-                id=j.id,
-                batch_id=new.id,
-                idx=j.index,
-                status=st.INIT,
-                attempt=0,
-                progress=0.0,
-                media_url="",
-                duration_s=0.0,
-                error_code="",
-                error_message="",
-                plan="",
-                modified_at=now,
-            )
+        # Core inserts, not the ORM's unit of work: a submit is the gateway's hottest write.
+        s.execute(insert(BatchRow).values(
+            id=new.id, tenant=new.tenant, job_type=new.job_type, status=st.INIT,
+            client_token=new.client_token, request_hash=new.request_hash, input_config=new.input_config,
+            editing_config=new.editing_config, output_config=new.output_config, user_data=new.user_data,
+            seed=None if new.seed is None else str(new.seed), sub_job_count=len(new.sub_jobs),
+            cancel_requested=False, error_code="", error_message="", distinct_variants=0, revision=1,
+            created_at=now, modified_at=now,
+        ))  # fmt: skip
+        s.execute(insert(SubJobRow), [
+            {"id": j.id, "batch_id": new.id, "idx": j.index, "status": st.INIT, "attempt": 0, "progress": 0.0,
+             "media_url": "", "duration_s": 0.0, "error_code": "", "error_message": "", "plan": "",
+             "modified_at": now}
             for j in new.sub_jobs
-        )
-        s.add_all(
-            OutboxRow(
-                batch_id=new.id,
-                subject=m.subject,
-                msg_id=m.msg_id,
-                payload=m.payload,
-                created_at=now,
-                attempts=0,
-                last_error="",
-            )
+        ])  # fmt: skip
+        s.execute(insert(OutboxRow), [
+            {"batch_id": new.id, "subject": m.subject, "msg_id": m.msg_id, "payload": m.payload,
+             "created_at": now, "attempts": 0, "last_error": ""}
             for m in new.messages
-        )
+        ])  # fmt: skip
         return SubmitResult(new.id, created=True)
 
     # -- reads --------------------------------------------------------------------------------
