@@ -21,6 +21,15 @@ from google.protobuf.message import Message
 
 from gateway.errors import FieldViolation, InvalidArgumentError
 from reelmill import ssml, voices
+from reelmill.catalog import (
+    ALIGNMENT_MODES,
+    BACKGROUND_TYPES,
+    FILTERS,
+    SPLIT_MODES,
+    TEXT_ALIGNMENTS,
+    TRANSITIONS,
+    VFX_EFFECTS,
+)
 from reelmill.urlguard import Network, literal_problem
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
@@ -43,23 +52,6 @@ MAX_VOLUME = 10.0
 UNSUPPORTED_FIELDS = frozenset(
     {"MediaSearchInput", "SceneInfo", "HighlightStrategy", "MediaSearchStrategy", "SmartMixConfig"}
 )
-SPLIT_MODES = ("AverageSplit", "NoSplit")
-ALIGNMENT_MODES = ("AutoSpeed", "Cut")
-BACKGROUND_TYPES = ("Crop", "Blur", "Color", "Image")
-TEXT_ALIGNMENTS = (
-    "TopLeft", "TopCenter", "TopRight", "CenterLeft", "Center", "CenterRight",
-    "BottomLeft", "BottomCenter", "BottomRight",
-)  # fmt: skip
-# libavfilter's xfade transitions.
-TRANSITIONS = (
-    "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
-    "slideleft", "slideright", "slideup", "slidedown", "circlecrop", "circleopen", "circleclose",
-    "rectcrop", "distance", "radial", "smoothleft", "smoothright", "smoothup", "smoothdown",
-    "horzopen", "horzclose", "vertopen", "vertclose", "diagtl", "diagtr", "diagbl", "diagbr",
-    "pixelize", "zoomin", "hblur", "fadegrays",
-)  # fmt: skip
-VFX_EFFECTS = ("zoomin", "zoomout", "blur", "shake")
-FILTERS = ("warm", "cool", "mono", "vintage", "vivid")
 CODECS = {"H.264": "h264", "H.265": "hevc"}
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 # s3 media arrive with their fetcher; until then they are refused here rather than failing later.

@@ -24,14 +24,13 @@ from urllib.parse import unquote, urlsplit
 
 import grpc
 import nats
-import psycopg
 import pytest
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from conftest import PG_ADMIN, Stack, make_stack
+from conftest import Stack, make_stack, pg_schema
 from reelmill import topology
 from reelmill.client import submit_request
 from reelmill.samples import make_image, make_video
@@ -173,21 +172,8 @@ def sqlite_unpublished(stack: Stack) -> int:
 
 
 @contextmanager
-def pg_database() -> Iterator[str]:
-    """A PostgreSQL URL on a schema of its own (conftest's pg_url is one per module)."""
-    schema = f"rm_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@contextmanager
 def running_stack(tmp: Path, backend: str, worker: bool, long_clip: bool = False) -> Iterator[Stack]:
-    with pg_database() if backend == "postgres" else _no_database() as db_url:
+    with pg_schema() if backend == "postgres" else _no_database() as db_url:
         stack = make_stack(tmp, db_url)
         try:
             write_media(stack.media_dir, long_clip)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from reelmill.catalog import FILTERS, VFX_EFFECTS
+from reelmill.catalog import TEXT_ALIGNMENTS as ALIGNMENTS
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import MaterialUnreadableError, SpeechTooLongError
@@ -48,23 +50,7 @@ PREVIEW_LONGEST_SIDE = 640
 PREVIEW_PRESET = "ultrafast"
 MAX_SHOTS = 400  # a guard against a runaway fill (a 600 s video of one-frame pieces)
 
-# What the renderer implements; gateway/validate.py accepts exactly these names (a test checks it).
-TRANSITIONS = (
-    "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
-    "slideleft", "slideright", "slideup", "slidedown", "circlecrop", "circleopen", "circleclose",
-    "rectcrop", "distance", "radial", "smoothleft", "smoothright", "smoothup", "smoothdown",
-    "horzopen", "horzclose", "vertopen", "vertclose", "diagtl", "diagtr", "diagbl", "diagbr",
-    "pixelize", "zoomin", "hblur", "fadegrays",
-)  # fmt: skip
-# Used when AllowTransition is on and TransitionList is empty: the calm ones.
 DEFAULT_TRANSITIONS = ("fade", "dissolve", "wipeleft", "slideleft", "circleopen", "smoothup")
-VFX_EFFECTS = ("zoomin", "zoomout", "blur", "shake")
-FILTERS = ("warm", "cool", "mono", "vintage", "vivid")
-BACKGROUNDS = ("Crop", "Blur", "Color", "Image")
-ALIGNMENTS = (
-    "TopLeft", "TopCenter", "TopRight", "CenterLeft", "Center", "CenterRight",
-    "BottomLeft", "BottomCenter", "BottomRight",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

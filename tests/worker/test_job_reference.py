@@ -3,14 +3,17 @@ names it lists as implemented are the ones the worker and the gateway know."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 import pytest
 
 from gateway import validate
+from reelmill import catalog
 from reelmill.v1 import job_config_pb2 as cfg
 from worker import plan
+from worker.render import timeline, video
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "job-reference.md").read_text(encoding="utf-8")
 
@@ -31,11 +34,11 @@ def test_every_field_is_documented_in_its_message_section(message: str) -> None:
 
 
 def test_documented_names_are_what_the_worker_implements_and_the_gateway_accepts() -> None:
-    assert validate.TRANSITIONS == plan.TRANSITIONS
-    assert validate.VFX_EFFECTS == plan.VFX_EFFECTS
-    assert validate.FILTERS == plan.FILTERS
-    assert validate.BACKGROUND_TYPES == plan.BACKGROUNDS
-    assert validate.TEXT_ALIGNMENTS == plan.ALIGNMENTS
+    # One catalogue serves both sides; the renderer must implement every name in it.
+    assert validate.TRANSITIONS is catalog.TRANSITIONS and plan.FILTERS is catalog.FILTERS
+    assert set(timeline.COLOR_FILTERS) == set(catalog.FILTERS)
+    effects = inspect.getsource(video)
+    assert all(f'"{name}"' in effects for name in catalog.VFX_EFFECTS)
     process = section("ProcessConfig")
-    for name in plan.TRANSITIONS + plan.VFX_EFFECTS + plan.FILTERS:
+    for name in catalog.TRANSITIONS + catalog.VFX_EFFECTS + catalog.FILTERS:
         assert f"`{name}`" in process
