@@ -42,8 +42,8 @@ from gateway.store.jobs import (
     notify_address,
 )
 from gateway.tenants import Authenticator, UnauthenticatedError
-from gateway.validate import JOB_TYPES, Roots, ValidJob, validate_submit
-from gateway.views import batch_message
+from gateway.validate import JOB_TYPES, Roots, ValidJob, validate_submit, validate_template
+from gateway.views import batch_message, template_message
 from reelmill import topology
 from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
 from reelmill.v1 import batch_service_pb2 as api
@@ -94,7 +94,8 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     ) -> api.SubmitBatchMediaProducingJobResponse:
         try:
             tenant = self._tenant(context)
-            job = validate_submit(request, self.roots)
+            templates = await self._templates(tenant, list(request.template_config))
+            job = validate_submit(request, self.roots, templates)
             await self._check_notify_address(job.user_data)
             result = await asyncio.to_thread(self.store.submit, new_batch(tenant, job))
         except GatewayError as e:
@@ -172,6 +173,65 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
             request_id=_request_id(), editing_batch_job=batch_message(found.batch, found.sub_jobs)
         )
 
+    @_guarded
+    async def AddTemplate(self, request: api.AddTemplateRequest,
+                          context: grpc.aio.ServicerContext) -> api.AddTemplateResponse:  # fmt: skip
+        try:
+            tenant = self._tenant(context)
+            content = validate_template(request, self.roots)
+            row = await asyncio.to_thread(self.store.add_template, tenant, uuid.uuid4().hex, request.name,
+                                          _json(content))  # fmt: skip
+        except GatewayError as e:
+            await _abort(context, e)
+        return api.AddTemplateResponse(request_id=_request_id(), template=template_message(row))
+
+    @_guarded
+    async def GetTemplate(self, request: api.GetTemplateRequest,
+                          context: grpc.aio.ServicerContext) -> api.GetTemplateResponse:  # fmt: skip
+        try:
+            row = await asyncio.to_thread(self.store.template, self._tenant(context), request.template_id)
+        except GatewayError as e:
+            await _abort(context, e)
+        return api.GetTemplateResponse(request_id=_request_id(), template=template_message(row))
+
+    @_guarded
+    async def ListTemplates(self, request: api.ListTemplatesRequest,
+                            context: grpc.aio.ServicerContext) -> api.ListTemplatesResponse:  # fmt: skip
+        limit = request.max_results or 10
+        try:
+            if not 1 <= limit <= 100:
+                raise InvalidArgumentError([FieldViolation("MaxResults", "must be 1–100")])
+            rows, token = await asyncio.to_thread(
+                self.store.list_templates, self._tenant(context), limit, request.next_token
+            )
+        except PageTokenError as e:
+            await _abort(context, InvalidArgumentError([FieldViolation("NextToken", str(e))]))
+        except GatewayError as e:
+            await _abort(context, e)
+        templates = [template_message(r) for r in rows]
+        return api.ListTemplatesResponse(request_id=_request_id(), templates=templates, next_token=token)
+
+    @_guarded
+    async def DeleteTemplate(self, request: api.DeleteTemplateRequest,
+                             context: grpc.aio.ServicerContext) -> api.DeleteTemplateResponse:  # fmt: skip
+        try:
+            await asyncio.to_thread(self.store.delete_template, self._tenant(context), request.template_id)
+        except GatewayError as e:
+            await _abort(context, e)
+        return api.DeleteTemplateResponse(request_id=_request_id())
+
+    async def _templates(self, tenant: str, ids: list[str]) -> list[api.TemplateContent]:
+        """The contents of the templates a submit names; an unknown id is a bad field, not NOT_FOUND."""
+        if not ids:
+            return []
+        try:
+            rows = await asyncio.to_thread(self.store.templates, tenant, ids)
+        except NotFoundError as e:
+            bad = [FieldViolation(f"TemplateConfig[{i}]", f"no template {t!r} in this tenant")
+                   for i, t in enumerate(ids) if t in str(e)]  # fmt: skip
+            raise InvalidArgumentError(bad or [FieldViolation("TemplateConfig", str(e))]) from e
+        return [json_format.Parse(r.config, api.TemplateContent()) for r in rows]
+
     async def _check_notify_address(self, user_data: str) -> None:
         """The callback host must resolve to allowed addresses now (and is checked again at delivery)."""
         url = notify_address(user_data)
@@ -191,13 +251,15 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
 def new_batch(tenant: str, job: ValidJob) -> NewBatch:
     """The rows of a new batch: the batch, one sub-job per variant, one render command for each."""
     batch_id = uuid.uuid4().hex
+    seed = job.seed if job.seed is not None else _seed_of(batch_id)
     subs, messages = [], []
     for index in range(job.count):
         sub_id = uuid.uuid4().hex
+        input_config, editing_config, output_config = job.configs_for(index, seed)
         command = render_pb2.RenderCommand(
             batch_id=batch_id, sub_job_id=sub_id, index=index, count=job.count, tenant=tenant,
-            job_type=job.job_type, input_config=job.input_config, editing_config=job.editing_config,
-            output_config=job.output_config, seed=job.seed if job.seed is not None else _seed_of(batch_id),
+            job_type=job.job_type, input_config=input_config, editing_config=editing_config,
+            output_config=output_config, seed=seed,
             output_url=job.output_url(index) if job.output_config.media_url else "",
         )  # fmt: skip
         subs.append(NewSubJob(sub_id, index))

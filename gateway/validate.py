@@ -9,8 +9,9 @@ import hashlib
 import json
 import math
 import posixpath
+import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -81,7 +82,7 @@ class Roots:
 @dataclass(frozen=True)
 class ValidJob:
     job_type: str
-    input_config: cfg.InputConfig
+    input_config: cfg.InputConfig  # as the request gave them (Get shows these)
     editing_config: cfg.EditingConfig
     output_config: cfg.OutputConfig
     count: int
@@ -89,30 +90,63 @@ class ValidJob:
     user_data: str
     seed: int | None
     request_hash: str
+    # With TemplateConfig: each template merged under the request's configs; a variant uses one.
+    variants: tuple[Configs, ...] = ()
 
     def output_url(self, index: int) -> str:
         return self.output_config.media_url.replace("{index}", str(index))
 
+    def configs_for(self, index: int, seed: int) -> Configs:
+        """The configs variant `index` renders with: a template drawn by the seed, or the request's."""
+        if not self.variants:
+            return (self.input_config, self.editing_config, self.output_config)
+        return self.variants[random.Random(f"{seed}:template:{index}").randrange(len(self.variants))]
 
-def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots) -> ValidJob:
+
+Configs = tuple[cfg.InputConfig, cfg.EditingConfig, cfg.OutputConfig]
+TEMPLATE_INPUT_FIELDS = frozenset({"sticker_array", "background_music_array", "background_image_array"})
+TEMPLATE_OUTPUT_EXCLUDED = frozenset({"media_url", "count"})
+MAX_TEMPLATES_PER_JOB = 20
+MAX_TEMPLATE_NAME_CHARS = 128
+
+
+def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots,
+                    templates: Sequence[api.TemplateContent] = ()) -> ValidJob:  # fmt: skip
+    """`templates` are the contents of req.template_config, fetched by the caller."""
     v = _Violations()
     input_config = _config(v, req, "input", "InputConfig", cfg.InputConfig)
     editing_config = _config(v, req, "editing", "EditingConfig", cfg.EditingConfig)
     output_config = _config(v, req, "output", "OutputConfig", cfg.OutputConfig)
     job_type, count = SCRIPT, 1
-    if input_config is not None:
-        job_type = _check_input(v, input_config, roots)
-    if editing_config is not None:
-        _check_editing(v, editing_config, input_config or cfg.InputConfig())
-    if output_config is not None:
-        count = _check_output(v, output_config, roots)
+    if len(req.template_config) > MAX_TEMPLATES_PER_JOB:
+        v.add("TemplateConfig", f"at most {MAX_TEMPLATES_PER_JOB} templates")
+    variants: list[Configs] = []
+    if input_config is not None and editing_config is not None and output_config is not None:
+        empty = (cfg.InputConfig(), cfg.EditingConfig(), cfg.OutputConfig())
+        bases = [(t.input_template_config, t.editing_template_config, t.output_template_config)
+                 for t in templates] or [empty]  # fmt: skip
+        for base_in, base_ed, base_out in bases:
+            merged = (overlay(base_in, input_config), overlay(base_ed, editing_config),
+                      overlay(base_out, output_config))  # fmt: skip
+            before = len(v.items)
+            job_type = _check_input(v, merged[0], roots)
+            _check_editing(v, merged[1], merged[0])
+            count = _check_output(v, merged[2], roots)
+            variants.append(merged)
+            if len(v.items) > before:
+                break  # the same mistake would be reported once per template
+    else:
+        if input_config is not None:
+            job_type = _check_input(v, input_config, roots)
+        if editing_config is not None:
+            _check_editing(v, editing_config, input_config or cfg.InputConfig())
+        if output_config is not None:
+            count = _check_output(v, output_config, roots)
 
     token = req.client_token
     if len(token) > MAX_CLIENT_TOKEN_CHARS or not PRINTABLE_ASCII.match(token):
         v.add("ClientToken", f"must be at most {MAX_CLIENT_TOKEN_CHARS} printable ASCII characters")
     _check_user_data(v, req.user_data, roots)
-    if req.template_config:
-        v.add("TemplateConfig", "templates are not supported yet")
     v.raise_any()
     assert input_config is not None and editing_config is not None and output_config is not None
 
@@ -120,9 +154,68 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots) 
     return ValidJob(
         job_type=job_type, input_config=input_config, editing_config=editing_config,
         output_config=output_config, count=count, client_token=token or None, user_data=req.user_data,
-        seed=seed,
-        request_hash=_request_hash(input_config, editing_config, output_config, req.user_data, seed),
+        seed=seed, variants=tuple(variants) if templates else (),
+        request_hash=_request_hash(input_config, editing_config, output_config, req.user_data, seed,
+                                   list(req.template_config)),
     )  # fmt: skip
+
+
+def validate_template(req: api.AddTemplateRequest, roots: Roots) -> api.TemplateContent:
+    """A template's content: only the parts a template may set, each as valid as in a submit."""
+    v = _Violations()
+    if not req.name.strip() or len(req.name) > MAX_TEMPLATE_NAME_CHARS:
+        v.add("Name", f"required, at most {MAX_TEMPLATE_NAME_CHARS} characters")
+    content = _config(v, req, "content", "Config", api.TemplateContent)
+    if content is not None:
+        ic, ec, oc = (
+            content.input_template_config,
+            content.editing_template_config,
+            content.output_template_config,
+        )
+        for field, _ in ic.ListFields():
+            if field.name not in TEMPLATE_INPUT_FIELDS:
+                v.add(
+                    f"Config.InputTemplateConfig.{field.json_name}",
+                    "a template gives only StickerArray, BackgroundMusicArray, BackgroundImageArray",
+                )
+        for field, _ in oc.ListFields():
+            if field.name in TEMPLATE_OUTPUT_EXCLUDED:
+                v.add(
+                    f"Config.OutputTemplateConfig.{field.json_name}", "belongs to the submit, not a template"
+                )
+        if not v.items:
+            _check_assets(v, "Config.InputTemplateConfig", ic, roots)
+            sub = _Violations()
+            _check_editing(sub, ec, ic)
+            _check_output(sub, oc, roots)
+            for f in sub.items:  # reported where the template holds them
+                v.add("Config." + f.field.replace("Config.", "TemplateConfig.", 1), f.description)
+    v.raise_any()
+    assert content is not None
+    return content
+
+
+def overlay(base: M, top: M) -> M:
+    """`top` over `base`, field by field: what `top` sets wins (a non-empty list replaces the base's
+    list rather than adding to it); messages merge recursively, maps key by key."""
+    merged = type(base)()
+    merged.CopyFrom(base)
+    for field, value in top.ListFields():
+        target = getattr(merged, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                if isinstance(item, Message):
+                    target[key].CopyFrom(overlay(target[key], item) if key in target else item)
+                else:
+                    target[key] = item
+        elif field.is_repeated:
+            merged.ClearField(field.name)
+            getattr(merged, field.name).extend(value)
+        elif field.message_type is not None:
+            target.CopyFrom(overlay(target, value))
+        else:
+            setattr(merged, field.name, value)
+    return merged
 
 
 class _Violations:
@@ -309,6 +402,12 @@ def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
             v.add(f"{sp}.Level", f"level {sh.level} appears twice")
         levels.add(sh.level)
         _check_texts(v, f"{sp}.TitleArray", sh.title_array, MAX_TITLES, MAX_TITLE_CHARS)
+    _check_assets(v, p, ic, roots)
+    return job_type
+
+
+def _check_assets(v: _Violations, p: str, ic: cfg.InputConfig, roots: Roots) -> None:
+    """Music, background images and stickers (what templates may give too)."""
     for name, items in (("BackgroundMusicArray", ic.background_music_array),
                         ("BackgroundImageArray", ic.background_image_array)):  # fmt: skip
         if len(items) > MAX_ASSETS:
@@ -325,7 +424,6 @@ def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
         for fname in ("x", "y", "width", "height"):
             if sticker.HasField(fname) and getattr(sticker, fname) < 0:
                 v.add(f"{sp}.{fname.capitalize()}", "must not be negative")
-    return job_type
 
 
 def _check_editing(v: _Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -> None:

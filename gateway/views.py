@@ -7,7 +7,7 @@ from datetime import datetime
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway.store.schema import BatchRow, SubJobRow
+from gateway.store.schema import BatchRow, SubJobRow, TemplateRow
 from reelmill.v1 import batch_service_pb2 as api
 
 
@@ -40,6 +40,12 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
             )  # fmt: skip
         )
     return job
+
+
+def template_message(row: TemplateRow) -> api.Template:
+    template = api.Template(template_id=row.id, name=row.name, create_time=_ts(row.created_at))
+    json_format.Parse(row.config, template.config)
+    return template
 
 
 def _ts(value: datetime) -> Timestamp:

@@ -173,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--next-token", default="")
     ls.add_argument("--json", action="store_true", help="print the response as ICE-shaped JSON")
 
+    tp = sub.add_parser(
+        "template", help="batch-editing templates: add NAME --file CONFIG.json, get, list, delete"
+    )
+    _client_options(tp)
+    tp.add_argument("action", choices=["add", "get", "list", "delete"])
+    tp.add_argument("--name", default="", help="the template's name (add)")
+    tp.add_argument(
+        "--file", help="JSON with InputTemplateConfig, EditingTemplateConfig, OutputTemplateConfig"
+    )
+    tp.add_argument("--id", default="", help="the template id (get, delete)")
+
     cn = sub.add_parser("cancel", help="cancel a job")
     _client_options(cn)
     cn.add_argument("job_id")

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
             )
         elif args.command == "watch":
             return _follow(stub, args.job_id, timeout_s=None)
+        elif args.command == "template":
+            _template(stub, args)
         return 0
     except grpc.RpcError as e:
         print(describe_error(e), file=sys.stderr)
@@ -170,6 +172,22 @@ def _watch(stub: api_grpc.BatchMediaProducingServiceStub, job_id: str,
             if e.code() != grpc.StatusCode.UNAVAILABLE or (deadline and time.monotonic() > deadline):
                 raise
             time.sleep(1.0)
+
+
+def _template(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        from reelmill.cli import load_job_file
+
+        content = _resolve_files(load_job_file(args.file), os.path.dirname(os.path.abspath(args.file)))
+        request = api.AddTemplateRequest(name=args.name, config_json=json.dumps(content, ensure_ascii=False))
+        _print(stub.AddTemplate(request))
+    elif args.action == "get":
+        _print(stub.GetTemplate(api.GetTemplateRequest(template_id=args.id)))
+    elif args.action == "list":
+        _print(stub.ListTemplates(api.ListTemplatesRequest(max_results=100)))
+    elif args.action == "delete":
+        stub.DeleteTemplate(api.DeleteTemplateRequest(template_id=args.id))
+        print(f"deleted {args.id}")
 
 
 def _list_request(args: argparse.Namespace) -> api.ListBatchMediaProducingJobsRequest:

@@ -299,7 +299,7 @@ BAD_REQUESTS = [
     Bad("wrong-type", _set("OutputConfig.Video.Crf", "high"), "OutputConfig.Video.Crf", "whole number"),
     Bad("group-duration-negative", _set("InputConfig.MediaGroupArray.0.Duration", -1),
         "InputConfig.MediaGroupArray[0].Duration", "seconds"),
-    Bad("templates", _set("TemplateConfig", ["t-1"]), "TemplateConfig", "not supported"),
+    Bad("templates", _set("TemplateConfig", ["t-1"]), "TemplateConfig[0]", "no template"),
 ]  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from gateway.errors import (
     NotFoundError,
 )
 from gateway.store.engine import READ_ONLY
-from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, WebhookRow
+from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, TemplateRow, WebhookRow
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
 T = TypeVar("T")
@@ -451,6 +451,61 @@ class JobStore:
             s.add(OutboxRow(batch_id=row.batch_id, subject=row.subject, msg_id=msg_id, payload=row.payload,
                             created_at=now, attempts=0, last_error=""))  # fmt: skip
             s.execute(update(SubJobRow).where(SubJobRow.id == sub_job_id).values(modified_at=now))
+
+        self._run(write)
+
+    # -- templates ----------------------------------------------------------------------------
+
+    def add_template(self, tenant: str, template_id: str, name: str, config: str) -> TemplateRow:
+        row = TemplateRow(id=template_id, tenant=tenant, name=name, config=config, created_at=utcnow())
+        self._run(lambda s: s.add(row))
+        return row
+
+    def template(self, tenant: str, template_id: str) -> TemplateRow:
+        def read(s: Session) -> TemplateRow:
+            row = s.get(TemplateRow, template_id)
+            if row is None or row.tenant != tenant:
+                raise NotFoundError(f"template {template_id} not found")
+            return row
+
+        return self._read(read)
+
+    def templates(self, tenant: str, ids: Sequence[str]) -> list[TemplateRow]:
+        """The named templates of a tenant, in the order asked; NotFoundError names the first missing."""
+
+        def read(s: Session) -> list[TemplateRow]:
+            stmt = select(TemplateRow).where(TemplateRow.tenant == tenant, TemplateRow.id.in_(list(ids)))
+            rows = {r.id: r for r in s.scalars(stmt)}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise NotFoundError(f"template {missing[0]} not found")
+            return [rows[i] for i in ids]
+
+        return self._read(read)
+
+    def list_templates(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
+        def read(s: Session) -> tuple[list[TemplateRow], str]:
+            stmt = select(TemplateRow).where(TemplateRow.tenant == tenant)
+            if page_token:
+                after_time, after_id = _decode_token(page_token, "templates")
+                same_time = and_(TemplateRow.created_at == after_time, TemplateRow.id < after_id)
+                stmt = stmt.where(or_(TemplateRow.created_at < after_time, same_time))
+            rows = list(s.scalars(stmt.order_by(TemplateRow.created_at.desc(), TemplateRow.id.desc())
+                                  .limit(limit + 1)))  # fmt: skip
+            token = ""
+            if len(rows) > limit:
+                rows = rows[:limit]
+                token = _encode_token(rows[-1].created_at, rows[-1].id, "templates")
+            return rows, token
+
+        return self._read(read)
+
+    def delete_template(self, tenant: str, template_id: str) -> None:
+        def write(s: Session) -> None:
+            row = s.get(TemplateRow, template_id)
+            if row is None or row.tenant != tenant:
+                raise NotFoundError(f"template {template_id} not found")
+            s.delete(row)
 
         self._run(write)
 

@@ -148,3 +148,17 @@ class WebhookRow(Base):
         ),
         {"sqlite_autoincrement": True},
     )
+
+
+class TemplateRow(Base):
+    """A batch-editing template (spec §7): configs merged under a submit's own."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    config: Mapped[str] = mapped_column(Text)  # TemplateContent as canonical proto JSON
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_templates_tenant_created", "tenant", "created_at", "id"),)
