@@ -6,6 +6,7 @@ nothing rendered twice, every batch terminal.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -170,6 +171,7 @@ def test_a_render_that_keeps_failing_fails_with_a_code_and_the_worker_stays_up(s
     sub = stack.get(bad).sub_job_list[0]
     assert stack.get(bad).status == "Failed"
     assert (sub.status, sub.error_code) == ("Failed", "Output.WriteFailed")
+    assert json.loads(sub.plan)["Duration"] == 1  # the plan made before it failed is shown
     assert stack.get(good).status == "Finished"
     assert worker.poll() is None
 

@@ -100,6 +100,7 @@ class Worker:
     async def _render(self, msg: Msg, cmd: render_pb2.RenderCommand, report: _Reporter,
                       stop: asyncio.Event) -> Rendered | None:  # fmt: skip
         state = JobState()
+        report.job = state  # a failure then reports the plan made so far
         await report.progress(state)
         render = asyncio.create_task(asyncio.to_thread(run_job, cmd, self.settings, state))
         stopping = asyncio.ensure_future(stop.wait())
@@ -172,6 +173,7 @@ class _Reporter:
         self.attempt = attempt
         self.worker_id = worker_id
         self._sent: tuple[float, str] | None = None
+        self.job: JobState | None = None
         self._seq = 0
 
     def _event(self, state: int) -> render_pb2.RenderEvent:
@@ -196,6 +198,8 @@ class _Reporter:
         if rendered is not None:
             ev.media_url, ev.duration_s, ev.progress = rendered.media_url, rendered.duration_s, 1.0
             ev.plan_json = rendered.plan_json
+        elif self.job is not None:
+            ev.plan_json = self.job.plan_json
         ev.error_code, ev.error_message = error_code, error_message[:2000]
         name = render_pb2.RenderState.Name(state)
         await self.bus.publish_event(ev, f"{self.cmd.sub_job_id}:{name}")
