@@ -88,6 +88,8 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
 
 def _worker_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--slots", "SLOTS", "1", "concurrent renders", type=int)
+    _opt(p, "--render-timeout", "RENDER_TIMEOUT_S", "1800", "seconds a render may take before it fails",
+         type=float)  # fmt: skip
     _opt(p, "--max-media-bytes", "MAX_MEDIA_BYTES", str(2 << 30), "largest media file accepted", type=int)
     _opt(p, "--max-media-duration", "MAX_MEDIA_DURATION_S", "3600", "longest media accepted, seconds",
          type=float)  # fmt: skip
@@ -255,7 +257,7 @@ def _worker(args: argparse.Namespace) -> int:
         cache_dir=os.path.abspath(os.path.join(args.data_dir, "cache")), max_media_bytes=args.max_media_bytes,
         max_media_duration_s=args.max_media_duration, max_media_pixels=args.max_media_pixels,
         download_timeout_s=args.download_timeout, allowed_networks=args.media_networks,
-        metrics_port=args.metrics_port,
+        metrics_port=args.metrics_port, render_timeout_s=args.render_timeout,
         font_dirs=tuple(d for d in args.font_dir.split(os.pathsep) if d), default_font=args.default_font,
         s3_endpoint_url=args.s3_endpoint_url, s3_region=args.s3_region,
         # Credentials only from the environment, never from flags (they would show in `ps`).
@@ -265,12 +267,15 @@ def _worker(args: argparse.Namespace) -> int:
     async def run(stop: asyncio.Event) -> None:
         bus = WorkerBus(settings.nats_url)
         observing = asyncio.create_task(metrics.run(settings.metrics_port, stop))
+        worker = Worker(settings, bus)
         try:
-            await Worker(settings, bus).run(stop)
+            await worker.run(stop)
         finally:
             await bus.close()
             stop.set()
             await observing
+        if worker.stuck:  # a render thread stuck in C would keep the interpreter from exiting
+            os._exit(70)
 
     return _run_until_signal(run)
 

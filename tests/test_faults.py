@@ -230,3 +230,17 @@ def test_database_unreachable_at_submit_is_unavailable_and_writes_nothing(
     finally:
         stack.close()
         proxy.close()
+
+
+def test_a_render_past_its_time_limit_fails_and_is_not_retried(stack: Stack) -> None:
+    stack.env["REELMILL_RENDER_TIMEOUT_S"] = "1.5"
+    stack.start("gateway")
+    worker = stack.start("worker")
+    job_id = submit(stack, job(stack, size=(1080, 1920), seconds=6, preset="medium"))
+    stack.watch(job_id)
+    sub = stack.get(job_id).sub_job_list[0]
+    assert (sub.status, sub.error_code) == ("Failed", "Internal")
+    assert "limit of 1.5 s" in sub.error_message
+    assert outputs(stack, job_id) == []
+    assert worker.poll() is None  # the render stopped at its next frame batch: the worker goes on
+    assert "attempt 2" not in stack.log("worker")

@@ -18,7 +18,7 @@ from reelmill import logs
 from reelmill.v1 import render_pb2
 from worker import metrics
 from worker.bus import BusUnavailableError, WorkerBus
-from worker.errors import RenderCancelledError, WorkerError
+from worker.errors import RenderCancelledError, RenderTimeoutError, WorkerError
 from worker.job import JobState, Rendered, existing_output, run_job
 from worker.settings import WorkerSettings
 
@@ -35,6 +35,7 @@ class Worker:
         self.settings = settings
         self.bus = bus
         self.draining = asyncio.Event()  # SIGTERM: take no new commands
+        self.stuck = False  # a render thread that cannot be stopped: exit after reporting
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await self.bus.connect(stop):
@@ -43,7 +44,7 @@ class Worker:
         await asyncio.gather(*slots)
 
     async def _slot(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not self.stuck:
             try:
                 msg = await self.bus.next_command(timeout_s=1.0)
             except BusUnavailableError as e:
@@ -57,6 +58,8 @@ class Worker:
                 return
             with logs.context():
                 await self.handle(msg, stop)
+            if self.stuck:
+                stop.set()  # a thread we cannot stop holds a core: let the orchestrator restart us
 
     async def handle(self, msg: Msg, stop: asyncio.Event) -> None:
         try:
@@ -115,6 +118,7 @@ class Worker:
         """Keeps the lease, reports progress and watches for cancel and shutdown until the render ends."""
         lease_s = max(self.bus.ack_wait_s / 3, 0.5)
         last_lease = time.monotonic()
+        give_up_at = last_lease + self.settings.render_timeout_s
         stop_deadline: float | None = None
         while not render.done():
             now = time.monotonic()
@@ -136,6 +140,8 @@ class Worker:
                 await msg.nak()
                 log.info("job %s sub-job %s handed back at shutdown", cmd.batch_id, cmd.sub_job_id)
                 return None
+            if now >= give_up_at:
+                return await self._timed_out(state, render)
             if now - last_lease >= lease_s:
                 await msg.in_progress()  # keep the lease: a long render is not redelivered
                 last_lease = now
@@ -146,6 +152,17 @@ class Worker:
             except BusUnavailableError as e:
                 log.warning("progress not reported: %s", e)
         return render.result()
+
+    async def _timed_out(self, state: JobState, render: asyncio.Task[Rendered]) -> Rendered | None:
+        """A render past its time limit is stopped and fails (not retried: it would hang again). A render
+        thread stuck in C cannot be stopped: then the process exits, after reporting, to be restarted."""
+        limit = self.settings.render_timeout_s
+        state.cancelled = True
+        done, _ = await asyncio.wait({render}, timeout=30)
+        if not done:
+            log.error("a render thread is stuck past its time limit; exiting so the worker is restarted")
+            self.stuck = True
+        raise RenderTimeoutError(f"the render took longer than its limit of {limit:g} s")
 
     async def _failed(self, msg: Msg, report: _Reporter, attempt: int, e: WorkerError) -> None:
         last = self.bus.max_deliver > 0 and attempt >= self.bus.max_deliver

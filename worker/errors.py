@@ -45,3 +45,10 @@ class OutputWriteError(WorkerError):
 class RenderCancelledError(WorkerError):
     code = "Cancelled"
     retryable = False
+
+
+class RenderTimeoutError(WorkerError):
+    """A render past REELMILL_RENDER_TIMEOUT_S: it would take as long again, so it is not retried."""
+
+    code = "Internal"
+    retryable = False

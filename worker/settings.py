@@ -19,6 +19,7 @@ class WorkerSettings:
     slots: int = 1  # concurrent renders; x264 already keeps about two cores busy
     progress_interval_s: float = 1.0
     shutdown_grace_s: float = 30.0  # a render still running after this is handed back (nak)
+    render_timeout_s: float = 1800.0  # a render still running after this fails (a hung decoder, say)
     worker_id: str = field(default_factory=_default_worker_id)
     cache_dir: str = ".reelmill/cache"  # downloaded media and synthesised speech
     speech_cache_bytes: int = 256 << 20
