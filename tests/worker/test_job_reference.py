@@ -12,7 +12,6 @@ import pytest
 from gateway import validate
 from reelmill import catalog
 from reelmill.v1 import job_config_pb2 as cfg
-from worker import plan
 from worker.render import timeline, video
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "job-reference.md").read_text(encoding="utf-8")
@@ -35,7 +34,7 @@ def test_every_field_is_documented_in_its_message_section(message: str) -> None:
 
 def test_documented_names_are_what_the_worker_implements_and_the_gateway_accepts() -> None:
     # One catalogue serves both sides; the renderer must implement every name in it.
-    assert validate.TRANSITIONS is catalog.TRANSITIONS and plan.FILTERS is catalog.FILTERS
+    assert validate.TRANSITIONS is catalog.TRANSITIONS and validate.FILTERS is catalog.FILTERS
     assert set(timeline.COLOR_FILTERS) == set(catalog.FILTERS)
     effects = inspect.getsource(video)
     assert all(f'"{name}"' in effects for name in catalog.VFX_EFFECTS)

@@ -13,11 +13,10 @@ overlap for the length of a transition.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -27,6 +26,19 @@ from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import MaterialUnreadableError, SpeechTooLongError
 from worker.narration import Narration
+from worker.plan.model import (
+    DEFAULT_BLUR_RADIUS,
+    Background,
+    Caption,
+    MediaFacts,
+    MusicLayer,
+    OutputSpec,
+    Shot,
+    SpeechLayer,
+    StickerLayer,
+    TextLook,
+    VariantPlan,
+)
 from worker.selection import Selection, chosen_group_media, combination, select
 
 DEFAULT_GROUP_DURATION_S = Fraction(5)
@@ -44,253 +56,11 @@ DEFAULT_AUDIO_BITRATE_KBPS = 128
 DEFAULT_MUSIC_VOLUME = 0.2
 DEFAULT_SPEECH_VOLUME = 1.0
 DEFAULT_VFX_PROBABILITY = 0.5
-DEFAULT_BLUR_RADIUS = 20.0
-MUSIC_FADE_OUT_S = Fraction(1)
 PREVIEW_LONGEST_SIDE = 640
 PREVIEW_PRESET = "ultrafast"
 MAX_SHOTS = 400  # a guard against a runaway fill (a 600 s video of one-frame pieces)
 
 DEFAULT_TRANSITIONS = ("fade", "dissolve", "wipeleft", "slideleft", "circleopen", "smoothup")
-
-
-@dataclass(frozen=True)
-class MediaFacts:
-    """What probing a media file found."""
-
-    url: str
-    is_image: bool
-    width: int
-    height: int
-    duration_s: Fraction  # 0 for images
-    has_audio: bool
-
-
-@dataclass(frozen=True)
-class Shot:
-    """A piece of one source placed on the timeline."""
-
-    source_url: str
-    in_s: Fraction  # where the shot starts inside the source
-    duration_s: Fraction  # how long it lasts on the output timeline (transition overlaps included)
-    is_image: bool
-    volume: float  # linear gain of the source's own sound
-    speed: Fraction = Fraction(1)  # source seconds per output second (1 for stills)
-    transition: str = ""  # the xfade transition from the previous shot into this one
-    transition_s: Fraction = Fraction(0)  # its length: this shot starts that much before the last ends
-    effect: str = ""  # one of VFX_EFFECTS, or ""
-    group: str = ""  # the storyboard group it comes from (Script mode)
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    width: int
-    height: int
-    fps: Fraction
-    codec: str  # "h264" or "hevc"
-    crf: int
-    preset: str
-    video_bitrate_kbps: int | None
-    gop: int | None
-    audio_bitrate_kbps: int
-
-
-@dataclass(frozen=True)
-class TextLook:
-    """A text style resolved to output pixels."""
-
-    font: str  # a font name ("" for the default font)
-    size_px: int
-    color: str  # #RRGGBB or #RRGGBBAA
-    outline_px: int
-    outline_color: str
-    alignment: str  # one of ALIGNMENTS: which point of the text block sits at (x_px, y_px)
-    x_px: int
-    y_px: int
-    width_px: int  # lines wrap at this width
-
-
-@dataclass(frozen=True)
-class Caption:
-    """A text drawn over the video from start_s to end_s."""
-
-    kind: str  # Title, SubHeading<level> or Subtitle
-    text: str
-    look: TextLook
-    start_s: Fraction
-    end_s: Fraction
-
-
-@dataclass(frozen=True)
-class StickerLayer:
-    url: str
-    x_px: int
-    y_px: int
-    width_px: int
-    height_px: int
-    opacity: float
-
-
-@dataclass(frozen=True)
-class SpeechLayer:
-    """One narration (a whole text, or a group's paragraph) placed on the timeline."""
-
-    text: str
-    voice: str
-    audio_path: str
-    start_s: Fraction
-    duration_s: Fraction  # on the timeline, after the speed-up
-    speed: Fraction  # > 1 when the speech was sped up to fit MaxDuration
-    volume: float
-
-
-@dataclass(frozen=True)
-class MusicLayer:
-    url: str
-    volume: float
-    ducking: bool  # lowered while speech plays
-    fade_out_s: Fraction = MUSIC_FADE_OUT_S
-
-
-@dataclass(frozen=True)
-class Background:
-    """How media of another aspect ratio fill the canvas."""
-
-    mode: str = "Crop"  # one of BACKGROUNDS
-    color: str = "#000000"
-    radius: float = DEFAULT_BLUR_RADIUS
-    image_url: str = ""
-
-
-@dataclass(frozen=True)
-class VariantPlan:
-    index: int
-    shots: tuple[Shot, ...]
-    output: OutputSpec
-    captions: tuple[Caption, ...] = ()
-    stickers: tuple[StickerLayer, ...] = ()
-    speech: tuple[SpeechLayer, ...] = ()
-    music: MusicLayer | None = None
-    background: Background = Background()
-    color_filter: str = ""  # one of FILTERS, or ""
-    job_type: str = "Script"
-    distinct_variants: int = 1
-    starts_s: tuple[Fraction, ...] = field(init=False)
-    duration_s: Fraction = field(init=False)
-
-    def __post_init__(self) -> None:
-        starts, t = [], Fraction(0)
-        for i, s in enumerate(self.shots):
-            if i:
-                t -= s.transition_s
-            starts.append(t)
-            t += s.duration_s
-        object.__setattr__(self, "starts_s", tuple(starts))
-        object.__setattr__(self, "duration_s", t)
-
-    @property
-    def frame_count(self) -> int:
-        return int(self.duration_s * self.output.fps)
-
-    def to_json(self) -> str:
-        """Everything that decides how the video looks and sounds, for the person who asks why."""
-        sec = _seconds_json
-        doc: dict[str, Any] = {
-            "Index": self.index,
-            "JobType": self.job_type,
-            "Duration": sec(self.duration_s),
-            "DistinctVariants": self.distinct_variants,
-            "Shots": [
-                {
-                    "Media": s.source_url,
-                    **({"Group": s.group} if s.group else {}),
-                    "Start": sec(start),
-                    "Duration": sec(s.duration_s),
-                    "In": sec(s.in_s),
-                    "Out": sec(s.in_s + (0 if s.is_image else s.duration_s * s.speed)),
-                    "Speed": round(float(s.speed), 4),
-                    "Volume": s.volume,
-                    **({"Image": True} if s.is_image else {}),
-                    **(
-                        {"Transition": s.transition, "TransitionDuration": sec(s.transition_s)}
-                        if s.transition
-                        else {}
-                    ),
-                    **({"Effect": s.effect} if s.effect else {}),
-                }
-                for s, start in zip(self.shots, self.starts_s, strict=True)
-            ],
-            "Texts": [
-                {
-                    "Kind": c.kind,
-                    "Text": c.text,
-                    "Start": sec(c.start_s),
-                    "End": sec(c.end_s),
-                    "Style": {
-                        "Font": c.look.font or "default",
-                        "FontSize": c.look.size_px,
-                        "FontColor": c.look.color,
-                        "Outline": c.look.outline_px,
-                        "OutlineColour": c.look.outline_color,
-                        "Alignment": c.look.alignment,
-                        "X": c.look.x_px,
-                        "Y": c.look.y_px,
-                        "TextWidth": c.look.width_px,
-                    },
-                }
-                for c in self.captions
-            ],  # fmt: skip
-            "Stickers": [
-                {
-                    "Media": s.url,
-                    "X": s.x_px,
-                    "Y": s.y_px,
-                    "Width": s.width_px,
-                    "Height": s.height_px,
-                    "Opacity": s.opacity,
-                }
-                for s in self.stickers
-            ],  # fmt: skip
-            "Speech": [
-                {
-                    "Text": s.text,
-                    "Voice": s.voice or "default",
-                    "Start": sec(s.start_s),
-                    "Duration": sec(s.duration_s),
-                    "Speed": round(float(s.speed), 4),
-                    "Volume": s.volume,
-                }
-                for s in self.speech
-            ],  # fmt: skip
-            "Music": None
-            if self.music is None
-            else {
-                "Media": self.music.url,
-                "Volume": self.music.volume,
-                "Ducking": self.music.ducking,
-                "FadeOut": sec(self.music.fade_out_s),
-            },  # fmt: skip
-            "Background": {"SubType": self.background.mode}
-            | ({"Color": self.background.color} if self.background.mode == "Color" else {})
-            | ({"Radius": self.background.radius} if self.background.mode == "Blur" else {})
-            | ({"Media": self.background.image_url} if self.background.mode == "Image" else {}),
-            "Filter": self.color_filter or None,
-            "Output": {
-                "Width": self.output.width,
-                "Height": self.output.height,
-                "Fps": float(self.output.fps),
-                "Codec": self.output.codec,
-                "Crf": self.output.crf,
-                "Preset": self.output.preset,
-                "Bitrate": self.output.video_bitrate_kbps,
-                "Gop": self.output.gop,
-                "AudioBitrate": self.output.audio_bitrate_kbps,
-            },
-        }
-        return json.dumps(doc, ensure_ascii=False)
-
-
-def _seconds_json(t: Fraction) -> float:
-    return round(float(t), 4)
 
 
 # -- the entry points ---------------------------------------------------------------------------------
