@@ -22,6 +22,9 @@ class WorkerSettings:
     worker_id: str = field(default_factory=_default_worker_id)
     cache_dir: str = ".reelmill/cache"  # downloaded media and synthesised speech
     speech_cache_bytes: int = 256 << 20
+    # Framed shots kept in memory for the next variants that use them (worker/render/frame_cache.py):
+    # 466 MB per 5 s of 1080x1920; the default fits beside a render in the worker's 1 GiB limit.
+    frame_cache_bytes: int = 512 << 20
     # Limits on media, each a clear failure (InvalidMaterial.TooLarge) rather than a worker at risk.
     max_media_bytes: int = 2 << 30
     max_media_duration_s: float = 3600.0
