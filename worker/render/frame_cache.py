@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator
 
 from av.video.frame import VideoFrame
 
@@ -25,13 +25,14 @@ def frame_bytes(frame: VideoFrame) -> int:
 
 
 class FrameCache:
-    """Least recently used framed shots, at most `limit_bytes` of frames; safe to share between threads."""
+    """Least recently used framed shots, at most `limit_bytes` of frames, counting the frames of shots
+    being kept as they are decoded; safe to share between threads."""
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = max(limit_bytes, 0)
         self._shots: OrderedDict[Hashable, tuple[tuple[VideoFrame, ...], int]] = OrderedDict()
         self._lock = threading.Lock()
-        self.bytes = self.peak_bytes = 0
+        self.bytes = self.peak_bytes = 0  # cached shots and the frames reserved for shots on their way in
         self.hits = self.misses = self.evictions = 0
 
     def get(self, key: Hashable) -> tuple[VideoFrame, ...] | None:
@@ -44,37 +45,58 @@ class FrameCache:
             self.hits += 1
             return found[0]
 
-    def put(self, key: Hashable, frames: Sequence[VideoFrame]) -> None:
-        size = sum(frame_bytes(f) for f in {id(f): f for f in frames}.values())
-        if size > self.limit_bytes:
-            return
+    def keeping(
+        self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
+    ) -> Iterator[VideoFrame]:
+        """`frames`, passed on, and kept in the cache if all `count` of them came (`unique` of them
+        distinct: 1 for a still) and fit. Room is made as they come, least recently used shots first;
+        a shot that cannot fit (judged by its first frame) is not kept and evicts nothing."""
+        kept: list[VideoFrame] | None = []
+        seen: set[int] = set()
+        reserved = 0
+        try:
+            for frame in frames:
+                if kept is not None and id(frame) not in seen:
+                    size = frame_bytes(frame)
+                    if (not seen and size * unique > self.limit_bytes) or not self._reserve(size):
+                        kept = None  # let the frames go as they are used
+                        self._release(reserved)
+                        reserved = 0
+                    else:
+                        seen.add(id(frame))
+                        reserved += size
+                if kept is not None:
+                    kept.append(frame)
+                yield frame
+            if kept is not None and len(kept) == count:
+                self._commit(key, tuple(kept), reserved)
+                reserved = 0
+        finally:
+            self._release(reserved)
+
+    def _reserve(self, size: int) -> bool:
         with self._lock:
-            if key in self._shots:
-                return
             while self._shots and self.bytes + size > self.limit_bytes:
                 _, (_, dropped) = self._shots.popitem(last=False)
                 self.bytes -= dropped
                 self.evictions += 1
-            self._shots[key] = (tuple(frames), size)
+            if self.bytes + size > self.limit_bytes:
+                return False
             self.bytes += size
             self.peak_bytes = max(self.peak_bytes, self.bytes)
+            return True
 
-    def keeping(self, key: Hashable, frames: Iterator[VideoFrame], count: int) -> Iterator[VideoFrame]:
-        """`frames`, passed on; kept in the cache if all `count` of them came and they fit."""
-        kept: list[VideoFrame] | None = []
-        seen: set[int] = set()
-        size = 0
-        for frame in frames:
-            if kept is not None:
-                if id(frame) not in seen:
-                    seen.add(id(frame))
-                    size += frame_bytes(frame)
-                kept.append(frame)
-                if size > self.limit_bytes:
-                    kept = None  # too big to keep: let the frames go as they are used
-            yield frame
-        if kept is not None and len(kept) == count:
-            self.put(key, kept)
+    def _release(self, size: int) -> None:
+        if size:
+            with self._lock:
+                self.bytes -= size
+
+    def _commit(self, key: Hashable, frames: tuple[VideoFrame, ...], size: int) -> None:
+        with self._lock:
+            if key in self._shots:  # another slot kept the same shot meanwhile
+                self.bytes -= size
+            else:
+                self._shots[key] = (frames, size)
 
     def stats(self) -> dict[str, int]:
         with self._lock:

@@ -315,7 +315,7 @@ def shot_video_frames(
             else:
                 framed = _moving(container, stream, shot, canvas, count)
             if cache is not None and key is not None:
-                framed = cache.keeping(key, framed, count)
+                framed = cache.keeping(key, framed, count, unique=1 if shot.is_image else count)
             if shot.effect:
                 yield from _with_effect(framed, shot.effect, canvas.spec, count)
             else:
