@@ -95,7 +95,7 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
          type=float)  # fmt: skip
     _opt(p, "--media-networks", "MEDIA_NETWORKS", "",
          "networks http(s) media may come from although not public, e.g. 10.0.0.0/8")  # fmt: skip
-    _opt(p, "--frame-cache-mb", "FRAME_CACHE_MB", "512",
+    _opt(p, "--frame-cache-mb", "FRAME_CACHE_MB", "0",
          "MB of framed shots kept for the next variants that use them (0: off)", type=int)  # fmt: skip
     _opt(p, "--font-dir", "FONT_DIR", "", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated")
     _opt(p, "--default-font", "DEFAULT_FONT", "", "font of texts without TextStyle.Font (Noto Sans CJK SC)")

@@ -1,10 +1,9 @@
 """The frame cache shares framed shots between variants without changing a pixel, stays within its
-bound, and is safe for two render slots; the picture thread hands errors on and stops when closed."""
+bound, and is safe for two render slots."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +16,6 @@ from worker.errors import MaterialUnreadableError
 from worker.job import frame_cache
 from worker.plan import OutputSpec, Shot, StickerLayer, VariantPlan
 from worker.render import render_variant
-from worker.render.ahead import Ahead
 from worker.render.frame_cache import FrameCache, frame_bytes
 from worker.settings import WorkerSettings
 
@@ -142,45 +140,9 @@ def test_a_bad_source_fails_the_same_with_the_cache(sources: dict[str, str], tmp
 def test_one_frame_cache_per_process_and_size() -> None:
     settings = WorkerSettings()
     assert frame_cache(settings) is frame_cache(replace(settings, slots=2))
-    assert frame_cache(settings).limit_bytes == 512 << 20
-    assert frame_cache(replace(settings, frame_cache_bytes=0)).limit_bytes == 0
+    assert frame_cache(settings).limit_bytes == 0  # off unless asked for
+    assert frame_cache(replace(settings, frame_cache_bytes=1 << 30)).limit_bytes == 1 << 30
 
 
 def test_frame_bytes_counts_every_plane() -> None:
     assert SHOT_BYTES <= frame_bytes(av.VideoFrame(180, 320, "yuv420p")) < 1.2 * SHOT_BYTES
-
-
-# -- the picture thread ------------------------------------------------------------------------------------
-
-
-def test_ahead_yields_in_order_and_hands_errors_to_the_consumer() -> None:
-    assert list(Ahead(iter(range(50)), 3)) == list(range(50))
-
-    def failing() -> Iterator[int]:
-        yield 1
-        raise MaterialUnreadableError("broken")
-
-    ahead = Ahead(failing(), 3)
-    try:
-        with pytest.raises(MaterialUnreadableError, match="broken"):
-            list(ahead)
-    finally:
-        ahead.close()
-
-
-def test_closing_ahead_stops_a_producer_that_is_waiting_and_closes_its_iterator() -> None:
-    closed = threading.Event()
-
-    def endless() -> Iterator[int]:
-        try:
-            n = 0
-            while True:
-                yield n
-                n += 1
-        finally:
-            closed.set()
-
-    ahead = Ahead(endless(), 2)
-    first = next(iter(ahead))
-    ahead.close()
-    assert first == 0 and closed.is_set() and not ahead._thread.is_alive()

@@ -12,7 +12,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError, WorkerError
 from worker.plan import VariantPlan
-from worker.render.ahead import Ahead
 from worker.render.audio import SAMPLE_RATE, Mixer
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
@@ -22,7 +21,6 @@ from worker.render.timeline import Layer, Timeline
 from worker.render.video import Canvas, shot_video_frames
 
 PROGRESS_EVERY = 15  # frames between progress reports and cancellation checks
-PICTURE_AHEAD_FRAMES = 4  # canvas frames made ahead of the encoder (3 MB each at 1080×1920)
 
 
 def render_variant(
@@ -59,12 +57,7 @@ def render_variant(
     mixer = Mixer(plan, sources)
     audio = mixer.frames()
     encoder = Encoder(out_path, spec, metadata)
-    # The picture is made in its own thread, a few frames ahead of the encoder: libav releases the GIL,
-    # so decoding and filtering overlap with x264 instead of waiting for it (x264 alone leaves about a
-    # fifth of two cores idle).
-    picture = Ahead(
-        _picture(plan, sources, canvas, timeline, frame_cache), PICTURE_AHEAD_FRAMES, name="picture"
-    )
+    picture = _picture(plan, sources, canvas, timeline, frame_cache)
     try:
         done = _Progress(total, on_progress, is_cancelled)
         samples_done = 0
@@ -81,7 +74,7 @@ def render_variant(
             )
         encoder.finish()
     finally:
-        picture.close()
+        picture.close()  # closes the shot's source at once, also on errors
         encoder.close()
     if on_progress is not None:
         on_progress(1.0)
