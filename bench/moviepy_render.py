@@ -3,7 +3,7 @@
 Runs in its own virtualenv (.bench/moviepy, `make bench-env`): MoviePy 2.2 requires Pillow < 12 and
 reelmill pins Pillow 13. Reads a composition (bench/reference.py's Composition as JSON):
 
-    .bench/moviepy/bin/python bench/moviepy_render.py composition.json out.mp4
+    .bench/moviepy/bin/python bench/moviepy_render.py composition.json out.mp4 [scale-first]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from moviepy import (
 )
 
 
-def main(composition_path: str, out: str) -> None:
+def main(composition_path: str, out: str, scale_first: bool = False) -> None:
     with open(composition_path, encoding="utf-8") as f:
         c = json.load(f)
     size, duration = (c["width"], c["height"]), c["duration_s"]
@@ -32,7 +32,12 @@ def main(composition_path: str, out: str) -> None:
         clip = VideoFileClip(shot["path"], audio=False).subclipped(
             shot["in_s"], shot["in_s"] + shot["duration_s"]
         )
-        shots.append(clip.cropped(x1=x, y1=y, width=w, height=h).resized(size))
+        if scale_first:  # as MoviePy's documentation frames a clip: resize to cover, then crop the middle
+            k = max(size[0] / clip.w, size[1] / clip.h)
+            big = clip.resized(k)
+            shots.append(big.cropped(x_center=big.w / 2, y_center=big.h / 2, width=size[0], height=size[1]))
+        else:  # crop first: only the part that survives is resized (what reelmill and the ffmpeg command do)
+            shots.append(clip.cropped(x1=x, y1=y, width=w, height=h).resized(size))
     base = concatenate_videoclips(shots)
     s = c["sticker"]
     logo = (
@@ -47,7 +52,8 @@ def main(composition_path: str, out: str) -> None:
         .with_position((c["title"]["x"], c["title"]["y"]))
         .with_duration(duration)
     )
-    video = CompositeVideoClip([base, logo, title], size=size).with_duration(duration)
+    # use_bgclip: the shots are an opaque background, so the result has no mask (no alpha to carry along)
+    video = CompositeVideoClip([base, logo, title], size=size, use_bgclip=True).with_duration(duration)
     speech = AudioFileClip(c["speech"]["path"]).with_volume_scaled(c["speech"]["volume"])
     music = (
         AudioFileClip(c["music"]["path"])
@@ -88,4 +94,4 @@ def main(composition_path: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], scale_first=sys.argv[3:] == ["scale-first"])

@@ -44,10 +44,8 @@ from bench.reference import (  # noqa: E402
     x264_floor_command,
 )
 from reelmill.v1 import render_pb2  # noqa: E402
-from worker.settings import WorkerSettings  # noqa: E402
 
 TOOLS = ("reelmill", "ffmpeg", "moviepy")
-DEFAULT_FRAME_CACHE_MB = WorkerSettings.frame_cache_bytes >> 20
 MOVIEPY_PYTHON = ROOT / ".bench" / "moviepy" / "bin" / "python"
 MIN_PSNR_DB = 30.0  # same pictures, each encoded at CRF 27 on its own, stay far above this
 
@@ -59,6 +57,7 @@ class Series:
     name: str
     samples: list[measure.Sample] = field(default_factory=list)
     note: str = ""
+    stats: dict | None = None  # the frame cache's, of the last run
 
     def median(self, key: Callable[[measure.Sample], float]) -> float:
         return statistics.median(key(s) for s in self.samples)
@@ -153,17 +152,19 @@ def reference(work: Path, size: Size, runs: int, tools: Sequence[str], baseline:
         "baseline": str(setup.out / "baseline-0.mp4"),
         "ffmpeg": str(setup.out / "ffmpeg.mp4"),
         "moviepy": str(setup.out / "moviepy.mp4"),
+        "ffmpeg-scale-first": str(setup.out / "ffmpeg-scale-first.mp4"),
+        "moviepy-scale-first": str(setup.out / "moviepy-scale-first.mp4"),
     }
+    moviepy = [str(MOVIEPY_PYTHON), str(ROOT / "bench" / "moviepy_render.py"), str(comp_path)]
     argv = {
         "reelmill": reelmill_args(setup, cmds_path),
         "baseline": reelmill_args(setup, baseline_path),
         "ffmpeg": ffmpeg_command(setup.ffmpeg, comp, outputs["ffmpeg"]),
-        "moviepy": [
-            str(MOVIEPY_PYTHON),
-            str(ROOT / "bench" / "moviepy_render.py"),
-            str(comp_path),
-            outputs["moviepy"],
-        ],
+        "moviepy": [*moviepy, outputs["moviepy"]],
+        "ffmpeg-scale-first": ffmpeg_command(
+            setup.ffmpeg, comp, outputs["ffmpeg-scale-first"], scale_first=True
+        ),
+        "moviepy-scale-first": [*moviepy, outputs["moviepy-scale-first"], "scale-first"],
     }
     series = {t: Series(t) for t in tools}
     for run in range(runs):
@@ -222,7 +223,20 @@ def reference_table(
     if "moviepy" in series and "reelmill" in series:
         ratio = series["moviepy"].median(wall) / series["reelmill"].median(wall)
         rows.append(f"MoviePy / reelmill (wall): **{ratio:.1f}**")
+    for name in ("reelmill", "baseline"):
+        if name in series and base:
+            inside = statistics.median(run_job_s(x) for x in series[name].samples)
+            rows.append(
+                f"{label(name)}: run_job itself took {inside:.2f} s ({inside / base:.2f} of the ffmpeg "
+                "command); the rest of the child's wall time is Python start-up and imports (a worker pays "
+                "it once)."
+            )
     return "\n".join(rows)
+
+
+def run_job_s(s: measure.Sample) -> float:
+    """The time the child spent in worker.job.run_job (it prints it)."""
+    return sum(json.loads(s.stdout.strip().splitlines()[-1])["seconds"].values())
 
 
 def label(tool: str) -> str:
@@ -231,6 +245,8 @@ def label(tool: str) -> str:
         "ffmpeg": "ffmpeg CLI, one command",
         "moviepy": "MoviePy 2.2.1",
         "baseline": "reelmill, baseline checkout (--baseline)",
+        "ffmpeg-scale-first": "ffmpeg CLI, scale to cover then crop",
+        "moviepy-scale-first": "MoviePy 2.2.1, resize to cover then crop",
     }.get(tool, tool)
 
 
@@ -245,59 +261,75 @@ def log(what: str, s: measure.Sample) -> None:
     )
 
 
-def batch(work: Path, size: Size, count: int, floor_every: int, sized_cache_mb: int) -> str:
+def batch(
+    work: Path,
+    size: Size,
+    count: int,
+    floor_every: int,
+    sized_cache_mb: int,
+    small_cache_mb: int,
+    rounds: int,
+) -> str:
     setup = prepare(work, size, batch=True, count=count)
     cmds_path = write_commands(setup, setup.cmds, "commands.json")
     variants = list(zip(setup.comps, setup.cmds, strict=True))
-    rows: list[tuple[str, measure.Sample, str]] = []
 
-    # twenty ffmpeg CLI renders, one after another
-    ff = []
-    for comp, cmd in variants:
-        out = str(setup.out / f"ffmpeg-{cmd.index}.mp4")
-        ff.append(measure.run(ffmpeg_command(setup.ffmpeg, comp, out)))
-        check.check(out, comp.width, comp.height, comp.fps, comp.duration_s)
-    rows.append((f"{count} × ffmpeg CLI, one command each", total(ff), ""))
-    log(rows[-1][0], rows[-1][1])
-
-    # reelmill: one worker process renders the variants one after another, as a worker does
-    caches = []
-    default = DEFAULT_FRAME_CACHE_MB
-    settings = ((0, "frame cache off"), (default, f"frame cache {default} MB (default)"),
-                (sized_cache_mb, f"frame cache {sized_cache_mb} MB"))  # fmt: skip
-    for mb, what in settings:
-        s = measure.run(reelmill_args(setup, cmds_path, 1, mb))
+    def ffmpeg_runs() -> tuple[measure.Sample, dict | None]:  # one command per variant, one after another
+        samples = []
         for comp, cmd in variants:
-            check.check(reelmill_output(setup, cmd.index), comp.width, comp.height, comp.fps, comp.duration_s)
-        stats = json.loads(s.stdout.strip().splitlines()[-1])["cache"]
-        rows.append((f"reelmill, one worker process, {what}", s, cache_note(stats)))
-        caches.append((what, stats))
-        log(rows[-1][0], s)
+            out = str(setup.out / f"ffmpeg-{cmd.index}.mp4")
+            samples.append(measure.run(ffmpeg_command(setup.ffmpeg, comp, out)))
+            check.check(out, comp.width, comp.height, comp.fps, comp.duration_s)
+        return total(samples), None
 
-    # the x264 floor: x264 alone on reelmill's output frames of (every k-th) variant
-    floor = []
-    for comp, cmd in variants[::floor_every]:
-        raw = setup.out / "frames.yuv"
-        rendered = reelmill_output(setup, cmd.index)
-        decode = [setup.ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", rendered,
-                  "-f", "rawvideo", "-pix_fmt", "yuv420p", str(raw)]  # fmt: skip
-        subprocess.run(decode, check=True)
-        floor.append(measure.run(x264_floor_command(setup.ffmpeg, str(raw), comp, "-")))
-        raw.unlink()
-    sampled = f" (measured on {len(floor)} of {count}, scaled)" if len(floor) < count else ""
-    rows.append((f"x264 alone on the same frames (ffmpeg CLI, raw input){sampled}",
-                 scaled(total(floor), count / len(floor)), ""))  # fmt: skip
-    log(rows[-1][0], rows[-1][1])
+    def worker(slots: int, cache_mb: int) -> Callable[[], tuple[measure.Sample, dict | None]]:
+        def run() -> tuple[measure.Sample, dict | None]:  # one process renders them all, as a worker does
+            s = measure.run(reelmill_args(setup, cmds_path, slots, cache_mb))
+            for comp, cmd in variants:
+                check.check(
+                    reelmill_output(setup, cmd.index), comp.width, comp.height, comp.fps, comp.duration_s
+                )
+            return s, json.loads(s.stdout.strip().splitlines()[-1])["cache"]
 
-    # render slots: the same batch with two render threads in the one process
-    slots = [(1, rows[3][1])]
-    s2 = measure.run(reelmill_args(setup, cmds_path, 2, sized_cache_mb))
-    slots.append((2, s2))
-    caches.append(
-        (f"2 slots, frame cache {sized_cache_mb} MB", json.loads(s2.stdout.strip().splitlines()[-1])["cache"])
-    )
-    log("reelmill, 2 slots", s2)
-    return batch_tables(rows, slots, caches, count, size)
+        return run
+
+    def x264_floor() -> tuple[measure.Sample, dict | None]:  # x264 alone on reelmill's output frames
+        samples = []
+        for comp, cmd in variants[::floor_every]:
+            raw = setup.out / "frames.yuv"
+            rendered = reelmill_output(setup, cmd.index)
+            decode = [setup.ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", rendered,
+                      "-f", "rawvideo", "-pix_fmt", "yuv420p", str(raw)]  # fmt: skip
+            subprocess.run(decode, check=True)
+            samples.append(measure.run(x264_floor_command(setup.ffmpeg, str(raw), comp, "-")))
+            raw.unlink()
+        return scaled(total(samples), count / len(samples)), None
+
+    sampled = f" (on {len(variants[::floor_every])} of {count} variants, scaled)" if floor_every > 1 else ""
+    configs = [
+        (FFMPEG_RUNS.format(count=count), ffmpeg_runs),
+        ("reelmill, one worker process, frame cache off", worker(1, 0)),
+        (f"reelmill, one worker process, frame cache {small_cache_mb} MB", worker(1, small_cache_mb)),
+        (f"reelmill, one worker process, frame cache {sized_cache_mb} MB", worker(1, sized_cache_mb)),
+        (
+            f"reelmill, one worker process, 2 slots, frame cache {sized_cache_mb} MB",
+            worker(2, sized_cache_mb),
+        ),
+        (f"x264 alone on the same frames (ffmpeg CLI, raw input){sampled}", x264_floor),
+    ]
+    results: dict[str, Series] = {name: Series(name) for name, _ in configs}
+    for r in range(rounds):  # interleaved rounds: a busy moment of the machine is shared out
+        for name, fn in configs:
+            sample, stats = fn()
+            results[name].samples.append(sample)
+            results[name].note = cache_note(stats)
+            results[name].stats = stats
+            log(f"round {r + 1}/{rounds} {name}", sample)
+    return batch_tables(list(results.values()), count, size, rounds)
+
+
+FFMPEG_RUNS = "{count} × ffmpeg CLI, one command each"
+WORKER = "reelmill, one worker process, "
 
 
 def total(samples: Sequence[measure.Sample]) -> measure.Sample:
@@ -322,50 +354,54 @@ def cache_note(stats: dict | None) -> str:
     return f"hit rate {rate:.0%} ({stats['hits']}/{lookups}), cache peak {stats['peak_bytes'] / 2**20:.0f} MB"
 
 
-def batch_tables(
-    rows: list[tuple[str, measure.Sample, str]],
-    slot_rows: list[tuple[int, measure.Sample]],
-    cache_rows: list[tuple[str, dict | None]],
-    count: int,
-    size: Size,
-) -> str:
-    base, floor = rows[0][1].wall_s, rows[-1][1].wall_s
+def batch_tables(results: list[Series], count: int, size: Size, rounds: int) -> str:
+    ffmpeg, floor = results[0], results[-1]
+    slots = [r for r in results if "2 slots" in r.name]
+    table = [r for r in results if r not in slots]
     out = [
         f"Batch ({size.name}): {count} variants of the reference composition from one pool (3 groups × 2 "
-        "sources, 4 titles, 2 logos, 2 musics), rendered one after another.",
+        f"sources, 4 titles, 2 logos, 2 musics), rendered one after another. Median of {rounds} round(s) "
+        "(min–max); the configurations take turns within each round.",
         "",
         "| what | wall s | per variant s | CPU s | peak RSS MB | wall vs ffmpeg CLI runs "
-        "| wall vs x264 floor | CPU vs ffmpeg | CPU vs floor | other load, cores | notes |",
+        "| wall vs x264 floor | CPU vs ffmpeg | CPU vs floor | other load, cores | frame cache |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    base_cpu, floor_cpu = rows[0][1].cpu_s, rows[-1][1].cpu_s
-    for name, s, note in rows:
+    for r in table:
+        w, c = r.median(wall), r.median(cpu)
         out.append(
-            f"| {name} | {s.wall_s:.1f} | {s.wall_s / count:.2f} | {s.cpu_s:.1f} | {s.peak_mb:.0f} | "
-            f"{s.wall_s / base:.2f} | {s.wall_s / floor:.2f} | {s.cpu_s / base_cpu:.2f} | "
-            f"{s.cpu_s / floor_cpu:.2f} | {s.others_cores:.2f} | {note} |"
+            f"| {r.name} | {r.spread(wall)} | {w / count:.2f} | {c:.1f} | {r.median(peak):.0f} | "
+            f"{w / ffmpeg.median(wall):.2f} | {w / floor.median(wall):.2f} | {c / ffmpeg.median(cpu):.2f} | "
+            f"{c / floor.median(cpu):.2f} | {r.spread(others)} | {r.note} |"
         )
+    one = next(
+        (r for r in results if r.name.endswith(slots[0].name.rsplit(", ", 1)[-1]) and r not in slots), None
+    )
+    if slots and one is not None:
+        out += [
+            "",
+            "| render slots (one process, same frame cache) | wall s | variants per minute | CPU s "
+            "| peak RSS MB | other load, cores |",
+            "|---|---|---|---|---|---|",
+        ]
+        for n, r in ((1, one), (2, slots[0])):
+            out.append(
+                f"| {n} | {r.spread(wall)} | {count / r.median(wall) * 60:.2f} | {r.median(cpu):.1f} | "
+                f"{r.median(peak):.0f} | {r.spread(others)} |"
+            )
     out += [
         "",
-        "| render slots | wall s | variants per minute | CPU s | peak RSS MB | other load, cores |",
-        "|---|---|---|---|---|---|",
-    ]
-    for slots, s in slot_rows:
-        out.append(
-            f"| {slots} | {s.wall_s:.1f} | {count / s.wall_s * 60:.2f} | {s.cpu_s:.1f} | {s.peak_mb:.0f} "
-            f"| {s.others_cores:.2f} |"
-        )
-    out += [
-        "",
-        "| frame cache | hits | misses | hit rate | evictions | peak MB | limit MB |",
+        "| frame cache (last round) | hits | misses | hit rate | evictions | peak MB | limit MB |",
         "|---|---|---|---|---|---|---|",
     ]
-    for what, st in cache_rows:
+    for r in results:
+        st = r.stats
         if st:
             lookups = st["hits"] + st["misses"]
             out.append(
-                f"| {what} | {st['hits']} | {st['misses']} | {st['hits'] / max(lookups, 1):.0%} | "
-                f"{st['evictions']} | {st['peak_bytes'] / 2**20:.0f} | {st['limit_bytes'] / 2**20:.0f} |"
+                f"| {r.name.removeprefix(WORKER)} | {st['hits']} | {st['misses']} | "
+                f"{st['hits'] / max(lookups, 1):.0%} | {st['evictions']} | {st['peak_bytes'] / 2**20:.0f} | "
+                f"{st['limit_bytes'] / 2**20:.0f} |"
             )
     return "\n".join(out)
 
@@ -404,7 +440,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--quick", action="store_true", help="a tiny version (360×640, 3 s) to check the code works"
     )
     p.add_argument(
-        "--tools", default=",".join(TOOLS), help="which of reelmill,ffmpeg,moviepy (reference job)"
+        "--tools",
+        default=",".join(TOOLS),
+        help="which of reelmill,ffmpeg,moviepy (reference job); also ffmpeg-scale-first and "
+        "moviepy-scale-first: the usual scale-to-cover-then-crop graph",
     )
     p.add_argument(
         "--baseline", type=Path, help="also measure the reelmill of another checkout (before/after)"
@@ -414,13 +453,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p.add_argument("--no-reference", action="store_true", help="skip the reference job (with --batch)")
     p.add_argument("--count", type=int, default=20, help="variants in the batch")
+    p.add_argument("--rounds", type=int, default=1, help="rounds of the batch (median reported)")
     p.add_argument("--floor-every", type=int, default=1, help="x264 floor on every k-th variant, scaled")
     p.add_argument(
         "--frame-cache-mb",
         type=int,
         default=5000,
-        help="a frame cache big enough for the batch's shots (the batch is also rendered with the cache off "
-        "and at its default size)",
+        help="a frame cache big enough for the batch's shots (also measured: off and --small-frame-cache-mb)",
+    )
+    p.add_argument(
+        "--small-frame-cache-mb", type=int, default=2000, help="a frame cache too small for all the shots"
     )
     p.add_argument(
         "--work", default=str(ROOT / ".bench"), help="media, outputs and caches (kept between runs)"
@@ -429,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     size = QUICK if args.quick else FULL
     work = Path(args.work).resolve()
     tools = [t for t in args.tools.split(",") if t]
-    if "moviepy" in tools and not MOVIEPY_PYTHON.exists():
+    if any(t.startswith("moviepy") for t in tools) and not MOVIEPY_PYTHON.exists():
         sys.exit("MoviePy's virtualenv is missing: run `make bench-env` (or leave it out with --tools)")
     print(f"Machine: {machine()}\n")
     if not args.no_reference:
@@ -438,7 +480,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(reference(work, size, args.runs, tools, args.baseline and args.baseline.resolve()), flush=True)
     if args.batch:
         print()
-        print(batch(work, size, args.count, args.floor_every, args.frame_cache_mb), flush=True)
+        cache_mb = args.frame_cache_mb, args.small_frame_cache_mb
+        print(batch(work, size, args.count, args.floor_every, *cache_mb, args.rounds), flush=True)
 
 
 if __name__ == "__main__":
