@@ -6,7 +6,7 @@ BUF    := .tools/buf/node_modules/.bin/buf
 PROTOS := $(wildcard protos/reelmill/v1/*.proto)
 GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
 
-.PHONY: help setup proto run demo test lint buf deploy-check docs clean
+.PHONY: help setup proto run demo test lint buf deploy-check docs clean bench bench-env bench-batch bench-gateway
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -34,6 +34,25 @@ demo: setup  ## start the stack, render the example job, stop
 test: setup  ## the test suite (needs the local PostgreSQL for the postgres tests)
 	$(BIN)/pytest -q
 
+MOVIEPY_ENV := .bench/moviepy
+RUNS ?= 3
+
+$(MOVIEPY_ENV)/.installed: bench/moviepy-requirements.txt
+	$(PYTHON) -m venv $(MOVIEPY_ENV)
+	$(MOVIEPY_ENV)/bin/pip install -q -r bench/moviepy-requirements.txt
+	touch $@
+
+bench-env: $(MOVIEPY_ENV)/.installed  ## MoviePy 2.x in its own virtualenv (it pins Pillow < 12), for make bench
+
+bench: setup bench-env  ## reference job: reelmill vs one ffmpeg command vs MoviePy, RUNS=3 (docs/benchmarks.md)
+	$(BIN)/python bench/run.py --runs $(RUNS)
+
+bench-batch: setup  ## 20 variants: 20 ffmpeg runs vs one worker process (frame cache), x264 floor, 1 and 2 slots
+	$(BIN)/python bench/run.py --batch --no-reference
+
+bench-gateway: setup  ## gateway load on the local PostgreSQL: Submit at a fixed rate, Get and List
+	$(BIN)/python bench/gateway_load.py
+
 $(BUF):
 	npm install --no-audit --no-fund --silent --prefix .tools/buf @bufbuild/buf@1.75.0
 
@@ -52,4 +71,4 @@ docs: setup  ## regenerate the settings table of docs/operations.md from `reelmi
 
 clean:  ## remove generated code and local state (keeps the virtualenv)
 	rm -f reelmill/v1/*_pb2*.py reelmill/v1/*_pb2*.pyi
-	rm -rf .reelmill examples/media
+	rm -rf .reelmill examples/media .bench

@@ -1,5 +1,5 @@
 """Gateway load: Submit latency at a fixed request rate on PostgreSQL, then Get and List latency with
-100 000 jobs stored. Prints a table; `make bench` runs it. Not a test: nothing here asserts timings.
+100 000 jobs stored. Prints a table; `make bench-gateway` runs it. Not a test: nothing here asserts timings.
 
     .venv/bin/python bench/gateway_load.py [--rate 200] [--seconds 20] [--jobs 100000]
 """

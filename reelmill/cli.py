@@ -99,6 +99,8 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
          type=float)  # fmt: skip
     _opt(p, "--media-networks", "MEDIA_NETWORKS", "",
          "networks http(s) media may come from although not public, e.g. 10.0.0.0/8")  # fmt: skip
+    _opt(p, "--frame-cache-mb", "FRAME_CACHE_MB", "0",
+         "MB of framed shots kept for the next variants that use them (0: off)", type=int)  # fmt: skip
     _opt(p, "--font-dir", "FONT_DIR", "", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated")
     _opt(p, "--default-font", "DEFAULT_FONT", "", "font of texts without TextStyle.Font (Noto Sans CJK SC)")
     _opt(p, "--s3-endpoint-url", "S3_ENDPOINT_URL", "", "S3 endpoint for s3:// outputs (default: AWS)")
@@ -257,7 +259,8 @@ def _worker(args: argparse.Namespace) -> int:
         cache_dir=os.path.abspath(os.path.join(args.data_dir, "cache")), max_media_bytes=args.max_media_bytes,
         max_media_duration_s=args.max_media_duration, max_media_pixels=args.max_media_pixels,
         download_timeout_s=args.download_timeout, allowed_networks=args.media_networks,
-        metrics_port=args.metrics_port, render_timeout_s=args.render_timeout,
+        metrics_port=args.metrics_port, frame_cache_bytes=args.frame_cache_mb << 20,
+        render_timeout_s=args.render_timeout,
         font_dirs=tuple(d for d in args.font_dir.split(os.pathsep) if d), default_font=args.default_font,
         s3_endpoint_url=args.s3_endpoint_url, s3_region=args.s3_region,
         # Credentials only from the environment, never from flags (they would show in `ps`).

@@ -22,6 +22,7 @@ from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
 from worker.render.fonts import FontBook
+from worker.render.frame_cache import FrameCache
 from worker.render.probe import container_tags, probe
 from worker.selection import media_urls, select
 from worker.settings import WorkerSettings
@@ -96,6 +97,17 @@ def speech_cache(settings: WorkerSettings) -> speech.SpeechCache:
         return _caches[folder]
 
 
+_frame_caches: dict[int, FrameCache] = {}
+
+
+def frame_cache(settings: WorkerSettings) -> FrameCache:
+    """One frame cache per process (and size), shared by the render slots (it is thread-safe)."""
+    with _caches_lock:
+        if settings.frame_cache_bytes not in _frame_caches:
+            _frame_caches[settings.frame_cache_bytes] = FrameCache(settings.frame_cache_bytes)
+        return _frame_caches[settings.frame_cache_bytes]
+
+
 def synthesised_narration(settings: WorkerSettings, out_dir: str) -> Narrate:
     """Speech texts spoken by the offline engine (worker.speech); a text that is a file:// or http(s)://
     URL of a WAV is taken as a recorded voice-over instead (no subtitles)."""
@@ -164,7 +176,8 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     fonts = FontBook(settings.font_dirs, settings.default_font)
     try:
         render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
-                       metadata={"comment": output_tag(cmd)}, fonts=fonts)  # fmt: skip
+                       metadata={"comment": output_tag(cmd)}, fonts=fonts,
+                       frame_cache=frame_cache(settings))  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         duration = float(probe(str(temp), str(temp)).duration_s)

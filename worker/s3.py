@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.errors import OutputWriteError
@@ -48,6 +46,10 @@ class S3Outputs:
     """Publishes rendered files to S3; endpoint and credentials from the worker settings."""
 
     def __init__(self, settings: WorkerSettings) -> None:
+        # Imported here: boto3 takes a tenth of a second to import, which only s3:// outputs need to pay.
+        import boto3
+        from botocore.config import Config
+
         self.client = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint_url or None,

@@ -15,6 +15,7 @@ from worker.plan import VariantPlan
 from worker.render.audio import SAMPLE_RATE, Mixer
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
+from worker.render.frame_cache import FrameCache
 from worker.render.text import draw_text
 from worker.render.timeline import Layer, Timeline
 from worker.render.video import Canvas, shot_video_frames
@@ -31,13 +32,14 @@ def render_variant(
     is_cancelled: Callable[[], bool] | None = None,
     metadata: Mapping[str, str] | None = None,
     fonts: FontBook | None = None,
+    frame_cache: FrameCache | None = None,
 ) -> None:
     """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names).
 
     `sources` maps every media URL of the plan (shots, stickers, music, background image) to a local
     file. Raises MaterialNotFoundError or MaterialUnreadableError for a bad source, OutputWriteError
     when encoding or writing fails, RenderCancelledError when `is_cancelled()` turns true. `metadata`
-    goes into the container's tags.
+    goes into the container's tags. `frame_cache` shares framed shots between the variants of a process.
     """
     missing = _urls(plan) - set(sources)
     if missing:
@@ -55,32 +57,15 @@ def render_variant(
     mixer = Mixer(plan, sources)
     audio = mixer.frames()
     encoder = Encoder(out_path, spec, metadata)
+    picture = _picture(plan, sources, canvas, timeline, frame_cache)
     try:
         done = _Progress(total, on_progress, is_cancelled)
         samples_done = 0
-
-        def write(frames: list[VideoFrame]) -> None:
-            nonlocal samples_done
-            for frame in frames:
-                encoder.write_video(frame, done.frames)
-                done.step()
-                # Sound up to the picture's time, so that the muxer writes well-interleaved chunks.
-                samples_done = _write_audio(encoder, audio, samples_done, done.frames * SAMPLE_RATE / fps)
-
-        for i, (shot, start) in enumerate(zip(plan.shots, plan.starts_s, strict=True)):
-            # From the running times, so a plan off the frame grid still adds up to plan.frame_count.
-            count = math.floor((start + shot.duration_s) * fps) - math.floor(start * fps)
-            video = shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, count)
-            try:
-                produced = 0
-                for frame in video:
-                    write(timeline.push(i, frame, produced))
-                    produced += 1
-            finally:
-                video.close()  # closes the source container at once, also on errors
-            if produced != count:  # a bug, not bad media
-                raise WorkerError(f"shot {i} of {shot.source_url} made {produced} frames instead of {count}")
-            write(timeline.push(i, None))
+        for frame in picture:
+            encoder.write_video(frame, done.frames)
+            done.step()
+            # Sound up to the picture's time, so that the muxer writes well-interleaved chunks.
+            samples_done = _write_audio(encoder, audio, samples_done, done.frames * SAMPLE_RATE / fps)
         samples_done = _write_audio(encoder, audio, samples_done, mixer.total)
         if (done.frames, samples_done) != (total, mixer.total):  # a bug, not bad media
             raise WorkerError(
@@ -89,9 +74,35 @@ def render_variant(
             )
         encoder.finish()
     finally:
+        picture.close()  # closes the shot's source at once, also on errors
         encoder.close()
     if on_progress is not None:
         on_progress(1.0)
+
+
+def _picture(
+    plan: VariantPlan,
+    sources: Mapping[str, str],
+    canvas: Canvas,
+    timeline: Timeline,
+    cache: FrameCache | None,
+) -> Iterator[VideoFrame]:
+    """The timeline's frames in order: every shot's frames through the timeline graph."""
+    fps = plan.output.fps
+    for i, (shot, start) in enumerate(zip(plan.shots, plan.starts_s, strict=True)):
+        # From the running times, so a plan off the frame grid still adds up to plan.frame_count.
+        count = math.floor((start + shot.duration_s) * fps) - math.floor(start * fps)
+        video = shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, count, cache)
+        try:
+            produced = 0
+            for frame in video:
+                yield from timeline.push(i, frame, produced)
+                produced += 1
+        finally:
+            video.close()  # closes the source container at once, also on errors
+        if produced != count:  # a bug, not bad media
+            raise WorkerError(f"shot {i} of {shot.source_url} made {produced} frames instead of {count}")
+        yield from timeline.push(i, None)
 
 
 class _Progress:

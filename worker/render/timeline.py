@@ -18,7 +18,7 @@ from av.filter.context import FilterContext
 from av.video.frame import VideoFrame
 
 from worker.plan import OutputSpec, VariantPlan
-from worker.render.filters import pull_available
+from worker.render.filters import pull_available, push_stamped
 
 # The colour filters, in YUV lookup tables (an RGB round trip costs ten times as much at 1080p).
 COLOR_FILTERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -98,9 +98,10 @@ class Timeline:
 
     def push(self, shot: int, frame: VideoFrame | None, index: int = 0) -> list[VideoFrame]:
         """Frame `index` of shot `shot` (None: the shot has ended); the timeline frames now ready."""
-        if frame is not None:
-            frame.pts, frame.time_base, frame.duration = index, self.time_base, 1
-        self.sources[shot].push(frame)
+        if frame is None:
+            self.sources[shot].push(None)
+        else:
+            push_stamped(self.sources[shot], frame, index, self.time_base, duration=1)
         return pull_available(self.sink)[0]  # type: ignore[return-value]
 
 

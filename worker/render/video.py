@@ -6,6 +6,7 @@ BackgroundImageConfig asks for) and, when the shot has one, the effect (zoom, bl
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +20,8 @@ from av.video.stream import VideoStream
 
 from worker.errors import MaterialUnreadableError
 from worker.plan import Background, OutputSpec, Shot
-from worker.render.filters import pull_available
+from worker.render.filters import pull_available, push_stamped
+from worker.render.frame_cache import FrameCache
 from worker.render.inputs import describe, open_input
 
 BLUR_DOWNSCALE = 4  # the Blur background is blurred at a quarter of the canvas size: same look, 16× less work
@@ -201,10 +203,11 @@ class _Effect:
         self.pushed = 0
 
     def push(self, frame: VideoFrame | None) -> list[VideoFrame]:
-        if frame is not None:
-            frame.pts, frame.time_base = self.pushed, self.time_base
+        if frame is None:
+            self.source.push(None)
+        else:
+            push_stamped(self.source, frame, self.pushed, self.time_base)
             self.pushed += 1
-        self.source.push(frame)
         return pull_available(self.sink)[0]  # type: ignore[return-value]
 
 
@@ -251,12 +254,55 @@ def _even(x: Fraction | float) -> int:
     return max(2, round(x / 2) * 2)
 
 
-def shot_video_frames(path: str, url: str, shot: Shot, canvas: Canvas, count: int) -> Iterator[VideoFrame]:
+@dataclass(frozen=True)
+class ShotKey:
+    """Everything that decides a shot's framed frames (its effect is applied after the frame cache)."""
+
+    path: str
+    file: tuple[int, int, int, int]  # device, inode, size, mtime: another file at the same path misses
+    in_s: Fraction
+    speed: Fraction
+    still: bool
+    count: int
+    width: int
+    height: int
+    fps: Fraction
+    background: Background
+
+
+def shot_key(path: str, shot: Shot, canvas: Canvas, count: int) -> ShotKey | None:
+    """The frame cache's key of a shot; None when it is not cached (framed over a background picture)."""
+    if canvas.background_frame is not None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # opening it reports the problem
+    spec = canvas.spec
+    file = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return ShotKey(
+        os.path.realpath(path), file, shot.in_s, shot.speed, shot.is_image, count,
+        spec.width, spec.height, spec.fps, canvas.background,
+    )  # fmt: skip
+
+
+def shot_video_frames(
+    path: str, url: str, shot: Shot, canvas: Canvas, count: int, cache: FrameCache | None = None
+) -> Iterator[VideoFrame]:
     """Exactly `count` canvas frames for the shot (the last one repeated if the source runs out).
 
-    Yielded frames carry no meaningful pts: the caller stamps them on the output timeline.
+    Yielded frames carry no meaningful pts: the caller stamps them on the output timeline. With a
+    `cache`, the framed frames of a shot seen before are taken from it, and new ones are kept in it.
     """
     if count <= 0:
+        return
+    key = shot_key(path, shot, canvas, count) if cache is not None and cache.limit_bytes else None
+    cached = cache.get(key) if cache is not None and key is not None else None
+    if cached is not None:
+        try:
+            yield from _with_effect(iter(cached), shot.effect, canvas.spec, count) if shot.effect else cached
+        except av.FFmpegError as e:
+            raise MaterialUnreadableError(f"cannot decode media {url}: {describe(e)}") from e
         return
     with open_input(path, url) as container:
         if not container.streams.video:
@@ -268,6 +314,8 @@ def shot_video_frames(path: str, url: str, shot: Shot, canvas: Canvas, count: in
                 framed = _still(container, stream, canvas, count)
             else:
                 framed = _moving(container, stream, shot, canvas, count)
+            if cache is not None and key is not None:
+                framed = cache.keeping(key, framed, count, unique=1 if shot.is_image else count)
             if shot.effect:
                 yield from _with_effect(framed, shot.effect, canvas.spec, count)
             else:

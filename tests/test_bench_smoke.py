@@ -1,0 +1,34 @@
+"""The render benchmark still runs: its quick version (360×640, 3 s) renders the reference job with
+reelmill, the ffmpeg CLI and MoviePy (when `make bench-env` has made its virtualenv), checks that the
+outputs are the same video, and does a small batch. Timings are printed, never asserted."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MOVIEPY = ROOT / ".bench" / "moviepy" / "bin" / "python"
+
+
+def test_the_quick_benchmark_renders_checks_and_reports(tmp_path: Path) -> None:
+    tools = "reelmill,ffmpeg,moviepy" if MOVIEPY.exists() else "reelmill,ffmpeg"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--runs", "1", "--tools", tools,
+         "--batch", "--count", "3", "--work", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    assert (
+        "| reelmill (worker.job.run_job, child process) |" in table and "| ffmpeg CLI, one command |" in table
+    )
+    assert "reelmill / ffmpeg CLI: **" in table
+    if MOVIEPY.exists():
+        assert "| MoviePy 2.2.1 |" in table and "MoviePy / reelmill (wall): **" in table
+    assert "| 3 × ffmpeg CLI, one command each |" in table and "x264 alone on the same frames" in table
+    assert "| 2 |" in table  # render slots
+    hits = re.search(r"^\| frame cache 5000 MB \| (\d+) \|", table, re.MULTILINE)
+    assert hits is not None and int(hits.group(1)) > 0  # the variants share shots

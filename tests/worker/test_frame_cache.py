@@ -1,0 +1,148 @@
+"""The frame cache shares framed shots between variants without changing a pixel, stays within its
+bound, and is safe for two render slots."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from reelmill.samples import make_image, make_video
+from worker.errors import MaterialUnreadableError
+from worker.job import frame_cache
+from worker.plan import OutputSpec, Shot, StickerLayer, VariantPlan
+from worker.render import render_variant
+from worker.render.frame_cache import FrameCache, frame_bytes
+from worker.settings import WorkerSettings
+
+FPS = Fraction(25)
+A, B, STILL, LOGO = "file:///a.mp4", "file:///b.mp4", "file:///c.png", "file:///logo.png"
+SHOT_BYTES = 180 * 320 * 3 // 2  # one yuv420p canvas frame
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("media")
+    paths = {A: str(folder / "a.mp4"), B: str(folder / "b.mp4"), STILL: str(folder / "c.png"),
+             LOGO: str(folder / "logo.png")}  # fmt: skip
+    make_video(paths[A], 320, 240, 2.0)
+    make_video(paths[B], 240, 320, 2.0, tone_hz=660, chroma=(90, 170))
+    make_image(paths[STILL], 400, 300)
+    make_image(paths[LOGO], 40, 40, (255, 200, 0))
+    return paths
+
+
+def plan(index: int, first: str = A, effect: str = "") -> VariantPlan:
+    spec = OutputSpec(180, 320, FPS, "h264", 23, "veryfast", None, None, 128)
+    shots = (
+        Shot(first, Fraction(1, 5), Fraction(1), is_image=False, volume=1.0, effect=effect),
+        Shot(STILL, Fraction(0), Fraction(2, 5), is_image=True, volume=0.0),
+        Shot(B, Fraction(0), Fraction(4, 5), is_image=False, volume=0.5),
+    )
+    stickers = (StickerLayer(LOGO, 10 * index, 20, 40, 40, 0.6),)  # each variant its own overlay
+    return VariantPlan(index=index, shots=shots, output=spec, stickers=stickers)
+
+
+def pictures(path: str) -> list[bytes]:
+    with av.open(path) as c:
+        return [b"".join(bytes(p) for p in f.planes) for f in c.decode(video=0)]
+
+
+def test_variants_sharing_shots_take_them_from_the_cache_pixel_for_pixel(
+    sources: dict[str, str], tmp_path: Path
+) -> None:
+    cache = FrameCache(64 << 20)
+    for k in (0, 1, 2):
+        render_variant(plan(k), sources, str(tmp_path / f"cached-{k}.mp4"), frame_cache=cache)
+        render_variant(plan(k), sources, str(tmp_path / f"fresh-{k}.mp4"))
+    stats = cache.stats()
+    assert (stats["misses"], stats["hits"], stats["shots"]) == (3, 6, 3)
+    per_frame = stats["bytes"] / (25 + 1 + 20)  # the still is one frame, shown ten times
+    assert SHOT_BYTES <= per_frame < 1.2 * SHOT_BYTES and per_frame == int(per_frame)
+    for k in (0, 1, 2):
+        assert pictures(str(tmp_path / f"cached-{k}.mp4")) == pictures(str(tmp_path / f"fresh-{k}.mp4"))
+
+
+def test_an_effect_is_applied_after_the_cache(sources: dict[str, str], tmp_path: Path) -> None:
+    cache = FrameCache(64 << 20)
+    render_variant(plan(0), sources, str(tmp_path / "plain.mp4"), frame_cache=cache)
+    render_variant(plan(0, effect="zoomin"), sources, str(tmp_path / "cached.mp4"), frame_cache=cache)
+    render_variant(plan(0, effect="zoomin"), sources, str(tmp_path / "fresh.mp4"))
+    assert cache.stats()["hits"] == 3
+    assert pictures(str(tmp_path / "cached.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
+    assert pictures(str(tmp_path / "cached.mp4")) != pictures(str(tmp_path / "plain.mp4"))
+
+
+def test_the_cache_keeps_within_its_bound_dropping_the_least_recently_used(
+    sources: dict[str, str], tmp_path: Path
+) -> None:
+    cache = FrameCache(30 * SHOT_BYTES)  # room for shot A (25 frames) and the still, not for B (20) too
+    render_variant(plan(0), sources, str(tmp_path / "out.mp4"), frame_cache=cache)
+    stats = cache.stats()
+    assert stats["peak_bytes"] <= 30 * SHOT_BYTES and stats["evictions"] >= 1 and stats["shots"] < 3
+    too_small = FrameCache(SHOT_BYTES // 2)
+    render_variant(plan(0), sources, str(tmp_path / "out.mp4"), frame_cache=too_small)
+    assert too_small.stats()["shots"] == 0 and too_small.stats()["bytes"] == 0
+
+
+def test_another_file_at_the_same_path_is_not_taken_from_the_cache(
+    sources: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "clip.mp4"
+    make_video(str(path), 320, 240, 2.0)
+    mine = dict(sources, **{A: str(path)})
+    cache = FrameCache(64 << 20)
+    render_variant(plan(0), mine, str(tmp_path / "first.mp4"), frame_cache=cache)
+    make_video(str(path), 320, 240, 2.0, chroma=(200, 60))  # replaced in place
+    render_variant(plan(0), mine, str(tmp_path / "cached.mp4"), frame_cache=cache)
+    render_variant(plan(0), mine, str(tmp_path / "fresh.mp4"))
+    assert pictures(str(tmp_path / "cached.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
+    assert cache.stats()["misses"] == 4  # A twice; the still and B once each
+
+
+def test_two_slots_rendering_the_same_cached_shots_at_once(sources: dict[str, str], tmp_path: Path) -> None:
+    cache = FrameCache(64 << 20)
+    render_variant(plan(0), sources, str(tmp_path / "warm.mp4"), frame_cache=cache)
+    errors: list[BaseException] = []
+
+    def slot(k: int) -> None:
+        try:
+            for round_ in range(3):
+                render_variant(plan(k), sources, str(tmp_path / f"slot-{k}-{round_}.mp4"), frame_cache=cache)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=slot, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in (1, 2):
+        render_variant(plan(k), sources, str(tmp_path / f"fresh-{k}.mp4"))
+        expected = pictures(str(tmp_path / f"fresh-{k}.mp4"))
+        for round_ in range(3):
+            assert pictures(str(tmp_path / f"slot-{k}-{round_}.mp4")) == expected
+
+
+def test_a_bad_source_fails_the_same_with_the_cache(sources: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    with pytest.raises(MaterialUnreadableError):
+        render_variant(plan(0, first=A), dict(sources, **{A: str(bad)}), str(tmp_path / "o.mp4"),
+                       frame_cache=FrameCache(64 << 20))  # fmt: skip
+
+
+def test_one_frame_cache_per_process_and_size() -> None:
+    settings = WorkerSettings()
+    assert frame_cache(settings) is frame_cache(replace(settings, slots=2))
+    assert frame_cache(settings).limit_bytes == 0  # off unless asked for
+    assert frame_cache(replace(settings, frame_cache_bytes=1 << 30)).limit_bytes == 1 << 30
+
+
+def test_frame_bytes_counts_every_plane() -> None:
+    assert SHOT_BYTES <= frame_bytes(av.VideoFrame(180, 320, "yuv420p")) < 1.2 * SHOT_BYTES

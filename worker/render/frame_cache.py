@@ -1,0 +1,111 @@
+"""Framed shots kept for the next variants: a per-process cache of canvas frames, bounded in bytes.
+
+The variants of a batch share shots: the same piece of the same source, framed the same way. Decoding
+the source and cropping and scaling it to the canvas is most of a render's work that is not encoding,
+so the framer's output (before any effect) is kept under a key of everything that decides it, and the
+least recently used shots are dropped when the cache is over its size. Frames are raw: a 5 s shot at
+1080×1920 is 150 frames of 3.1 MB, 466 MB (REELMILL_FRAME_CACHE_MB; 0 turns the cache off). The keys are
+video.shot_key's.
+
+Cached frames are shared by the renders of the process: whoever pushes one stamps it under
+filters.push_stamped's lock, and libavfilter copies a shared frame before drawing on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
+
+from av.video.frame import VideoFrame
+
+
+def frame_bytes(frame: VideoFrame) -> int:
+    return sum(plane.buffer_size for plane in frame.planes)
+
+
+class FrameCache:
+    """Least recently used framed shots, at most `limit_bytes` of frames, counting the frames of shots
+    being kept as they are decoded; safe to share between threads."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = max(limit_bytes, 0)
+        self._shots: OrderedDict[Hashable, tuple[tuple[VideoFrame, ...], int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = self.peak_bytes = 0  # cached shots and the frames reserved for shots on their way in
+        self.hits = self.misses = self.evictions = 0
+
+    def get(self, key: Hashable) -> tuple[VideoFrame, ...] | None:
+        with self._lock:
+            found = self._shots.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._shots.move_to_end(key)
+            self.hits += 1
+            return found[0]
+
+    def keeping(
+        self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
+    ) -> Iterator[VideoFrame]:
+        """`frames`, passed on, and kept in the cache if all `count` of them came (`unique` of them
+        distinct: 1 for a still) and fit. Room is made as they come, least recently used shots first;
+        a shot that cannot fit (judged by its first frame) is not kept and evicts nothing."""
+        kept: list[VideoFrame] | None = []
+        seen: set[int] = set()
+        reserved = 0
+        try:
+            for frame in frames:
+                if kept is not None and id(frame) not in seen:
+                    size = frame_bytes(frame)
+                    if (not seen and size * unique > self.limit_bytes) or not self._reserve(size):
+                        kept = None  # let the frames go as they are used
+                        self._release(reserved)
+                        reserved = 0
+                    else:
+                        seen.add(id(frame))
+                        reserved += size
+                if kept is not None:
+                    kept.append(frame)
+                yield frame
+            if kept is not None and len(kept) == count:
+                self._commit(key, tuple(kept), reserved)
+                reserved = 0
+        finally:
+            self._release(reserved)
+
+    def _reserve(self, size: int) -> bool:
+        with self._lock:
+            while self._shots and self.bytes + size > self.limit_bytes:
+                _, (_, dropped) = self._shots.popitem(last=False)
+                self.bytes -= dropped
+                self.evictions += 1
+            if self.bytes + size > self.limit_bytes:
+                return False
+            self.bytes += size
+            self.peak_bytes = max(self.peak_bytes, self.bytes)
+            return True
+
+    def _release(self, size: int) -> None:
+        if size:
+            with self._lock:
+                self.bytes -= size
+
+    def _commit(self, key: Hashable, frames: tuple[VideoFrame, ...], size: int) -> None:
+        with self._lock:
+            if key in self._shots:  # another slot kept the same shot meanwhile
+                self.bytes -= size
+            else:
+                self._shots[key] = (frames, size)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "evictions": self.evictions,
+                "shots": len(self._shots),
+                "bytes": self.bytes,
+                "peak_bytes": self.peak_bytes,
+                "limit_bytes": self.limit_bytes,
+            }
