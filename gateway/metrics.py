@@ -17,7 +17,7 @@ from gateway.errors import DatabaseUnavailableError
 from gateway.store import backlog
 from gateway.store.jobs import JobStore
 from gateway.waits import first_done
-from reelmill.metrics_http import MetricsEndpoint
+from reelmill.metrics_http import started_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,8 @@ GRPC_SECONDS = Histogram(
 
 async def run(port: int, store: JobStore, bus: GatewayBus, stop: asyncio.Event) -> None:
     """Serves /metrics and /healthz on `port` and samples the gauges until `stop`; 0 turns it off."""
-    if not port:
-        return
-    endpoint = MetricsEndpoint(port)
-    try:
-        endpoint.start()
-    except OSError as e:
-        log.error("metrics endpoint not started on port %d: %s", port, e)
+    endpoint = started_endpoint(port)
+    if endpoint is None:
         return
     watchdog = asyncio.create_task(endpoint.tick(stop), name="metrics-watchdog")
     try:

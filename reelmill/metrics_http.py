@@ -74,3 +74,16 @@ class MetricsEndpoint:
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"ok\n" if ok else b"event loop stalled\n"]
         return self._metrics(environ, start_response)  # type: ignore[no-any-return]
+
+
+def started_endpoint(port: int) -> MetricsEndpoint | None:
+    """The endpoint serving on `port`, or None when it is off (port 0) or could not start (logged)."""
+    if not port:
+        return None
+    endpoint = MetricsEndpoint(port)
+    try:
+        endpoint.start()
+    except OSError as e:
+        log.error("metrics endpoint not started on port %d: %s", port, e)
+        return None
+    return endpoint

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from reelmill.metrics_http import MetricsEndpoint
+from reelmill.metrics_http import started_endpoint
 from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,8 @@ def rendering() -> Iterator[RenderTiming]:
 
 async def run(port: int, stop: asyncio.Event) -> None:
     """Serves /metrics and /healthz on `port` until `stop`; 0 turns it off."""
-    if not port:
-        return
-    endpoint = MetricsEndpoint(port)
-    try:
-        endpoint.start()
-    except OSError as e:
-        log.error("metrics endpoint not started on port %d: %s", port, e)
+    endpoint = started_endpoint(port)
+    if endpoint is None:
         return
     try:
         await endpoint.tick(stop)
