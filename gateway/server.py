@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 from pathlib import Path
 
@@ -73,6 +74,10 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("gateway listening on %s (port %d)", settings.listen, port)
+    # Everything made so far (modules, protobuf descriptors, SQLAlchemy's tables) lives as long as the
+    # process: kept out of the collector's sight, a full collection no longer scans it. Before, each one
+    # stalled every call in flight for 50-60 ms, which alone put Submit's p99 at 200/s above 40 ms.
+    gc.freeze()
 
     if auth.is_open:
         log.warning("open: no API keys are configured, so anyone who reaches %s acts as tenant %r",

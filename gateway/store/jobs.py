@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +25,25 @@ from gateway.store.engine import READ_ONLY
 from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, TemplateRow, WebhookRow
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
+
+_batches, _sub_jobs, _outbox = BatchRow.__table__, SubJobRow.__table__, OutboxRow.__table__
+_TOKEN_LOOKUP = select(_batches.c.id, _batches.c.created_at, _batches.c.request_hash).where(
+    _batches.c.tenant == bindparam("tenant"), _batches.c.client_token == bindparam("token")
+)
+_INSERT_BATCH, _INSERT_SUB_JOB, _INSERT_OUTBOX = insert(_batches), insert(_sub_jobs), insert(_outbox)
+# The relay's two statements, built once (it runs them for every few submits under load).
+_PENDING = (
+    select(_outbox.c.id, _outbox.c.subject, _outbox.c.msg_id, _outbox.c.payload)
+    .where(_outbox.c.published_at.is_(None))
+    .order_by(_outbox.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_MARK_PUBLISHED = (
+    update(_outbox)
+    .where(_outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("now"))
+)
 T = TypeVar("T")
 
 
@@ -204,11 +223,7 @@ class JobStore:
     def _submit(self, s: Session, new: NewBatch) -> SubmitResult:
         now = utcnow()
         if new.client_token is not None:
-            existing = s.scalars(
-                select(BatchRow).where(
-                    BatchRow.tenant == new.tenant, BatchRow.client_token == new.client_token
-                )
-            ).first()
+            existing = s.execute(_TOKEN_LOOKUP, {"tenant": new.tenant, "token": new.client_token}).first()
             if existing is not None:
                 if existing.created_at > now - CLIENT_TOKEN_TTL:
                     if existing.request_hash != new.request_hash:
@@ -216,24 +231,26 @@ class JobStore:
                             f"ClientToken {new.client_token!r} was used for a different request"
                         )
                     return SubmitResult(existing.id, created=False)
-                existing.client_token = None  # expired: the token may be used again
-                s.flush()
-        # Core inserts, not the ORM's unit of work: a submit is the gateway's hottest write.
-        s.execute(insert(BatchRow).values(
-            id=new.id, tenant=new.tenant, job_type=new.job_type, status=st.INIT,
-            client_token=new.client_token, request_hash=new.request_hash, input_config=new.input_config,
-            editing_config=new.editing_config, output_config=new.output_config, user_data=new.user_data,
-            seed=None if new.seed is None else str(new.seed), sub_job_count=len(new.sub_jobs),
-            cancel_requested=False, error_code="", error_message="", distinct_variants=0, revision=1,
-            created_at=now, modified_at=now,
-        ))  # fmt: skip
-        s.execute(insert(SubJobRow), [
+                # expired: the token may be used again
+                s.execute(update(BatchRow).where(BatchRow.id == existing.id).values(client_token=None))
+        # Core statements compiled once, with plain parameters: a submit is the gateway's hottest write,
+        # and building ORM or per-call statements cost more CPU than the database round trips.
+        s.execute(_INSERT_BATCH, {
+            "id": new.id, "tenant": new.tenant, "job_type": new.job_type, "status": st.INIT,
+            "client_token": new.client_token, "request_hash": new.request_hash,
+            "input_config": new.input_config, "editing_config": new.editing_config,
+            "output_config": new.output_config, "user_data": new.user_data,
+            "seed": None if new.seed is None else str(new.seed), "sub_job_count": len(new.sub_jobs),
+            "cancel_requested": False, "error_code": "", "error_message": "", "distinct_variants": 0,
+            "revision": 1, "created_at": now, "modified_at": now,
+        })  # fmt: skip
+        s.execute(_INSERT_SUB_JOB, [
             {"id": j.id, "batch_id": new.id, "idx": j.index, "status": st.INIT, "attempt": 0, "progress": 0.0,
              "media_url": "", "duration_s": 0.0, "error_code": "", "error_message": "", "plan": "",
              "modified_at": now}
             for j in new.sub_jobs
         ])  # fmt: skip
-        s.execute(insert(OutboxRow), [
+        s.execute(_INSERT_OUTBOX, [
             {"batch_id": new.id, "subject": m.subject, "msg_id": m.msg_id, "payload": m.payload,
              "created_at": now, "attempts": 0, "last_error": ""}
             for m in new.messages
@@ -551,24 +568,14 @@ class JobStore:
 
     def pending_messages(self, limit: int = 100) -> list[PendingMessage]:
         def read(s: Session) -> list[PendingMessage]:
-            stmt = (
-                select(OutboxRow)
-                .where(OutboxRow.published_at.is_(None))
-                .order_by(OutboxRow.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            return [PendingMessage(r.id, r.subject, r.msg_id, r.payload) for r in s.scalars(stmt)]
+            rows = s.execute(_PENDING, {"limit": limit})
+            return [PendingMessage(r.id, r.subject, r.msg_id, r.payload) for r in rows]
 
         return self._run(read)
 
     def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
-            self._run(
-                lambda s: s.execute(
-                    update(OutboxRow).where(OutboxRow.id.in_(list(ids))).values(published_at=utcnow())
-                )
-            )
+            self._run(lambda s: s.execute(_MARK_PUBLISHED, {"ids": list(ids), "now": utcnow()}))
 
     def mark_publish_failed(self, msg_id: int, error: str) -> None:
         self._run(
