@@ -32,3 +32,20 @@ def test_the_quick_benchmark_renders_checks_and_reports(tmp_path: Path) -> None:
     assert "| 2 |" in table  # render slots
     hits = re.search(r"^\| frame cache 5000 MB \| (\d+) \|", table, re.MULTILINE)
     assert hits is not None and int(hits.group(1)) > 0  # the variants share shots
+
+
+def test_the_stage_profile_runs_every_stage(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "stages.py"), "--quick", "--work", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    rows = [line.split("|") for line in lines if line.startswith("| ") and "---" not in line]
+    stages = {r[1].strip(): int(r[2]) for r in rows[1:]}
+    assert len(stages) == 5, done.stdout
+    frames = 3 * 30  # the quick job: 3 s at 30 fps
+    # Decoding may yield a frame or two before the in-points (from the keyframe); every later stage makes
+    # exactly the plan's frames.
+    assert stages.pop("decoding the shots' pieces") >= frames
+    assert set(stages.values()) == {frames}, stages
