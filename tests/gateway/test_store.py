@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, update
 
 from gateway import status as st
 from gateway.errors import DatabaseUnavailableError, IdempotencyMismatchError, NotFoundError
 from gateway.store import migrate
 from gateway.store.engine import make_engine
-from gateway.store.jobs import EventUpdate, JobStore, ListQuery, NewBatch, NewMessage, NewSubJob
+from gateway.store.jobs import (
+    EventUpdate,
+    JobStore,
+    ListQuery,
+    NewBatch,
+    NewMessage,
+    NewSubJob,
+    SubmitResult,
+    utcnow,
+)
+from gateway.store.schema import BatchRow
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -78,6 +89,20 @@ def test_client_token_returns_the_first_job_or_refuses_another_request(store: Jo
     with pytest.raises(IdempotencyMismatchError):
         store.submit(new_batch(token="tok", request_hash="other"))
     assert len(store.list(ListQuery(tenant="t1"))[0]) == 1
+
+
+def test_an_expired_client_token_may_be_used_again(store: JobStore) -> None:
+    first = new_batch(token="tok")
+    store.submit(first)
+    with store.engine.begin() as conn:  # a day and a bit later
+        conn.execute(
+            update(BatchRow).where(BatchRow.id == first.id).values(created_at=utcnow() - timedelta(hours=25))
+        )
+    second = new_batch(token="tok", request_hash="other")
+    assert store.submit(second) == SubmitResult(second.id, created=True)
+    assert store.get("t1", first.id).batch.client_token is None
+    assert store.get("t1", second.id).batch.client_token == "tok"
+    assert store.submit(new_batch(token="tok", request_hash="other")).job_id == second.id
 
 
 def test_events_move_forward_only_and_settle_the_batch(store: JobStore) -> None:
