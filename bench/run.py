@@ -167,6 +167,9 @@ def reference(work: Path, size: Size, runs: int, tools: Sequence[str], baseline:
         "moviepy-scale-first": [*moviepy, outputs["moviepy-scale-first"], "scale-first"],
     }
     series = {t: Series(t) for t in tools}
+    floor = "reelmill" in tools and "ffmpeg" in tools  # x264 alone on reelmill's frames, in each run
+    if floor:
+        series[FLOOR] = Series(FLOOR)
     for run in range(runs):
         for tool in tools:  # interleaved, so that a slow moment of the machine is shared out
             Path(outputs[tool]).unlink(missing_ok=True)
@@ -174,12 +177,11 @@ def reference(work: Path, size: Size, runs: int, tools: Sequence[str], baseline:
             sample = measure.run(argv[tool], env)
             check.check(outputs[tool], comp.width, comp.height, comp.fps, comp.duration_s)
             series[tool].samples.append(sample)
-            print(
-                f"  run {run + 1}/{runs} {tool}: {sample.wall_s:.2f} s wall, {sample.cpu_s:.2f} s CPU, "
-                f"{sample.peak_mb:.0f} MB",
-                file=sys.stderr,
-                flush=True,
-            )
+            _log_run(run, runs, tool, sample)
+        if floor:
+            sample = x264_alone(setup, comp, outputs["reelmill"])
+            series[FLOOR].samples.append(sample)
+            _log_run(run, runs, FLOOR, sample)
     psnr = {}
     if "ffmpeg" in tools:
         for tool in tools:
@@ -190,6 +192,31 @@ def reference(work: Path, size: Size, runs: int, tools: Sequence[str], baseline:
                         f"{tool}'s pictures differ from ffmpeg's: {psnr[tool]:.1f} dB"
                     )
     return reference_table(series, psnr, comp, size, runs)
+
+
+FLOOR = "x264-floor"
+
+
+def _log_run(run: int, runs: int, tool: str, sample: measure.Sample) -> None:
+    print(
+        f"  run {run + 1}/{runs} {tool}: {sample.wall_s:.2f} s wall, {sample.cpu_s:.2f} s CPU, "
+        f"{sample.peak_mb:.0f} MB",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def x264_alone(setup: Setup, comp: Composition, rendered: str) -> measure.Sample:
+    """x264 alone, by the ffmpeg CLI, on the frames of `rendered` (decoded to raw YUV first, untimed): the
+    least any tool can take to encode that picture with these settings."""
+    raw = setup.out / "frames.yuv"
+    decode = [setup.ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", rendered,
+              "-f", "rawvideo", "-pix_fmt", "yuv420p", str(raw)]  # fmt: skip
+    subprocess.run(decode, check=True)
+    try:
+        return measure.run(x264_floor_command(setup.ffmpeg, str(raw), comp, "-"))
+    finally:
+        raw.unlink()
 
 
 def reference_table(
@@ -223,6 +250,13 @@ def reference_table(
     if "moviepy" in series and "reelmill" in series:
         ratio = series["moviepy"].median(wall) / series["reelmill"].median(wall)
         rows.append(f"MoviePy / reelmill (wall): **{ratio:.1f}**")
+    if FLOOR in series and base:
+        alone = series[FLOOR].median(wall)
+        rows.append(
+            f"x264 alone on the same frames: {alone / base:.2f} of the ffmpeg command, and reelmill "
+            f"{series['reelmill'].median(wall) / alone:.2f} of it (no render encoding these frames with "
+            "these settings can take less than x264 alone)."
+        )
     for name in ("reelmill", "baseline"):
         if name in series and base:
             inside = statistics.median(run_job_s(x) for x in series[name].samples)
@@ -247,6 +281,7 @@ def label(tool: str) -> str:
         "baseline": "reelmill, baseline checkout (--baseline)",
         "ffmpeg-scale-first": "ffmpeg CLI, scale to cover then crop",
         "moviepy-scale-first": "MoviePy 2.2.1, resize to cover then crop",
+        FLOOR: "x264 alone on reelmill's frames (ffmpeg CLI, raw input)",
     }.get(tool, tool)
 
 
@@ -294,15 +329,8 @@ def batch(
         return run
 
     def x264_floor() -> tuple[measure.Sample, dict | None]:  # x264 alone on reelmill's output frames
-        samples = []
-        for comp, cmd in variants[::floor_every]:
-            raw = setup.out / "frames.yuv"
-            rendered = reelmill_output(setup, cmd.index)
-            decode = [setup.ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", rendered,
-                      "-f", "rawvideo", "-pix_fmt", "yuv420p", str(raw)]  # fmt: skip
-            subprocess.run(decode, check=True)
-            samples.append(measure.run(x264_floor_command(setup.ffmpeg, str(raw), comp, "-")))
-            raw.unlink()
+        sampled = variants[::floor_every]
+        samples = [x264_alone(setup, comp, reelmill_output(setup, cmd.index)) for comp, cmd in sampled]
         return scaled(total(samples), count / len(samples)), None
 
     sampled = f" (on {len(variants[::floor_every])} of {count} variants, scaled)" if floor_every > 1 else ""

@@ -26,6 +26,8 @@ def test_the_quick_benchmark_renders_checks_and_reports(tmp_path: Path) -> None:
         "| reelmill (worker.job.run_job, child process) |" in table and "| ffmpeg CLI, one command |" in table
     )
     assert "reelmill / ffmpeg CLI: **" in table
+    assert "| x264 alone on reelmill's frames (ffmpeg CLI, raw input) |" in table
+    assert "x264 alone on the same frames: " in table
     if MOVIEPY.exists():
         assert "| MoviePy 2.2.1 |" in table and "MoviePy / reelmill (wall): **" in table
     assert "| 3 × ffmpeg CLI, one command each |" in table and "x264 alone on the same frames" in table
