@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -139,10 +140,26 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
     env = dict(os.environ, REELMILL_NATS_URL=nats.url, REELMILL_LISTEN=address, REELMILL_OPEN="1",
                REELMILL_DATABASE_URL=database_url, REELMILL_DATA_DIR=str(tmp), REELMILL_MEDIA_ROOTS=str(tmp),
                REELMILL_LOG_LEVEL="WARNING")  # fmt: skip
-    command = [sys.executable, "-m", "reelmill", "gateway"]
-    if args.profile:
-        command = ["py-spy", "record", "-o", args.profile, "-f", "speedscope", "--", *command]
-    gateway = subprocess.Popen(command, env=env)  # noqa: ASYNC220
+    gateway = subprocess.Popen([sys.executable, "-m", "reelmill", "gateway"], env=env)  # noqa: ASYNC220
+    # py-spy attaches to the gateway rather than starting it: stopping py-spy then leaves no gateway behind.
+    # --gil: only what holds the interpreter lock, which is what bounds the gateway's throughput.
+    profiler = (
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(gateway.pid),
+                "--gil",
+                "-o",
+                args.profile,  # noqa: ASYNC220
+                "-f",
+                "speedscope",
+            ]
+        )  # fmt: skip
+        if args.profile
+        else None
+    )
     rows: list[tuple[str, list[float], int]] = []
     try:
         async with grpc.aio.insecure_channel(address) as channel:
@@ -170,6 +187,9 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
                 api.ListBatchMediaProducingJobsRequest(status="Failed", max_results=20)))  # fmt: skip
             rows.append(("List Status=Failed, 20 per page", filtered, 0))
     finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(30)
         gateway.terminate()
         gateway.wait(30)
         nats.stop()
@@ -184,7 +204,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=500)
-    parser.add_argument("--profile", default="", help="record the gateway with py-spy into this file")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="record the gateway with py-spy (`pip install py-spy`, not a dependency) into this speedscope file",
+    )
     args = parser.parse_args()
     rows = asyncio.run(run(args))
     print("\n| gateway, PostgreSQL | calls | errors | p50 ms | p99 ms | max ms |")
