@@ -143,23 +143,10 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
     gateway = subprocess.Popen([sys.executable, "-m", "reelmill", "gateway"], env=env)  # noqa: ASYNC220
     # py-spy attaches to the gateway rather than starting it: stopping py-spy then leaves no gateway behind.
     # --gil: only what holds the interpreter lock, which is what bounds the gateway's throughput.
-    profiler = (
-        subprocess.Popen(
-            [
-                "py-spy",
-                "record",
-                "--pid",
-                str(gateway.pid),
-                "--gil",
-                "-o",
-                args.profile,  # noqa: ASYNC220
-                "-f",
-                "speedscope",
-            ]
-        )  # fmt: skip
-        if args.profile
-        else None
-    )
+    profiler = None
+    if args.profile:
+        spy = ["py-spy", "record", "--pid", str(gateway.pid), "--gil", "-o", args.profile, "-f", "speedscope"]
+        profiler = subprocess.Popen(spy)  # noqa: ASYNC220
     rows: list[tuple[str, list[float], int]] = []
     try:
         async with grpc.aio.insecure_channel(address) as channel:
@@ -207,7 +194,7 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         default="",
-        help="record the gateway with py-spy (`pip install py-spy`, not a dependency) into this speedscope file",
+        help="record the gateway into this speedscope file with py-spy (pip install py-spy)",
     )
     args = parser.parse_args()
     rows = asyncio.run(run(args))
