@@ -301,16 +301,13 @@ def ffmpeg_command(ffmpeg: str, c: Composition, out: str, *, scale_first: bool =
     return args
 
 
+def x264_args(c: Composition) -> list[str]:
+    """The video encoder's settings, the same for the composition and for x264 alone."""
+    return ["-c:v", "libx264", "-preset", c.preset, "-crf", str(c.crf), "-pix_fmt", "yuv420p"]
+
+
 def encoder_args(c: Composition) -> list[str]:
-    return [
-        "-c:v",
-        "libx264",
-        "-preset",
-        c.preset,
-        "-crf",
-        str(c.crf),
-        "-pix_fmt",
-        "yuv420p",
+    return x264_args(c) + [
         "-colorspace",
         "bt709",
         "-color_primaries",
@@ -351,14 +348,7 @@ def x264_floor_command(ffmpeg: str, frames_path: str, c: Composition, out: str) 
         str(c.fps),
         "-i",
         frames_path,
-        "-c:v",
-        "libx264",
-        "-preset",
-        c.preset,
-        "-crf",
-        str(c.crf),
-        "-pix_fmt",
-        "yuv420p",
+        *x264_args(c),
         "-f",
         "null",
         out,

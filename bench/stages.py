@@ -10,7 +10,6 @@ Each line gives wall and CPU time (`process_time` counts every thread, libav's i
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from av.video.frame import VideoFrame  # noqa: E402
 from reference import FULL, QUICK, commands, job_document, make_media, plan_of  # noqa: E402
 
 from worker.plan import VariantPlan  # noqa: E402
-from worker.render.compose import _layers, _picture, _urls, render_variant  # noqa: E402
+from worker.render.compose import _layers, _picture, _urls, render_variant, shot_frame_counts  # noqa: E402
 from worker.render.encode import Encoder  # noqa: E402
 from worker.render.fonts import FontBook  # noqa: E402
 from worker.render.inputs import open_input  # noqa: E402
@@ -56,10 +55,9 @@ def decoded(plan: VariantPlan, sources: dict[str, str]) -> int:
 
 
 def framed(plan: VariantPlan, sources: dict[str, str], canvas: Canvas) -> int:
-    n, fps = 0, plan.output.fps
-    for shot, start in zip(plan.shots, plan.starts_s, strict=True):
-        count = math.floor((start + shot.duration_s) * fps) - math.floor(start * fps)
-        for _ in shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, count):
+    n = 0
+    for shot, frames in zip(plan.shots, shot_frame_counts(plan), strict=True):
+        for _ in shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, frames):
             n += 1
     return n
 
@@ -78,7 +76,7 @@ def encoded(plan: VariantPlan, frames: list[VideoFrame], out: str) -> int:
     try:
         for i, frame in enumerate(frames):
             encoder.write_video(frame, i)
-        encoder.container.mux(encoder.video.encode(None))
+        encoder.finish()  # no sound was written: the audio stream stays empty
     finally:
         encoder.close()
     return len(frames)

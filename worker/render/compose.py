@@ -88,10 +88,7 @@ def _picture(
     cache: FrameCache | None,
 ) -> Iterator[VideoFrame]:
     """The timeline's frames in order: every shot's frames through the timeline graph."""
-    fps = plan.output.fps
-    for i, (shot, start) in enumerate(zip(plan.shots, plan.starts_s, strict=True)):
-        # From the running times, so a plan off the frame grid still adds up to plan.frame_count.
-        count = math.floor((start + shot.duration_s) * fps) - math.floor(start * fps)
+    for i, (shot, count) in enumerate(zip(plan.shots, shot_frame_counts(plan), strict=True)):
         video = shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, count, cache)
         try:
             produced = 0
@@ -103,6 +100,16 @@ def _picture(
         if produced != count:  # a bug, not bad media
             raise WorkerError(f"shot {i} of {shot.source_url} made {produced} frames instead of {count}")
         yield from timeline.push(i, None)
+
+
+def shot_frame_counts(plan: VariantPlan) -> list[int]:
+    """How many output frames each shot fills: from the running times, so that a plan off the frame
+    grid still adds up to plan.frame_count."""
+    fps = plan.output.fps
+    return [
+        math.floor((start + shot.duration_s) * fps) - math.floor(start * fps)
+        for shot, start in zip(plan.shots, plan.starts_s, strict=True)
+    ]
 
 
 class _Progress:
