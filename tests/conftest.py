@@ -118,6 +118,23 @@ def make_stack(tmp: Path, database_url: str | None, **env: str) -> Stack:
 
 
 @contextmanager
+def client_stack(tmp: Path) -> Iterator[Stack]:
+    """A gateway and a worker on SQLite, with a 1.5 s clip (a.mp4) and a picture (still.png) to use:
+    what the client tests (the CLI, the Node example) submit jobs to."""
+    from reelmill.samples import make_image, make_video
+
+    s = make_stack(tmp, None)
+    try:
+        make_video(str(s.media_dir / "a.mp4"), 320, 240, 1.5)
+        make_image(str(s.media_dir / "still.png"), 320, 240)
+        s.start("gateway")
+        s.start("worker")
+        yield s
+    finally:
+        s.close()
+
+
+@contextmanager
 def pg_schema() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
     schema = f"rm_{uuid.uuid4().hex[:12]}"

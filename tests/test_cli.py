@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Stack, make_stack
-from reelmill.samples import make_image, make_video
+from conftest import Stack, client_stack
 
 
 @dataclass(frozen=True)
@@ -52,15 +51,8 @@ def write_job(folder: Path, name: str, **changes: Any) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = make_stack(tmp_path_factory.mktemp("cli"), None)
-    try:
-        make_video(str(s.media_dir / "a.mp4"), 320, 240, 1.5)
-        make_image(str(s.media_dir / "still.png"), 320, 240)
-        s.start("gateway")
-        s.start("worker")
+    with client_stack(tmp_path_factory.mktemp("cli")) as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Stack, make_stack
-from reelmill.samples import make_image, make_video
+from conftest import Stack, client_stack
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node"
 NODE, NPM = shutil.which("node"), shutil.which("npm")
@@ -32,15 +31,8 @@ def installed() -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, installed: None) -> Iterator[Stack]:
-    s = make_stack(tmp_path_factory.mktemp("node"), None)
-    try:
-        make_video(str(s.media_dir / "a.mp4"), 320, 240, 1.5)
-        make_image(str(s.media_dir / "still.png"), 320, 240)
-        s.start("gateway")
-        s.start("worker")
+    with client_stack(tmp_path_factory.mktemp("node")) as s:
         yield s
-    finally:
-        s.close()
 
 
 def node_client(stack: Stack, job: dict[str, object], name: str) -> subprocess.CompletedProcess[str]:
