@@ -58,16 +58,17 @@ $(BUF):
 
 buf: $(BUF)  ## install the buf CLI (npm) for contract linting
 
-lint: setup $(BUF)  ## ruff, formatting, buf lint
+lint: setup $(BUF)  ## ruff, formatting, import contracts, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BUF) lint
 
 deploy-check: setup  ## validate deploy/ offline: Dockerfile, Kubernetes schemas and rules, kustomize builds
 	$(BIN)/pytest -q tests/test_deploy.py
 
 docs: setup  ## regenerate the settings table of docs/operations.md from `reelmill <command> --help`
-	$(BIN)/python -m reelmill.settings_doc
+	$(BIN)/python -m cli.settings_doc
 
 clean:  ## remove generated code and local state (keeps the virtualenv)
 	rm -f reelmill/v1/*_pb2*.py reelmill/v1/*_pb2*.pyi

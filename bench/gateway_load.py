@@ -25,7 +25,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reelmill.natsd import NatsServer, free_port  # noqa: E402
+from cli.natsd import NatsServer, free_port  # noqa: E402
 from reelmill.v1 import batch_service_pb2 as api  # noqa: E402
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc  # noqa: E402
 
@@ -140,7 +140,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
     env = dict(os.environ, REELMILL_NATS_URL=nats.url, REELMILL_LISTEN=address, REELMILL_OPEN="1",
                REELMILL_DATABASE_URL=database_url, REELMILL_DATA_DIR=str(tmp), REELMILL_MEDIA_ROOTS=str(tmp),
                REELMILL_LOG_LEVEL="WARNING")  # fmt: skip
-    gateway = subprocess.Popen([sys.executable, "-m", "reelmill", "gateway"], env=env)  # noqa: ASYNC220
+    gateway = subprocess.Popen([sys.executable, "-m", "cli", "gateway"], env=env)  # noqa: ASYNC220
     # py-spy attaches to the gateway rather than starting it: stopping py-spy then leaves no gateway behind.
     # --gil: only what holds the interpreter lock, which is what bounds the gateway's throughput.
     profiler = None

@@ -1,7 +1,7 @@
 """The reference composition of the render benchmark, and the same composition for each tool.
 
 15 s at 1080×1920 30 fps: three 5 s shots cut from 1920×1080 30 fps H.264 sources with moving content
-(reelmill.samples), each scaled to cover and centre-cropped; a title and a logo at 0.6 opacity over the
+(cli.samples), each scaled to cover and centre-cropped; a title and a logo at 0.6 opacity over the
 whole video; speech (a WAV, as a recorded voice-over: the same audio for every tool, no subtitles) at 1
 and music at 0.3, mixed without ducking (the music fades out over the last second, as reelmill's always
 does, so the ffmpeg and MoviePy versions fade it too); libx264 CRF 27 preset veryfast, AAC 128 kbps,
@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from cli.client import submit_request
+from cli.samples import make_music, make_sticker, make_video, make_wav
 from gateway.validate import Roots, validate_submit
-from reelmill.client import submit_request
-from reelmill.samples import make_music, make_sticker, make_video, make_wav
 from reelmill.v1 import render_pb2
 from worker.plan import VariantPlan, plan_variant
 from worker.render.fonts import FontBook

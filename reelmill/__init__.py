@@ -1,1 +1,3 @@
-"""reelmill: batch one-click video production."""
+"""reelmill's kernel: the contract (generated `v1`), the catalogue of editing names, voices, SSML, URL
+rules, topology and logging — what gateway and worker share. It imports nothing of theirs, nor the
+front door (`cli`)."""

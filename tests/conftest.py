@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from reelmill.natsd import NatsServer, free_port
+from cli.natsd import NatsServer, free_port
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -48,7 +48,7 @@ class Stack:
     def start(self, part: str, name: str | None = None, *extra: str) -> subprocess.Popen[bytes]:
         name = name or part
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen([sys.executable, "-m", "reelmill", part, *extra], env=self.env,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", part, *extra], env=self.env,
                                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         log.close()
         self.processes[name] = proc
@@ -121,7 +121,7 @@ def make_stack(tmp: Path, database_url: str | None, **env: str) -> Stack:
 def client_stack(tmp: Path) -> Iterator[Stack]:
     """A gateway and a worker on SQLite, with a 1.5 s clip (a.mp4) and a picture (still.png) to use:
     what the client tests (the CLI, the Node example) submit jobs to."""
-    from reelmill.samples import make_image, make_video
+    from cli.samples import make_image, make_video
 
     s = make_stack(tmp, None)
     try:

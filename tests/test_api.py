@@ -30,10 +30,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from cli.client import submit_request
+from cli.samples import make_image, make_video
 from conftest import Stack, make_stack, pg_schema
 from reelmill import topology
-from reelmill.client import submit_request
-from reelmill.samples import make_image, make_video
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import av
 import pytest
 
+from cli.client import submit_request
+from cli.samples import make_video
 from conftest import Stack, make_stack
-from reelmill.client import submit_request
-from reelmill.samples import make_video
 
 NOT_FOUND, UNREADABLE, TOO_LARGE = (
     "InvalidMaterial.NotFound",

@@ -27,7 +27,7 @@ class Run:
 
 def reelmill(stack: Stack, *args: str, timeout_s: float = 120) -> Run:
     proc = subprocess.run(
-        [sys.executable, "-m", "reelmill", *args, "--gateway", stack.address],
+        [sys.executable, "-m", "cli", *args, "--gateway", stack.address],
         env=stack.env, capture_output=True, text=True, timeout=timeout_s,
     )  # fmt: skip
     return Run(proc.returncode, proc.stdout, proc.stderr)

@@ -21,12 +21,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from cli.settings_doc import settings
 from gateway.server import SERVICE_NAME
 from reelmill import topology
-from reelmill.settings_doc import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
+# The Python packages of the project, kernel to front door (pyproject's packages.find).
+PACKAGES = ("reelmill", "gateway", "worker", "cli")
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.30.0"  # the oldest we support (native gRPC probes are GA from 1.27)
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
@@ -354,6 +356,10 @@ def test_dockerfile_essentials() -> None:
     assert entry == ['["reelmill"]']
     ignore = (ROOT / ".dockerignore").read_text()
     assert "reelmill/v1/*_pb2*.py" in ignore  # generated inside the build, never copied in
+    # every package the wheel is made of is copied into the build and let through .dockerignore
+    copied = {r.split()[0].rstrip("/") for k, r in steps if k == "COPY" and not r.startswith("--from")}
+    assert set(PACKAGES) <= copied
+    assert all(f"!{package}/" in ignore.splitlines() for package in PACKAGES)
 
 
 def test_the_package_carries_generated_code_and_migrations(tmp_path: Path) -> None:
@@ -361,7 +367,7 @@ def test_the_package_carries_generated_code_and_migrations(tmp_path: Path) -> No
     `make proto` here, by protoc in the Dockerfile) and the migrations, and the `reelmill` command."""
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "reelmill", "gateway", "worker"):
+    for name in ("pyproject.toml", "README.md", *PACKAGES):
         path = ROOT / name
         if path.is_dir():
             shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -376,6 +382,7 @@ def test_the_package_carries_generated_code_and_migrations(tmp_path: Path) -> No
     (wheel,) = (tmp_path / "dist").glob("reelmill-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"reelmill/v1/batch_service_pb2.py", "reelmill/v1/batch_service_pb2_grpc.py",
-            "gateway/migrations/env.py", "gateway/migrations/versions/0001_initial.py"} <= names  # fmt: skip
+            "gateway/migrations/env.py", "gateway/migrations/versions/0001_initial.py",
+            "cli/main.py"} <= names  # fmt: skip
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "reelmill = reelmill.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "reelmill = cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from reelmill import settings_doc
+from cli import settings_doc
 
 
 def test_the_settings_table_is_current() -> None:
@@ -18,7 +18,7 @@ def test_the_settings_table_is_current() -> None:
 
 @pytest.mark.parametrize("command", ["gateway", "worker", "migrate", "dev", "submit"])
 def test_every_variable_in_help_is_documented(command: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "reelmill", command, "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "cli", command, "--help"], capture_output=True,
                          text=True, env={"COLUMNS": "200"}, check=True).stdout  # fmt: skip
     names = set(re.findall(r"REELMILL_[A-Z0-9_]+", out))
     assert names

@@ -9,9 +9,9 @@ from urllib.parse import unquote, urlsplit
 import av
 import pytest
 
+from cli.client import submit_request
+from cli.samples import make_image, make_video
 from conftest import make_stack
-from reelmill.client import submit_request
-from reelmill.samples import make_image, make_video
 
 WIDTH, HEIGHT = 240, 320
 

@@ -16,9 +16,9 @@ import grpc
 import pytest
 from tcp_proxy import TcpProxy
 
+from cli.client import submit_request
+from cli.samples import make_video
 from conftest import Stack, make_stack
-from reelmill.client import submit_request
-from reelmill.samples import make_video
 from reelmill.v1 import batch_service_pb2 as api
 
 FAST = {"REELMILL_ACK_WAIT_S": "2", "REELMILL_SWEEP_INTERVAL_S": "1", "REELMILL_STALL_AFTER_S": "3"}

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.client import submit_request
+from cli.natsd import free_port
+from cli.samples import make_video
 from conftest import make_stack
 from reelmill import logs
-from reelmill.client import submit_request
 from reelmill.metrics_http import MetricsEndpoint
-from reelmill.natsd import free_port
-from reelmill.samples import make_video
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,11 +15,11 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
+from cli.client import submit_request
+from cli.samples import make_image, make_video
 from conftest import Stack, make_stack
 from gateway.errors import InvalidArgumentError
 from gateway.validate import Roots, overlay, validate_submit, validate_template
-from reelmill.client import submit_request
-from reelmill.samples import make_image, make_video
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
 
@@ -175,7 +175,7 @@ def test_an_unknown_template_is_a_bad_field(stack: Stack) -> None:
 def test_the_cli_adds_and_lists_templates(stack: Stack, tmp_path: Path) -> None:
     config = tmp_path / "look.json"
     config.write_text(json.dumps({"EditingTemplateConfig": {"TitleConfig": {"FontSize": 64}}}))
-    base = [sys.executable, "-m", "reelmill", "template"]
+    base = [sys.executable, "-m", "cli", "template"]
     command = [*base, "add", "--name", "cli look", "--file", str(config), "--gateway", stack.address]
     added = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert added.returncode == 0, added.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from cli.client import channel_for, submit_request
 from conftest import make_stack
 from gateway.tenants import hash_key
-from reelmill.client import channel_for, submit_request
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -91,7 +91,7 @@ def test_keys_and_tenants(tmp_path: Path) -> None:
 def test_gateway_refuses_to_start_without_keys_unless_told_to_run_open(tmp_path: Path) -> None:
     stack = make_stack(tmp_path, None, REELMILL_OPEN="")
     try:
-        result = subprocess.run([sys.executable, "-m", "reelmill", "gateway"], env=stack.env,
+        result = subprocess.run([sys.executable, "-m", "cli", "gateway"], env=stack.env,
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         assert result.returncode != 0
         assert "REELMILL_API_KEYS_FILE" in result.stderr

@@ -14,10 +14,10 @@ import grpc
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from cli.client import submit_request
+from cli.samples import make_video
 from conftest import Stack, make_stack
 from gateway.notify import DeliveryError, post, sign
-from reelmill.client import submit_request
-from reelmill.samples import make_video
 from reelmill.urlguard import parse_networks
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cli.client import submit_request
+from cli.samples import make_video
 from conftest import make_stack
-from reelmill.client import submit_request
-from reelmill.samples import make_video
 
 
 def test_long_render_is_not_redelivered(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from reelmill.samples import luma_level, make_image, make_music, make_sticker, make_video, make_wav
+from cli.samples import luma_level, make_image, make_music, make_sticker, make_video, make_wav
 from worker.plan import (
     Background,
     Caption,

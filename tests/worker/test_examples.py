@@ -9,9 +9,9 @@ from pathlib import Path
 import av
 import pytest
 
+from cli.client import submit_request
+from cli.samples import write_example_media
 from gateway.validate import Roots, validate_submit
-from reelmill.client import submit_request
-from reelmill.samples import write_example_media
 from reelmill.v1 import render_pb2
 from worker.job import JobState, run_job
 from worker.settings import WorkerSettings

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from reelmill.samples import make_image, make_video
+from cli.samples import make_image, make_video
 from worker.errors import MaterialUnreadableError
 from worker.job import frame_cache
 from worker.plan import OutputSpec, Shot, StickerLayer, VariantPlan

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from reelmill.samples import make_video, make_wav
+from cli.samples import make_video, make_wav
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import MaterialNotFoundError

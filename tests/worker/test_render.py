@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import pytest
 
-from reelmill.samples import luma_level, make_image, make_video
+from cli.samples import luma_level, make_image, make_video
 from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError
 from worker.plan import OutputSpec, Shot, VariantPlan
 from worker.render import probe, render_variant

@@ -14,9 +14,9 @@ from pathlib import Path
 import av
 import pytest
 
+from cli.client import submit_request
+from cli.samples import make_music, make_video, make_wav
 from gateway.validate import Roots, validate_submit
-from reelmill.client import submit_request
-from reelmill.samples import make_music, make_video, make_wav
 from reelmill.v1 import render_pb2
 from worker.job import JobState, run_job
 from worker.narration import Cue, Narration

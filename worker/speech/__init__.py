@@ -8,8 +8,9 @@ ssml (reelmill.ssml) → clauses → engine (espeak, behind the SpeechEngine pro
 """
 
 from worker.speech.cache import SpeechCache
-from worker.speech.engine import Pcm, SpeechEngine, SpeechError, engine_for
+from worker.speech.engine import Pcm, SpeechEngine, SpeechError
 from worker.speech.narrate import narrate, narration_from_wav, pick_voice, speed_factor
+from worker.speech.registry import engine_for
 
 __all__ = [
     "Pcm",

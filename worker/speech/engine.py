@@ -2,15 +2,13 @@
 
 The engine of each voice is named in the voice catalogue (reelmill/voices.py). Built in: `espeak`,
 libespeak-ng from the espeakng-loader wheel (offline, 100+ languages, robotic but intelligible). A
-better engine plugs in by implementing SpeechEngine and registering a factory in ENGINES under the
+better engine plugs in by implementing SpeechEngine and registering a factory in registry.ENGINES under the
 name the catalogue's voices use; e.g. piper (piper-tts) with an .onnx voice model file the operator
 provides. `name` goes into the cache key, so it must change whenever the engine's output would.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
@@ -44,25 +42,3 @@ class SpeechEngine(Protocol):
         """`text` (plain, one clause) spoken by the engine's `voice` at `speed` (1 normal, 2 twice
         as fast), without trailing pause. Thread-safe. Raises SpeechError."""
         ...
-
-
-def _espeak() -> SpeechEngine:
-    from worker.speech.espeak import EspeakEngine
-
-    return EspeakEngine()
-
-
-ENGINES: dict[str, Callable[[], SpeechEngine]] = {"espeak": _espeak}
-_instances: dict[str, SpeechEngine] = {}
-_instances_lock = threading.Lock()
-
-
-def engine_for(name: str) -> SpeechEngine:
-    """The process's one engine of that name, made on first use."""
-    with _instances_lock:
-        if name not in _instances:
-            factory = ENGINES.get(name)
-            if factory is None:
-                raise SpeechError(f"no speech engine {name!r}; available: {', '.join(ENGINES)}")
-            _instances[name] = factory()
-        return _instances[name]

@@ -15,7 +15,8 @@ from worker.narration import Cue, Narration
 from worker.speech import pcm
 from worker.speech.cache import SpeechCache
 from worker.speech.clauses import DEFAULT_MAX_WIDTH, Clause, Silence, pieces
-from worker.speech.engine import SpeechEngine, SpeechError, engine_for
+from worker.speech.engine import SpeechEngine, SpeechError
+from worker.speech.registry import engine_for
 
 MIN_RATE, MAX_RATE = -500, 500
 _MAX_GAIN = 8.0

@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import grpc
 from google.protobuf import json_format
@@ -18,7 +17,8 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from reelmill import console
+from cli import progress
+from cli.jobfile import load_job_file, resolve_files
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 _print(listed)
             else:
-                print(console.jobs_table(listed))
+                print(progress.jobs_table(listed))
         elif args.command == "cancel":
             _print(
                 stub.CancelBatchMediaProducingJob(api.CancelBatchMediaProducingJobRequest(job_id=args.job_id))
@@ -96,7 +96,7 @@ def submit_request(doc: dict[str, Any], base_dir: str) -> api.SubmitBatchMediaPr
             except json.JSONDecodeError:
                 setattr(req, field, value)  # malformed: the server says what is wrong with it
                 continue
-        setattr(req, field, json.dumps(_resolve_files(value, base_dir), ensure_ascii=False))
+        setattr(req, field, json.dumps(resolve_files(value, base_dir), ensure_ascii=False))
     user_data = doc.get("UserData")
     if user_data is not None:
         req.user_data = user_data if isinstance(user_data, str) else json.dumps(user_data, ensure_ascii=False)
@@ -110,19 +110,7 @@ def submit_request(doc: dict[str, Any], base_dir: str) -> api.SubmitBatchMediaPr
     return req
 
 
-def _resolve_files(value: Any, base_dir: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _resolve_files(v, base_dir) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve_files(v, base_dir) for v in value]
-    if isinstance(value, str) and value.startswith("file:") and not value.startswith("file://"):
-        return "file://" + quote(os.path.abspath(os.path.join(base_dir, value.removeprefix("file:"))))
-    return value
-
-
 def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namespace) -> int:
-    from reelmill.cli import load_job_file
-
     doc = load_job_file(args.job_file)
     req = submit_request(doc, os.path.dirname(os.path.abspath(args.job_file)))
     resp = stub.SubmitBatchMediaProducingJob(req, timeout=30)
@@ -143,14 +131,14 @@ def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namesp
 
 def _follow(stub: api_grpc.BatchMediaProducingServiceStub, job_id: str, timeout_s: float | None) -> int:
     """Live progress per variant until the job ends, then a summary table; 0 only if Finished."""
-    view = console.ProgressView(sys.stdout)
+    view = progress.ProgressView(sys.stdout)
     last = None
     for change in _watch(stub, job_id, timeout_s=timeout_s):
         last = change.editing_batch_job
         view.update(last)
     if last is None:
         return 3
-    print(console.summary(last), flush=True)
+    print(progress.summary(last), flush=True)
     return 0 if last.status == "Finished" else 3
 
 
@@ -176,9 +164,7 @@ def _watch(stub: api_grpc.BatchMediaProducingServiceStub, job_id: str,
 
 def _template(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namespace) -> None:
     if args.action == "add":
-        from reelmill.cli import load_job_file
-
-        content = _resolve_files(load_job_file(args.file), os.path.dirname(os.path.abspath(args.file)))
+        content = resolve_files(load_job_file(args.file), os.path.dirname(os.path.abspath(args.file)))
         request = api.AddTemplateRequest(name=args.name, config_json=json.dumps(content, ensure_ascii=False))
         _print(stub.AddTemplate(request))
     elif args.action == "get":

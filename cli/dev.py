@@ -18,7 +18,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from reelmill.natsd import NatsServer
+from cli.natsd import NatsServer
 
 
 def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_roots: tuple[str, ...]) -> int:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
     try:
         for part in ("gateway", "worker"):
             part_env = {**env, "REELMILL_METRICS_PORT": str(metrics_ports[part])}
-            children.append(subprocess.Popen([sys.executable, "-m", "reelmill", part], env=part_env))
+            children.append(subprocess.Popen([sys.executable, "-m", "cli", part], env=part_env))
         _wait_healthy(args.listen, children, timeout_s=60)
         print(f"gateway      {args.listen} (database {database_url})", flush=True)
         print(f"outputs      {output_dir}", flush=True)
@@ -100,13 +100,13 @@ def _wait_healthy(address: str, children: list[subprocess.Popen[bytes]], timeout
 
 
 def _run_example(job_file: str, address: str) -> int:
-    from reelmill import samples
+    from cli import samples
 
     media = Path(job_file).resolve().parent / "media"
     samples.write_example_media(media)
     print(f"example media in {media}; submitting {job_file}", flush=True)
     result = subprocess.run(
-        [sys.executable, "-m", "reelmill", "submit", job_file, "--wait", "--gateway", address],
+        [sys.executable, "-m", "cli", "submit", job_file, "--wait", "--gateway", address],
         capture_output=True, text=True,
     )  # fmt: skip
     sys.stderr.write(result.stderr)

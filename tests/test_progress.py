@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from reelmill import console
+from cli import progress
 from reelmill.v1 import batch_service_pb2 as api
 
 
@@ -17,7 +17,7 @@ def job(status: str, *subs: tuple[str, float]) -> api.EditingBatchJob:
 
 def test_on_a_terminal_the_bars_are_redrawn_in_place() -> None:
     out = io.StringIO()
-    view = console.ProgressView(out, tty=True)
+    view = progress.ProgressView(out, tty=True)
     view.update(job("Processing", ("Processing", 0.5), ("Init", 0.0)))
     first = out.getvalue()
     assert first.count("\n") == 3 and "\x1b[" + "3F" not in first
@@ -30,7 +30,7 @@ def test_on_a_terminal_the_bars_are_redrawn_in_place() -> None:
 
 def test_elsewhere_each_change_is_one_line() -> None:
     out = io.StringIO()
-    view = console.ProgressView(out, tty=False)
+    view = progress.ProgressView(out, tty=False)
     for p in (0.0, 0.05, 0.12, 0.5, 1.0):
         view.update(job("Processing", ("Processing", p)))
     view.update(job("Finished", ("Success", 1.0)))
@@ -49,7 +49,7 @@ def test_summary_and_tables() -> None:
     done = job("Finished", ("Success", 1.0), ("Failed", 0.3))
     done.sub_job_list[0].media_url, done.sub_job_list[0].duration = "file:///o/0.mp4", 3.0
     done.sub_job_list[1].error_code, done.sub_job_list[1].error_message = "InputError", "no such file"
-    assert console.summary(done).splitlines() == [
+    assert progress.summary(done).splitlines() == [
         "VARIANT  STATUS   DURATION  OUTPUT OR ERROR",
         "0        Success  3.00 s    file:///o/0.mp4",
         "1        Failed   -         InputError: no such file",
@@ -57,8 +57,8 @@ def test_summary_and_tables() -> None:
     ]
     listed = api.ListBatchMediaProducingJobsResponse(editing_batch_job_list=[done], next_token="abc")
     listed.editing_batch_job_list[0].create_time.FromJsonString("2026-11-25T10:00:00Z")
-    header, row, more = console.jobs_table(listed).splitlines()
+    header, row, more = progress.jobs_table(listed).splitlines()
     assert header.startswith("JOB ID  STATUS    TYPE  CREATED (UTC)")
     assert row.split()[:5] == ["j1", "Finished", "-", "2026-11-25", "10:00:00"]
     assert more == "more: --next-token abc"
-    assert console.jobs_table(api.ListBatchMediaProducingJobsResponse()) == "no jobs"
+    assert progress.jobs_table(api.ListBatchMediaProducingJobsResponse()) == "no jobs"

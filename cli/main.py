@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }  # fmt: skip
     if args.command in commands:
         return commands[args.command](args)
-    from reelmill import client
+    from cli import client
 
     return client.run(args)
 
@@ -327,19 +327,7 @@ def _run_until_signal(main: Callable[[asyncio.Event], Any]) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from reelmill import dev
+    from cli import dev
 
     return dev.run(args, database_url=_database_url(args), output_dir=_output_dir(args),
                    media_roots=_media_roots(args) or (os.getcwd(),))  # fmt: skip
-
-
-def load_job_file(path: str) -> dict[str, Any]:
-    """The job file as a dict; raises ValueError with a readable reason."""
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path}: must hold a JSON object")
-    return doc

@@ -1,3 +1,0 @@
-from reelmill.cli import main
-
-raise SystemExit(main())
