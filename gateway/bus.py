@@ -27,15 +27,10 @@ from nats.js.api import (
     StreamConfig,
 )
 
+from gateway.errors import BusUnavailableError
 from reelmill import topology
 
 log = logging.getLogger(__name__)
-
-
-class BusUnavailableError(Exception):
-    """NATS could not be reached or did not confirm; the outcome of a publish is unknown."""
-
-    retryable = True
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,43 @@
-"""Errors of the gateway; the API layer turns each into a gRPC status."""
+"""Errors of the gateway: one tree, each class knowing its status, reason and whether a retry helps.
+
+    GatewayError                      INTERNAL            (retryable: no)
+    ├── InvalidArgumentError          INVALID_ARGUMENT    INVALID_ARGUMENT, with field violations
+    │   └── PageTokenError                                a NextToken this service did not issue
+    ├── NotFoundError                 NOT_FOUND           JOB_NOT_FOUND
+    ├── IdempotencyMismatchError      ALREADY_EXISTS      IdempotentParameterMismatch
+    ├── FailedPreconditionError       FAILED_PRECONDITION JOB_ALREADY_TERMINAL
+    ├── UnauthenticatedError          UNAUTHENTICATED     UNAUTHENTICATED
+    ├── UnavailableError              UNAVAILABLE         (retryable: yes)
+    │   ├── DatabaseUnavailableError                      DATABASE_UNAVAILABLE
+    │   └── BusUnavailableError                           BUS_UNAVAILABLE
+    ├── DeliveryError                                     a webhook receiver did not take a callback
+    └── KeysFileError                                     the API keys file cannot be used (at start)
+
+A door (gRPC in api.py, HTTP ones to come) maps `status` to its wire code in one table and sends
+`reason` as ICE's error code; subclasses inherit both, so a new error needs no new mapping.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """What kind of failure, independent of the wire: each door has one table from these."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
 
 
 class GatewayError(Exception):
+    status = Status.INTERNAL
+    reason = "INTERNAL"
     retryable = False
 
 
@@ -16,22 +48,66 @@ class FieldViolation:
 
 
 class InvalidArgumentError(GatewayError):
+    status = Status.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
     def __init__(self, violations: list[FieldViolation]) -> None:
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
         self.violations = violations
 
 
+class PageTokenError(InvalidArgumentError):
+    """A NextToken that this service did not issue, or issued for another query."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__([FieldViolation("NextToken", description)])
+
+
 class NotFoundError(GatewayError):
-    pass
+    status = Status.NOT_FOUND
+    reason = "JOB_NOT_FOUND"
 
 
 class IdempotencyMismatchError(GatewayError):
     """A ClientToken reused with a different request."""
 
+    status = Status.ALREADY_EXISTS
+    reason = "IdempotentParameterMismatch"
+
 
 class FailedPreconditionError(GatewayError):
-    pass
+    status = Status.FAILED_PRECONDITION
+    reason = "JOB_ALREADY_TERMINAL"
 
 
-class DatabaseUnavailableError(GatewayError):
+class UnauthenticatedError(GatewayError):
+    status = Status.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
+class UnavailableError(GatewayError):
+    """A dependency is down for now; the same request may succeed later."""
+
+    status = Status.UNAVAILABLE
+    reason = "UNAVAILABLE"
     retryable = True
+
+
+class DatabaseUnavailableError(UnavailableError):
+    reason = "DATABASE_UNAVAILABLE"
+
+
+class BusUnavailableError(UnavailableError):
+    """NATS cannot be reached or did not confirm."""
+
+    reason = "BUS_UNAVAILABLE"
+
+
+class DeliveryError(GatewayError):
+    """A webhook receiver did not take a callback; retried with backoff."""
+
+    retryable = True
+
+
+class KeysFileError(GatewayError):
+    """The API keys file cannot be read or holds a bad entry: the gateway does not start."""

@@ -9,9 +9,9 @@ from google.protobuf.message import DecodeError
 
 from gateway import metrics
 from gateway import status as st
-from gateway.bus import BusUnavailableError, GatewayBus
+from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
-from gateway.errors import DatabaseUnavailableError
+from gateway.errors import BusUnavailableError, DatabaseUnavailableError
 from gateway.store.jobs import EventUpdate, JobStore
 from gateway.waits import first_done
 from reelmill import logs

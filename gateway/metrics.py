@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from gateway.bus import BusUnavailableError, GatewayBus
-from gateway.errors import DatabaseUnavailableError
+from gateway.bus import GatewayBus
+from gateway.errors import BusUnavailableError, DatabaseUnavailableError
 from gateway.store import backlog
 from gateway.store.jobs import JobStore
 from gateway.waits import first_done

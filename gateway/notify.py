@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import json_format
 
-from gateway.errors import DatabaseUnavailableError, NotFoundError
+from gateway.errors import DatabaseUnavailableError, DeliveryError, NotFoundError
 from gateway.store.jobs import DueWebhook, JobStore, utcnow
 from gateway.tenants import Authenticator
 from gateway.views import batch_message
@@ -61,10 +61,6 @@ def body_of(job: dict[str, object], event_time: datetime) -> bytes:
         "MessageBody": message,
     }
     return json.dumps(doc, ensure_ascii=False).encode()
-
-
-class DeliveryError(Exception):
-    retryable = True
 
 
 def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Network]) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway.bus import BusUnavailableError, GatewayBus
-from gateway.errors import DatabaseUnavailableError
+from gateway.bus import GatewayBus
+from gateway.errors import BusUnavailableError, DatabaseUnavailableError
 from gateway.store.jobs import JobStore
 from gateway.waits import first_done
 

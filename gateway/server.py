@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway import metrics
 from gateway.api import BatchService
+from gateway.app import Application
 from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
 from gateway.events import EventConsumer
@@ -61,7 +62,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         options=[("grpc.max_receive_message_length", settings.max_request_bytes)],
     )
     batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
-        BatchService(settings, store, relay, changes, auth), server
+        BatchService(Application(settings, store, relay, changes), auth), server
     )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -15,9 +15,9 @@ import logging
 from datetime import timedelta
 
 from gateway import status as st
-from gateway.bus import BusUnavailableError, GatewayBus
+from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
-from gateway.errors import DatabaseUnavailableError
+from gateway.errors import BusUnavailableError, DatabaseUnavailableError
 from gateway.store.jobs import EventUpdate, JobStore, utcnow
 from gateway.waits import first_done
 from reelmill import topology

@@ -16,19 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import GatewayError
+from gateway.errors import KeysFileError, UnauthenticatedError
 
 OPEN_TENANT = "default"
 KEY_HEADER = "x-api-key"
 TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-class UnauthenticatedError(GatewayError):
-    pass
-
-
-class KeysFileError(Exception):
-    retryable = False
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from standardwebhooks.webhooks import Webhook
 from cli.client import submit_request
 from cli.samples import make_video
 from conftest import Stack, make_stack
-from gateway.notify import DeliveryError, post, sign
+from gateway.errors import DeliveryError
+from gateway.notify import post, sign
 from reelmill.urlguard import parse_networks
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

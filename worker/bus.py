@@ -18,12 +18,9 @@ from nats.js.kv import KeyValue
 
 from reelmill import topology
 from reelmill.v1 import render_pb2
+from worker.errors import BusUnavailableError
 
 log = logging.getLogger(__name__)
-
-
-class BusUnavailableError(Exception):
-    retryable = True
 
 
 class WorkerBus:

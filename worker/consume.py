@@ -17,8 +17,8 @@ from nats.aio.msg import Msg
 from reelmill import logs
 from reelmill.v1 import render_pb2
 from worker import metrics
-from worker.bus import BusUnavailableError, WorkerBus
-from worker.errors import RenderCancelledError, RenderTimeoutError, WorkerError
+from worker.bus import WorkerBus
+from worker.errors import BusUnavailableError, RenderCancelledError, RenderTimeoutError, WorkerError
 from worker.job import JobState, Rendered, existing_output, run_job
 from worker.settings import WorkerSettings
 
@@ -91,11 +91,11 @@ class Worker:
         except RenderCancelledError:
             await report.final(CANCELLED, error_code="Cancelled", error_message="the batch was cancelled")
             await msg.ack_sync()
-        except WorkerError as e:
-            await self._failed(msg, report, attempt, e)
         except BusUnavailableError as e:
             # The outcome could not be reported: leave the command unacknowledged; it comes back.
             log.warning("job %s sub-job %s: %s", cmd.batch_id, cmd.sub_job_id, e)
+        except WorkerError as e:
+            await self._failed(msg, report, attempt, e)
         except Exception as e:  # a bug must fail one sub-job, not the worker
             log.exception("job %s sub-job %s: unexpected error", cmd.batch_id, cmd.sub_job_id)
             await self._failed(msg, report, attempt, WorkerError(f"internal error: {e!r}"))

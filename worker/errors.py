@@ -1,4 +1,19 @@
-"""Errors of the worker. Each carries the spec's ErrorCode and whether a retry could help."""
+"""Errors of the worker: one tree, each carrying the spec's ErrorCode and whether a retry could help.
+
+    WorkerError                   Internal                   (retryable: yes)
+    ├── MaterialNotFoundError     InvalidMaterial.NotFound
+    ├── MaterialUnreadableError   InvalidMaterial.Unreadable
+    ├── MaterialTooLargeError     InvalidMaterial.TooLarge
+    ├── SpeechTooLongError        SpeechTooLong
+    ├── SpeechError               Internal                   (speech/engine.py; not retried)
+    ├── OutputWriteError          Output.WriteFailed         (retryable)
+    ├── RenderCancelledError      Cancelled
+    ├── RenderTimeoutError        Internal
+    └── BusUnavailableError       NATS is away: the outcome could not be reported (retryable)
+
+A failed sub-job shows `code`; `retryable` says whether its command goes back to the queue. A
+BusUnavailableError never fails a sub-job: the command stays unacknowledged and comes back.
+"""
 
 from __future__ import annotations
 
@@ -52,3 +67,9 @@ class RenderTimeoutError(WorkerError):
 
     code = "Internal"
     retryable = False
+
+
+class BusUnavailableError(WorkerError):
+    """NATS could not be reached or did not confirm."""
+
+    retryable = True

@@ -20,6 +20,7 @@ from gateway.errors import (
     FailedPreconditionError,
     IdempotencyMismatchError,
     NotFoundError,
+    PageTokenError,
 )
 from gateway.store.engine import READ_ONLY
 from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, TemplateRow, WebhookRow
@@ -109,10 +110,6 @@ class ListQuery:
                 self.ascending,
             ]
         )
-
-
-class PageTokenError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,206 @@
+"""The application layer: what the gateway does for a tenant, whichever door the request came in by.
+
+Doors (gRPC in api.py; ICE's OpenAPI and the console to come) authenticate the caller, translate
+their wire format into these calls and our errors (gateway/errors.py) into their statuses. Nothing
+here knows a wire: it takes request messages of the contract and returns rows and messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC
+from urllib.parse import urlsplit
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from gateway import status as st
+from gateway.changes import BatchChanges
+from gateway.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
+from gateway.outbox import OutboxRelay
+from gateway.settings import GatewaySettings
+from gateway.store.jobs import (
+    BatchWithSubJobs,
+    JobStore,
+    ListQuery,
+    NewBatch,
+    NewMessage,
+    NewSubJob,
+    notify_address,
+)
+from gateway.store.schema import BatchRow, TemplateRow
+from gateway.validate import JOB_TYPES, Roots, ValidJob, validate_submit, validate_template
+from reelmill import topology
+from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
+from reelmill.v1 import batch_service_pb2 as api
+from reelmill.v1 import render_pb2
+
+log = logging.getLogger(__name__)
+WATCH_RECHECK_S = 1.0
+MAX_PAGE = 100
+DEFAULT_PAGE = 10
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[BatchRow]
+    next_token: str
+    limit: int
+
+
+class Application:
+    def __init__(self, settings: GatewaySettings, store: JobStore, relay: OutboxRelay,
+                 changes: BatchChanges) -> None:  # fmt: skip
+        self.store = store
+        self.relay = relay
+        self.changes = changes
+        self.roots = Roots(media=settings.media_roots, output=settings.output_dir,
+                           networks=parse_networks(settings.allowed_networks),
+                           max_count=settings.max_count)  # fmt: skip
+
+    async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> str:
+        """The job id: a new batch, or the one this ClientToken made before."""
+        templates = await self._templates(tenant, list(request.template_config))
+        job = validate_submit(request, self.roots, templates)
+        await self._check_notify_address(job.user_data)
+        result = await asyncio.to_thread(self.store.submit, new_batch(tenant, job))
+        if result.created:
+            self.relay.poke()
+            log.info("submitted job %s with %d variants", result.job_id, job.count)
+        return result.job_id
+
+    async def get(self, tenant: str, job_id: str) -> BatchWithSubJobs:
+        return await asyncio.to_thread(self.store.get, tenant, job_id)
+
+    async def list(self, tenant: str, request: api.ListBatchMediaProducingJobsRequest) -> Page:
+        query = list_query(tenant, request)
+        rows, token = await asyncio.to_thread(self.store.list, query)
+        return Page(rows, token, query.limit)
+
+    async def watch(self, tenant: str, job_id: str) -> AsyncIterator[BatchWithSubJobs]:
+        """The batch now, then each time it changes, until it ends (or the gateway stops:
+        UnavailableError, so that the client watches again elsewhere)."""
+        sent = -1
+        while True:
+            revision = await asyncio.to_thread(self.store.revision, tenant, job_id)
+            if revision != sent:
+                found = await asyncio.to_thread(self.store.get, tenant, job_id)
+                sent = found.batch.revision
+                yield found
+                if found.batch.status in st.BATCH_TERMINAL:
+                    return
+            if self.changes.closing.is_set():
+                raise UnavailableError("gateway shutting down; watch again")
+            await self.changes.wait(job_id, WATCH_RECHECK_S)
+
+    async def cancel(self, tenant: str, job_id: str) -> BatchWithSubJobs:
+        # Putting the key in the cancel bucket is a JetStream publish, so it rides the outbox too.
+        marker = NewMessage(f"$KV.{topology.CANCEL_BUCKET}.{job_id}", f"cancel:{job_id}", b"cancelled")
+        found = await asyncio.to_thread(self.store.cancel, tenant, job_id, marker)
+        self.relay.poke()
+        self.changes.notify(job_id)
+        return found
+
+    async def add_template(self, tenant: str, request: api.AddTemplateRequest) -> TemplateRow:
+        content = validate_template(request, self.roots)
+        return await asyncio.to_thread(
+            self.store.add_template, tenant, uuid.uuid4().hex, request.name, message_json(content)
+        )
+
+    async def template(self, tenant: str, template_id: str) -> TemplateRow:
+        return await asyncio.to_thread(self.store.template, tenant, template_id)
+
+    async def list_templates(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
+        limit = limit or DEFAULT_PAGE
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidArgumentError([FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}")])
+        return await asyncio.to_thread(self.store.list_templates, tenant, limit, page_token)
+
+    async def delete_template(self, tenant: str, template_id: str) -> None:
+        await asyncio.to_thread(self.store.delete_template, tenant, template_id)
+
+    async def _templates(self, tenant: str, ids: list[str]) -> list[api.TemplateContent]:
+        """The contents of the templates a submit names; an unknown id is a bad field, not NOT_FOUND."""
+        if not ids:
+            return []
+        try:
+            rows = await asyncio.to_thread(self.store.templates, tenant, ids)
+        except NotFoundError as e:
+            bad = [FieldViolation(f"TemplateConfig[{i}]", f"no template {t!r} in this tenant")
+                   for i, t in enumerate(ids) if t in str(e)]  # fmt: skip
+            raise InvalidArgumentError(bad or [FieldViolation("TemplateConfig", str(e))]) from e
+        return [json_format.Parse(r.config, api.TemplateContent()) for r in rows]
+
+    async def _check_notify_address(self, user_data: str) -> None:
+        """The callback host must resolve to allowed addresses now (and is checked again at delivery)."""
+        url = notify_address(user_data)
+        if not url:
+            return
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            await asyncio.to_thread(resolve_public, parts.hostname or "", port, self.roots.networks)
+        except BlockedAddressError as e:
+            raise InvalidArgumentError([FieldViolation("UserData.NotifyAddress", str(e))]) from e
+
+
+def new_batch(tenant: str, job: ValidJob) -> NewBatch:
+    """The rows of a new batch: the batch, one sub-job per variant, one render command for each."""
+    batch_id = uuid.uuid4().hex
+    seed = job.seed if job.seed is not None else _seed_of(batch_id)
+    subs, messages = [], []
+    for index in range(job.count):
+        sub_id = uuid.uuid4().hex
+        input_config, editing_config, output_config = job.configs_for(index, seed)
+        command = render_pb2.RenderCommand(
+            batch_id=batch_id, sub_job_id=sub_id, index=index, count=job.count, tenant=tenant,
+            job_type=job.job_type, input_config=input_config, editing_config=editing_config,
+            output_config=output_config, seed=seed,
+            output_url=job.output_url(index) if job.output_config.media_url else "",
+        )  # fmt: skip
+        subs.append(NewSubJob(sub_id, index))
+        messages.append(
+            NewMessage(topology.command_subject(tenant, sub_id), sub_id, command.SerializeToString())
+        )
+    return NewBatch(
+        id=batch_id, tenant=tenant, job_type=job.job_type, client_token=job.client_token,
+        request_hash=job.request_hash, input_config=message_json(job.input_config),
+        editing_config=message_json(job.editing_config), output_config=message_json(job.output_config),
+        user_data=job.user_data, seed=job.seed, sub_jobs=subs, messages=messages,
+    )  # fmt: skip
+
+
+def list_query(tenant: str, req: api.ListBatchMediaProducingJobsRequest) -> ListQuery:
+    bad: list[FieldViolation] = []
+    limit = req.max_results or DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        bad.append(FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}"))
+    if req.sort_by not in ("", "desc", "asc"):
+        bad.append(FieldViolation("SortBy", "must be desc or asc"))
+    if req.status and req.status not in st.BATCH_STATUSES:
+        bad.append(FieldViolation("Status", f"must be one of {', '.join(st.BATCH_STATUSES)}"))
+    if req.job_type and req.job_type not in JOB_TYPES:
+        bad.append(FieldViolation("JobType", f"must be one of {', '.join(JOB_TYPES)}"))
+    start = req.start_time.ToDatetime(UTC) if req.HasField("start_time") else None
+    end = req.end_time.ToDatetime(UTC) if req.HasField("end_time") else None
+    if start and end and end <= start:
+        bad.append(FieldViolation("EndTime", "must be after StartTime"))
+    if bad:
+        raise InvalidArgumentError(bad)
+    return ListQuery(
+        tenant=tenant, job_id=req.job_id, job_type=req.job_type, status=req.status, start_time=start,
+        end_time=end, ascending=req.sort_by == "asc", limit=limit, page_token=req.next_token,
+    )  # fmt: skip
+
+
+def message_json(message: Message) -> str:
+    """A config as stored: compact JSON with the ICE (json_name) field names."""
+    return json_format.MessageToJson(message, indent=None)
+
+
+def _seed_of(batch_id: str) -> int:
+    return int(batch_id[:16], 16)  # a random id makes a random seed, fixed once the batch exists
