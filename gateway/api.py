@@ -89,7 +89,7 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     async def ListBatchMediaProducingJobs(
         self, request: api.ListBatchMediaProducingJobsRequest, context: grpc.aio.ServicerContext
     ) -> api.ListBatchMediaProducingJobsResponse:
-        page = await self.app.list(self._tenant(context), request)
+        page = await self.app.page(self._tenant(context), request)
         return api.ListBatchMediaProducingJobsResponse(
             request_id=_request_id(), editing_batch_job_list=[batch_message(r) for r in page.rows],
             next_token=page.next_token, max_results=page.limit,
@@ -131,7 +131,7 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     @_unary
     async def ListTemplates(self, request: api.ListTemplatesRequest,
                             context: grpc.aio.ServicerContext) -> api.ListTemplatesResponse:  # fmt: skip
-        rows, token = await self.app.list_templates(
+        rows, token = await self.app.templates_page(
             self._tenant(context), request.max_results, request.next_token
         )
         templates = [template_message(r) for r in rows]

@@ -23,9 +23,9 @@ from gateway.changes import BatchChanges
 from gateway.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
 from gateway.outbox import OutboxRelay
 from gateway.settings import GatewaySettings
-from gateway.store.jobs import (
+from gateway.store.batches import (
+    Batches,
     BatchWithSubJobs,
-    JobStore,
     ListQuery,
     NewBatch,
     NewMessage,
@@ -33,6 +33,7 @@ from gateway.store.jobs import (
     notify_address,
 )
 from gateway.store.schema import BatchRow, TemplateRow
+from gateway.store.templates import Templates
 from gateway.validate import JOB_TYPES, Roots, ValidJob, validate_submit, validate_template
 from reelmill import topology
 from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
@@ -53,9 +54,10 @@ class Page:
 
 
 class Application:
-    def __init__(self, settings: GatewaySettings, store: JobStore, relay: OutboxRelay,
+    def __init__(self, settings: GatewaySettings, batches: Batches, templates: Templates, relay: OutboxRelay,
                  changes: BatchChanges) -> None:  # fmt: skip
-        self.store = store
+        self.batches = batches
+        self.templates = templates
         self.relay = relay
         self.changes = changes
         self.roots = Roots(media=settings.media_roots, output=settings.output_dir,
@@ -67,18 +69,18 @@ class Application:
         templates = await self._templates(tenant, list(request.template_config))
         job = validate_submit(request, self.roots, templates)
         await self._check_notify_address(job.user_data)
-        result = await asyncio.to_thread(self.store.submit, new_batch(tenant, job))
+        result = await asyncio.to_thread(self.batches.submit, new_batch(tenant, job))
         if result.created:
             self.relay.poke()
             log.info("submitted job %s with %d variants", result.job_id, job.count)
         return result.job_id
 
     async def get(self, tenant: str, job_id: str) -> BatchWithSubJobs:
-        return await asyncio.to_thread(self.store.get, tenant, job_id)
+        return await asyncio.to_thread(self.batches.get, tenant, job_id)
 
-    async def list(self, tenant: str, request: api.ListBatchMediaProducingJobsRequest) -> Page:
+    async def page(self, tenant: str, request: api.ListBatchMediaProducingJobsRequest) -> Page:
         query = list_query(tenant, request)
-        rows, token = await asyncio.to_thread(self.store.list, query)
+        rows, token = await asyncio.to_thread(self.batches.page, query)
         return Page(rows, token, query.limit)
 
     async def watch(self, tenant: str, job_id: str) -> AsyncIterator[BatchWithSubJobs]:
@@ -86,9 +88,9 @@ class Application:
         UnavailableError, so that the client watches again elsewhere)."""
         sent = -1
         while True:
-            revision = await asyncio.to_thread(self.store.revision, tenant, job_id)
+            revision = await asyncio.to_thread(self.batches.revision, tenant, job_id)
             if revision != sent:
-                found = await asyncio.to_thread(self.store.get, tenant, job_id)
+                found = await asyncio.to_thread(self.batches.get, tenant, job_id)
                 sent = found.batch.revision
                 yield found
                 if found.batch.status in st.BATCH_TERMINAL:
@@ -100,7 +102,7 @@ class Application:
     async def cancel(self, tenant: str, job_id: str) -> BatchWithSubJobs:
         # Putting the key in the cancel bucket is a JetStream publish, so it rides the outbox too.
         marker = NewMessage(f"$KV.{topology.CANCEL_BUCKET}.{job_id}", f"cancel:{job_id}", b"cancelled")
-        found = await asyncio.to_thread(self.store.cancel, tenant, job_id, marker)
+        found = await asyncio.to_thread(self.batches.cancel, tenant, job_id, marker)
         self.relay.poke()
         self.changes.notify(job_id)
         return found
@@ -108,27 +110,27 @@ class Application:
     async def add_template(self, tenant: str, request: api.AddTemplateRequest) -> TemplateRow:
         content = validate_template(request, self.roots)
         return await asyncio.to_thread(
-            self.store.add_template, tenant, uuid.uuid4().hex, request.name, message_json(content)
+            self.templates.add, tenant, uuid.uuid4().hex, request.name, message_json(content)
         )
 
     async def template(self, tenant: str, template_id: str) -> TemplateRow:
-        return await asyncio.to_thread(self.store.template, tenant, template_id)
+        return await asyncio.to_thread(self.templates.get, tenant, template_id)
 
-    async def list_templates(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
+    async def templates_page(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
         limit = limit or DEFAULT_PAGE
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArgumentError([FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}")])
-        return await asyncio.to_thread(self.store.list_templates, tenant, limit, page_token)
+        return await asyncio.to_thread(self.templates.page, tenant, limit, page_token)
 
     async def delete_template(self, tenant: str, template_id: str) -> None:
-        await asyncio.to_thread(self.store.delete_template, tenant, template_id)
+        await asyncio.to_thread(self.templates.delete, tenant, template_id)
 
     async def _templates(self, tenant: str, ids: list[str]) -> list[api.TemplateContent]:
         """The contents of the templates a submit names; an unknown id is a bad field, not NOT_FOUND."""
         if not ids:
             return []
         try:
-            rows = await asyncio.to_thread(self.store.templates, tenant, ids)
+            rows = await asyncio.to_thread(self.templates.named, tenant, ids)
         except NotFoundError as e:
             bad = [FieldViolation(f"TemplateConfig[{i}]", f"no template {t!r} in this tenant")
                    for i, t in enumerate(ids) if t in str(e)]  # fmt: skip

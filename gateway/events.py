@@ -12,7 +12,8 @@ from gateway import status as st
 from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
 from gateway.errors import BusUnavailableError, DatabaseUnavailableError
-from gateway.store.jobs import EventUpdate, JobStore
+from gateway.status import EventUpdate
+from gateway.store.batches import Batches
 from gateway.waits import first_done
 from reelmill import logs
 from reelmill.v1 import render_pb2
@@ -39,8 +40,8 @@ def to_update(ev: render_pb2.RenderEvent) -> EventUpdate | None:
 
 
 class EventConsumer:
-    def __init__(self, store: JobStore, bus: GatewayBus, changes: BatchChanges) -> None:
-        self.store = store
+    def __init__(self, batches: Batches, bus: GatewayBus, changes: BatchChanges) -> None:
+        self.batches = batches
         self.bus = bus
         self.changes = changes
 
@@ -72,7 +73,7 @@ class EventConsumer:
             await msg.term()  # type: ignore[attr-defined]
             return
         try:
-            changed = await asyncio.to_thread(self.store.apply_event, update)
+            changed = await asyncio.to_thread(self.batches.apply_event, update)
         except DatabaseUnavailableError as e:
             log.warning("event for %s kept for later: %s", ev.sub_job_id, e)
             await msg.nak(delay=2.0)  # type: ignore[attr-defined]

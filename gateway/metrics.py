@@ -14,8 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from gateway.bus import GatewayBus
 from gateway.errors import BusUnavailableError, DatabaseUnavailableError
-from gateway.store import backlog
-from gateway.store.jobs import JobStore
+from gateway.store.outbox import Outbox
 from gateway.waits import first_done
 from reelmill.metrics_http import started_endpoint
 
@@ -66,7 +65,7 @@ GRPC_SECONDS = Histogram(
 )
 
 
-async def run(port: int, store: JobStore, bus: GatewayBus, stop: asyncio.Event) -> None:
+async def run(port: int, outbox: Outbox, bus: GatewayBus, stop: asyncio.Event) -> None:
     """Serves /metrics and /healthz on `port` and samples the gauges until `stop`; 0 turns it off."""
     endpoint = started_endpoint(port)
     if endpoint is None:
@@ -75,7 +74,7 @@ async def run(port: int, store: JobStore, bus: GatewayBus, stop: asyncio.Event) 
     try:
         while not stop.is_set():
             try:
-                await sample(store, bus)
+                await sample(outbox, bus)
             except Exception:  # a bug here must not take /metrics and /healthz down with it
                 log.exception("sampling the gauges failed")
             await first_done(asyncio.sleep(SAMPLE_S), stop.wait())
@@ -84,9 +83,9 @@ async def run(port: int, store: JobStore, bus: GatewayBus, stop: asyncio.Event) 
         await asyncio.to_thread(endpoint.close)
 
 
-async def sample(store: JobStore, bus: GatewayBus) -> None:
+async def sample(outbox: Outbox, bus: GatewayBus) -> None:
     try:
-        found = await asyncio.to_thread(backlog.outbox_backlog, store.engine)
+        found = await asyncio.to_thread(outbox.backlog)
         OUTBOX_BACKLOG.set(found.count)
         oldest = found.oldest_created_at
         OUTBOX_OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)

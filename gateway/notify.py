@@ -23,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf import json_format
 
 from gateway.errors import DatabaseUnavailableError, DeliveryError, NotFoundError
-from gateway.store.jobs import DueWebhook, JobStore, utcnow
+from gateway.store.batches import Batches
+from gateway.store.transactions import utcnow
+from gateway.store.webhooks import DueWebhook, Webhooks
 from gateway.tenants import Authenticator
 from gateway.views import batch_message
 from gateway.waits import first_done
@@ -81,9 +83,11 @@ def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Netwo
 
 
 class Notifier:
-    def __init__(self, store: JobStore, auth: Authenticator, *, open_secret: str, allowed: Sequence[Network],
-                 retry_base_s: float = 5.0, poll_s: float = 1.0, concurrency: int = 8) -> None:  # fmt: skip
-        self.store = store
+    def __init__(self, webhooks: Webhooks, batches: Batches, auth: Authenticator, *, open_secret: str,
+                 allowed: Sequence[Network], retry_base_s: float = 5.0, poll_s: float = 1.0,
+                 concurrency: int = 8) -> None:  # fmt: skip
+        self.webhooks = webhooks
+        self.batches = batches
         self.auth = auth
         self.open_secret = open_secret
         self.allowed = tuple(allowed)
@@ -95,7 +99,7 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                due = await asyncio.to_thread(self.store.claim_webhooks, 4 * TIMEOUT_S + 10)
+                due = await asyncio.to_thread(self.webhooks.claim, 4 * TIMEOUT_S + 10)
             except DatabaseUnavailableError as e:
                 log.warning("webhooks: %s", e)
                 due = []
@@ -118,9 +122,9 @@ class Notifier:
 
     async def _attempt(self, delivery: DueWebhook) -> None:
         try:
-            found = await asyncio.to_thread(self.store.get, delivery.tenant, delivery.batch_id)
+            found = await asyncio.to_thread(self.batches.get, delivery.tenant, delivery.batch_id)
         except NotFoundError:
-            await asyncio.to_thread(self.store.webhook_failed, delivery.id, "the job no longer exists", None)
+            await asyncio.to_thread(self.webhooks.failed, delivery.id, "the job no longer exists", None)
             return
         job = json_format.MessageToDict(batch_message(found.batch, found.sub_jobs))
         body = body_of(job, found.batch.completed_at or utcnow())
@@ -137,13 +141,13 @@ class Notifier:
         except DeliveryError as e:
             error = str(e)
         if not error:
-            await asyncio.to_thread(self.store.webhook_delivered, delivery.id)
+            await asyncio.to_thread(self.webhooks.delivered, delivery.id)
             log.info("job %s: webhook %s delivered", delivery.batch_id, delivery.webhook_id)
             return
         attempts = delivery.attempts + 1
         retry_at = datetime.now(UTC) + timedelta(seconds=retry_delay_s(attempts, self.retry_base_s))
         if retry_at - delivery.created_at > GIVE_UP_AFTER:
             retry_at = None
-        await asyncio.to_thread(self.store.webhook_failed, delivery.id, error, retry_at)
+        await asyncio.to_thread(self.webhooks.failed, delivery.id, error, retry_at)
         log.warning("job %s: webhook attempt %d to %s failed: %s%s", delivery.batch_id, attempts,
                     delivery.url, error, "; giving up" if retry_at is None else "")  # fmt: skip

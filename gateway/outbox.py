@@ -7,7 +7,7 @@ import logging
 
 from gateway.bus import GatewayBus
 from gateway.errors import BusUnavailableError, DatabaseUnavailableError
-from gateway.store.jobs import JobStore
+from gateway.store.outbox import Outbox
 from gateway.waits import first_done
 
 log = logging.getLogger(__name__)
@@ -21,9 +21,9 @@ GATHER_S = 0.02
 
 class OutboxRelay:
     def __init__(
-        self, store: JobStore, bus: GatewayBus, poll_s: float = 1.0, gather_s: float = GATHER_S
+        self, outbox: Outbox, bus: GatewayBus, poll_s: float = 1.0, gather_s: float = GATHER_S
     ) -> None:
-        self.store = store
+        self.outbox = outbox
         self.bus = bus
         self.poll_s = poll_s
         self.gather_s = gather_s
@@ -56,16 +56,16 @@ class OutboxRelay:
 
     async def relay_once(self) -> tuple[int, bool]:
         """Publishes one page of pending messages; returns (published, whether the page was the last)."""
-        rows = await asyncio.to_thread(self.store.pending_messages, BATCH_SIZE)
+        rows = await asyncio.to_thread(self.outbox.pending, BATCH_SIZE)
         if not rows:
             return 0, True
         confirmed = await self.bus.publish_many([(r.subject, r.payload, r.msg_id) for r in rows])
         # Only what JetStream confirmed is marked; a crash before this line re-publishes the page later,
         # and Nats-Msg-Id makes that harmless.
         done = [r.id for r, ok in zip(rows, confirmed, strict=True) if ok]
-        await asyncio.to_thread(self.store.mark_published, done)
+        await asyncio.to_thread(self.outbox.mark_published, done)
         if len(done) < len(rows):
             failed = next(r for r, ok in zip(rows, confirmed, strict=True) if not ok)
-            await asyncio.to_thread(self.store.mark_publish_failed, failed.id, "not confirmed by JetStream")
+            await asyncio.to_thread(self.outbox.mark_publish_failed, failed.id, "not confirmed by JetStream")
             raise BusUnavailableError(f"{len(rows) - len(done)} of {len(rows)} messages not confirmed")
         return len(done), len(rows) < BATCH_SIZE

@@ -24,8 +24,12 @@ from gateway.notify import Notifier
 from gateway.outbox import OutboxRelay
 from gateway.settings import GatewaySettings
 from gateway.store import migrate
+from gateway.store.batches import Batches
 from gateway.store.engine import make_engine
-from gateway.store.jobs import JobStore
+from gateway.store.outbox import Outbox
+from gateway.store.templates import Templates
+from gateway.store.transactions import Transactions
+from gateway.store.webhooks import Webhooks
 from gateway.sweeper import Sweeper
 from gateway.tenants import OPEN_TENANT, Authenticator
 from reelmill import topology
@@ -48,13 +52,14 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     engine = make_engine(settings.database_url)
-    store = JobStore(engine)
+    tx = Transactions(engine)
+    batches, outbox = Batches(tx), Outbox(tx)
     policy = topology.WorkerConsumerPolicy(ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
     bus = GatewayBus(settings.nats_url, policy, replicas=settings.nats_replicas)
     changes = BatchChanges()
-    relay = OutboxRelay(store, bus)
-    consumer = EventConsumer(store, bus, changes)
-    sweeper = Sweeper(store, bus, changes, interval_s=settings.sweep_interval_s,
+    relay = OutboxRelay(outbox, bus)
+    consumer = EventConsumer(batches, bus, changes)
+    sweeper = Sweeper(batches, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
     server = grpc.aio.server(
@@ -62,7 +67,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         options=[("grpc.max_receive_message_length", settings.max_request_bytes)],
     )
     batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
-        BatchService(Application(settings, store, relay, changes), auth), server
+        BatchService(Application(settings, batches, Templates(tx), relay, changes), auth), server
     )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -83,7 +88,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     if auth.is_open:
         log.warning("open: no API keys are configured, so anyone who reaches %s acts as tenant %r",
                     settings.listen, OPEN_TENANT)  # fmt: skip
-    notifier = Notifier(store, auth, open_secret=settings.webhook_secret,
+    notifier = Notifier(Webhooks(tx), batches, auth, open_secret=settings.webhook_secret,
                         allowed=parse_networks(settings.allowed_networks),
                         retry_base_s=settings.webhook_retry_base_s)  # fmt: skip
     tasks = [
@@ -92,7 +97,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(consumer.run(stop), name="event-consumer"),
         asyncio.create_task(sweeper.run(stop), name="sweeper"),
-        asyncio.create_task(metrics.run(settings.metrics_port, store, bus, stop), name="metrics"),
+        asyncio.create_task(metrics.run(settings.metrics_port, outbox, bus, stop), name="metrics"),
     ]
     await stop.wait()
 

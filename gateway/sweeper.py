@@ -18,7 +18,9 @@ from gateway import status as st
 from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
 from gateway.errors import BusUnavailableError, DatabaseUnavailableError
-from gateway.store.jobs import EventUpdate, JobStore, utcnow
+from gateway.status import EventUpdate
+from gateway.store.batches import Batches
+from gateway.store.transactions import utcnow
 from gateway.waits import first_done
 from reelmill import topology
 from reelmill.v1 import render_pb2
@@ -29,9 +31,9 @@ EXHAUSTED_CODE = "Internal"
 
 
 class Sweeper:
-    def __init__(self, store: JobStore, bus: GatewayBus, changes: BatchChanges, *, interval_s: float,
+    def __init__(self, batches: Batches, bus: GatewayBus, changes: BatchChanges, *, interval_s: float,
                  stall_after_s: float) -> None:  # fmt: skip
-        self.store = store
+        self.batches = batches
         self.bus = bus
         self.changes = changes
         self.interval_s = interval_s
@@ -66,14 +68,14 @@ class Sweeper:
             return 0
         since = utcnow() - timedelta(seconds=self.stall_after_s)
         handled = 0
-        for stalled in await asyncio.to_thread(self.store.stalled_sub_jobs, since):
+        for stalled in await asyncio.to_thread(self.batches.stalled_sub_jobs, since):
             found = await self.bus.command(subject=topology.command_subject(stalled.tenant, stalled.id))
             if found is not None:
                 await self._fail(found[0], found[1], deliveries=0)
             else:
                 log.warning("job %s sub-job %s: its command is gone from the queue; publishing it again",
                             stalled.batch_id, stalled.id)  # fmt: skip
-                await asyncio.to_thread(self.store.republish, stalled.id)
+                await asyncio.to_thread(self.batches.republish, stalled.id)
             handled += 1
         return handled
 
@@ -85,7 +87,7 @@ class Sweeper:
             error_code=EXHAUSTED_CODE,
             error_message=f"the render did not finish in {tries}: the worker stopped or crashed each time",
         )  # fmt: skip
-        changed = await asyncio.to_thread(self.store.apply_event, update)
+        changed = await asyncio.to_thread(self.batches.apply_event, update)
         await self.bus.delete_command(seq)  # only once the failure is recorded
         log.warning("job %s sub-job %s failed: out of deliveries", cmd.batch_id, cmd.sub_job_id)
         if changed:

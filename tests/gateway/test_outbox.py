@@ -11,8 +11,10 @@ from pathlib import Path
 
 from gateway.outbox import GATHER_S, OutboxRelay
 from gateway.store import migrate
+from gateway.store.batches import Batches, NewBatch, NewMessage, NewSubJob
 from gateway.store.engine import make_engine
-from gateway.store.jobs import JobStore, NewBatch, NewMessage, NewSubJob
+from gateway.store.outbox import Outbox
+from gateway.store.transactions import Transactions
 
 
 class RecordingBus:
@@ -42,10 +44,12 @@ def batch(count: int) -> NewBatch:
 def test_submits_in_quick_succession_go_out_in_one_publish(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     migrate.upgrade(url)
-    store = JobStore(make_engine(url))
+    engine = make_engine(url)
+    tx = Transactions(engine)
+    store, outbox = Batches(tx), Outbox(tx)
     bus = RecordingBus()
     # A longer window than the default's, so that a slow machine still gathers all five.
-    relay = OutboxRelay(store, bus, poll_s=30, gather_s=0.3)  # type: ignore[arg-type]
+    relay = OutboxRelay(outbox, bus, poll_s=30, gather_s=0.3)  # type: ignore[arg-type]
 
     async def scenario() -> None:
         stop = asyncio.Event()
@@ -61,12 +65,12 @@ def test_submits_in_quick_succession_go_out_in_one_publish(tmp_path: Path) -> No
         await asyncio.wait_for(bus.all_published.wait(), 5)
         stop.set()
         await running  # the cycle in flight marks what it published before the relay stops
-        assert store.outbox_backlog() == 0  # every message published and marked
+        assert outbox.backlog().count == 0  # every message published and marked
         published = [m for call in bus.calls for m in call]
         assert published == [s.id for b in batches for s in b.sub_jobs]  # in order, each once
         # Gathered: without the wait after a poke, each submit made a cycle of its own.
         assert len(bus.calls) <= 2, bus.calls
 
     asyncio.run(scenario())
-    store.engine.dispose()
+    engine.dispose()
     assert GATHER_S <= 0.05  # renders start at most this much later

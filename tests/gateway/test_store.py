@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, update
+from sqlalchemy import Engine, inspect, update
 
 from gateway import status as st
 from gateway.errors import DatabaseUnavailableError, IdempotencyMismatchError, NotFoundError
+from gateway.status import EventUpdate
 from gateway.store import migrate
+from gateway.store.batches import Batches, ListQuery, NewBatch, NewMessage, NewSubJob, SubmitResult
 from gateway.store.engine import make_engine
-from gateway.store.jobs import (
-    EventUpdate,
-    JobStore,
-    ListQuery,
-    NewBatch,
-    NewMessage,
-    NewSubJob,
-    SubmitResult,
-    utcnow,
-)
+from gateway.store.outbox import Outbox
 from gateway.store.schema import BatchRow
+from gateway.store.transactions import Transactions, utcnow
+
+
+@dataclass(frozen=True)
+class Store:
+    engine: Engine
+    batches: Batches
+    outbox: Outbox
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -35,11 +37,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[JobStore]:
+def store(db_url: str) -> Iterator[Store]:
     migrate.downgrade(db_url, "base") if _has_tables(db_url) else None
     migrate.upgrade(db_url)
     engine = make_engine(db_url)
-    yield JobStore(engine)
+    tx = Transactions(engine)
+    yield Store(engine, Batches(tx), Outbox(tx))
     engine.dispose()
 
 
@@ -67,61 +70,60 @@ def event(batch: NewBatch, index: int, state: str, attempt: int = 1, **kw: objec
     )
 
 
-def test_submit_writes_batch_sub_jobs_and_outbox_together(store: JobStore) -> None:
+def test_submit_writes_batch_sub_jobs_and_outbox_together(store: Store) -> None:
     batch = new_batch(3)
-    assert store.submit(batch).created
-    found = store.get("t1", batch.id)
+    assert store.batches.submit(batch).created
+    found = store.batches.get("t1", batch.id)
     assert found.batch.status == st.INIT and found.batch.seed == str(2**64 - 1)
     assert [s.idx for s in found.sub_jobs] == [0, 1, 2]
-    pending = store.pending_messages()
+    pending = store.outbox.pending()
     assert [m.msg_id for m in pending] == [s.id for s in batch.sub_jobs]
-    store.mark_published([pending[0].id])
-    assert store.outbox_backlog() == 2
+    store.outbox.mark_published([pending[0].id])
+    assert store.outbox.backlog().count == 2
     with pytest.raises(NotFoundError):
-        store.get("another-tenant", batch.id)
+        store.batches.get("another-tenant", batch.id)
 
 
-def test_client_token_returns_the_first_job_or_refuses_another_request(store: JobStore) -> None:
+def test_client_token_returns_the_first_job_or_refuses_another_request(store: Store) -> None:
     first = new_batch(token="tok")
-    assert store.submit(first).created
-    again = store.submit(new_batch(token="tok"))
+    assert store.batches.submit(first).created
+    again = store.batches.submit(new_batch(token="tok"))
     assert (again.job_id, again.created) == (first.id, False)
     with pytest.raises(IdempotencyMismatchError):
-        store.submit(new_batch(token="tok", request_hash="other"))
-    assert len(store.list(ListQuery(tenant="t1"))[0]) == 1
+        store.batches.submit(new_batch(token="tok", request_hash="other"))
+    assert len(store.batches.page(ListQuery(tenant="t1"))[0]) == 1
 
 
-def test_an_expired_client_token_may_be_used_again(store: JobStore) -> None:
+def test_an_expired_client_token_may_be_used_again(store: Store) -> None:
     first = new_batch(token="tok")
-    store.submit(first)
+    store.batches.submit(first)
     with store.engine.begin() as conn:  # a day and a bit later
         conn.execute(
             update(BatchRow).where(BatchRow.id == first.id).values(created_at=utcnow() - timedelta(hours=25))
         )
     second = new_batch(token="tok", request_hash="other")
-    assert store.submit(second) == SubmitResult(second.id, created=True)
-    assert store.get("t1", first.id).batch.client_token is None
-    assert store.get("t1", second.id).batch.client_token == "tok"
-    assert store.submit(new_batch(token="tok", request_hash="other")).job_id == second.id
+    assert store.batches.submit(second) == SubmitResult(second.id, created=True)
+    assert store.batches.get("t1", first.id).batch.client_token is None
+    assert store.batches.get("t1", second.id).batch.client_token == "tok"
+    assert store.batches.submit(new_batch(token="tok", request_hash="other")).job_id == second.id
 
 
-def test_events_move_forward_only_and_settle_the_batch(store: JobStore) -> None:
+def test_events_move_forward_only_and_settle_the_batch(store: Store) -> None:
+    b = store.batches
     batch = new_batch(2)
-    store.submit(batch)
-    assert store.apply_event(event(batch, 0, st.PROCESSING, progress=0.5, plan='{"DistinctVariants": 4}'))
-    assert store.get("t1", batch.id).batch.status == st.PROCESSING
-    assert not store.apply_event(event(batch, 0, st.PROCESSING, progress=0.5))  # duplicate
-    assert store.apply_event(event(batch, 0, st.PROCESSING, attempt=2, progress=0.1))  # redelivery
-    assert not store.apply_event(event(batch, 0, st.PROCESSING, attempt=1, progress=0.9))  # stale attempt
-    assert store.apply_event(
-        event(batch, 0, st.SUCCESS, attempt=2, media_url="file:///o/0.mp4", duration_s=6.0)
-    )
-    assert not store.apply_event(event(batch, 0, st.SUCCESS, attempt=2))  # duplicate terminal
-    assert not store.apply_event(event(batch, 0, st.PROCESSING, attempt=3))  # never backwards
-    rev = store.revision("t1", batch.id)
-    assert store.apply_event(event(batch, 1, st.FAILED, error_code="InvalidMaterial.Unreadable"))
-    found = store.get("t1", batch.id)
-    assert store.revision("t1", batch.id) > rev
+    b.submit(batch)
+    assert b.apply_event(event(batch, 0, st.PROCESSING, progress=0.5, plan='{"DistinctVariants": 4}'))
+    assert b.get("t1", batch.id).batch.status == st.PROCESSING
+    assert not b.apply_event(event(batch, 0, st.PROCESSING, progress=0.5))  # duplicate
+    assert b.apply_event(event(batch, 0, st.PROCESSING, attempt=2, progress=0.1))  # redelivery
+    assert not b.apply_event(event(batch, 0, st.PROCESSING, attempt=1, progress=0.9))  # stale attempt
+    assert b.apply_event(event(batch, 0, st.SUCCESS, attempt=2, media_url="file:///o/0.mp4", duration_s=6.0))
+    assert not b.apply_event(event(batch, 0, st.SUCCESS, attempt=2))  # duplicate terminal
+    assert not b.apply_event(event(batch, 0, st.PROCESSING, attempt=3))  # never backwards
+    rev = b.revision("t1", batch.id)
+    assert b.apply_event(event(batch, 1, st.FAILED, error_code="InvalidMaterial.Unreadable"))
+    found = b.get("t1", batch.id)
+    assert b.revision("t1", batch.id) > rev
     assert found.batch.status == st.FINISHED and found.batch.completed_at is not None
     sub0, sub1 = found.sub_jobs
     assert (sub0.status, sub0.attempt, sub0.progress, sub0.plan) == (
@@ -134,33 +136,33 @@ def test_events_move_forward_only_and_settle_the_batch(store: JobStore) -> None:
     assert (sub1.status, sub1.error_code) == (st.FAILED, "InvalidMaterial.Unreadable")
 
 
-def test_a_batch_without_any_success_fails(store: JobStore) -> None:
+def test_a_batch_without_any_success_fails(store: Store) -> None:
     batch = new_batch(2)
-    store.submit(batch)
+    store.batches.submit(batch)
     for i in range(2):
-        store.apply_event(event(batch, i, st.FAILED, error_code="Internal", error_message="boom"))
-    found = store.get("t1", batch.id).batch
+        store.batches.apply_event(event(batch, i, st.FAILED, error_code="Internal", error_message="boom"))
+    found = store.batches.get("t1", batch.id).batch
     assert found.status == st.FAILED and found.error_code == "AllSubJobsFailed"
     assert "Internal: boom" in found.error_message
 
 
-def test_cancel_stops_what_has_not_started_and_waits_for_what_runs(store: JobStore) -> None:
+def test_cancel_stops_what_has_not_started_and_waits_for_what_runs(store: Store) -> None:
     batch = new_batch(3)
-    store.submit(batch)
-    store.mark_published([m.id for m in store.pending_messages()[:1]])
-    store.apply_event(event(batch, 0, st.PROCESSING))
+    store.batches.submit(batch)
+    store.outbox.mark_published([m.id for m in store.outbox.pending()[:1]])
+    store.batches.apply_event(event(batch, 0, st.PROCESSING))
     marker = NewMessage(f"$KV.bucket.{batch.id}", f"cancel:{batch.id}", b"x")
-    found = store.cancel("t1", batch.id, marker)
+    found = store.batches.cancel("t1", batch.id, marker)
     assert [s.status for s in found.sub_jobs] == [st.PROCESSING, st.CANCELLED, st.CANCELLED]
     assert found.batch.status == st.PROCESSING and found.batch.cancel_requested
-    assert [m.msg_id for m in store.pending_messages()] == [marker.msg_id]  # unsent commands dropped
-    store.cancel("t1", batch.id, marker)  # idempotent
-    assert len(store.pending_messages()) == 1
-    store.apply_event(event(batch, 0, st.CANCELLED))
-    assert store.get("t1", batch.id).batch.status == st.CANCELLED
+    assert [m.msg_id for m in store.outbox.pending()] == [marker.msg_id]  # unsent commands dropped
+    store.batches.cancel("t1", batch.id, marker)  # idempotent
+    assert len(store.outbox.pending()) == 1
+    store.batches.apply_event(event(batch, 0, st.CANCELLED))
+    assert store.batches.get("t1", batch.id).batch.status == st.CANCELLED
 
 
-def test_migrations_go_down_and_up_again(db_url: str, store: JobStore) -> None:
+def test_migrations_go_down_and_up_again(db_url: str, store: Store) -> None:
     migrate.downgrade(db_url, "base")
     assert not _has_tables(db_url)
     migrate.upgrade(db_url)
@@ -171,11 +173,11 @@ def test_migrations_go_down_and_up_again(db_url: str, store: JobStore) -> None:
 def test_unreachable_database_is_unavailable_and_writes_nothing() -> None:
     engine = make_engine("postgresql://postgres@127.0.0.1:1/test")
     with pytest.raises(DatabaseUnavailableError):
-        JobStore(engine).submit(new_batch())
+        Batches(Transactions(engine)).submit(new_batch())
     engine.dispose()
 
 
-def test_migrations_match_the_tables_the_code_declares(db_url: str, store: JobStore) -> None:
+def test_migrations_match_the_tables_the_code_declares(db_url: str, store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 

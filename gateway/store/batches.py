@@ -1,29 +1,22 @@
-"""Reads and writes of batches, sub-jobs and the outbox. Every write is one transaction."""
+"""Batches and their sub-jobs: submit (with its outbox rows), read, page, cancel, apply render events,
+find stalled sub-jobs. Every write is one transaction; the status rules are gateway/status.py's."""
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gateway import status as st
-from gateway.errors import (
-    DatabaseUnavailableError,
-    FailedPreconditionError,
-    IdempotencyMismatchError,
-    NotFoundError,
-    PageTokenError,
-)
-from gateway.store.engine import READ_ONLY
-from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, TemplateRow, WebhookRow
+from gateway.errors import FailedPreconditionError, IdempotencyMismatchError, NotFoundError
+from gateway.status import EventUpdate
+from gateway.store.paging import decode_token, encode_token
+from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, WebhookRow
+from gateway.store.transactions import Transactions, utcnow
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
 
@@ -32,24 +25,6 @@ _TOKEN_LOOKUP = select(_batches.c.id, _batches.c.created_at, _batches.c.request_
     _batches.c.tenant == bindparam("tenant"), _batches.c.client_token == bindparam("token")
 )
 _INSERT_BATCH, _INSERT_SUB_JOB, _INSERT_OUTBOX = insert(_batches), insert(_sub_jobs), insert(_outbox)
-# The relay's two statements, built once (it runs them for every few submits under load).
-_PENDING = (
-    select(_outbox.c.id, _outbox.c.subject, _outbox.c.msg_id, _outbox.c.payload)
-    .where(_outbox.c.published_at.is_(None))
-    .order_by(_outbox.c.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
-_MARK_PUBLISHED = (
-    update(_outbox)
-    .where(_outbox.c.id.in_(bindparam("ids", expanding=True)))
-    .values(published_at=bindparam("now"))
-)
-T = TypeVar("T")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -112,37 +87,10 @@ class ListQuery:
         )
 
 
-@dataclass(frozen=True)
-class EventUpdate:
-    """A render event as the store applies it."""
-
-    batch_id: str
-    sub_job_id: str
-    attempt: int
-    state: str  # one of the sub-job statuses
-    progress: float = 0.0
-    media_url: str = ""
-    duration_s: float = 0.0
-    error_code: str = ""
-    error_message: str = ""
-    plan: str = ""
-
-
 @dataclass
 class BatchWithSubJobs:
     batch: BatchRow
     sub_jobs: list[SubJobRow] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DueWebhook:
-    id: int
-    webhook_id: str
-    batch_id: str
-    tenant: str
-    url: str
-    attempts: int
-    created_at: datetime
 
 
 def distinct_variants(plan_json: str) -> int:
@@ -171,51 +119,27 @@ class StalledSubJob:
     tenant: str
 
 
-@dataclass(frozen=True)
-class PendingMessage:
-    id: int
-    subject: str
-    msg_id: str
-    payload: bytes
+def _state_of(sub: SubJobRow) -> st.SubJobState:
+    return st.SubJobState(
+        status=sub.status, attempt=sub.attempt, progress=sub.progress, media_url=sub.media_url,
+        duration_s=sub.duration_s, error_code=sub.error_code, error_message=sub.error_message, plan=sub.plan,
+    )  # fmt: skip
 
 
-class JobStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @contextmanager
-    def _tx(self, read_only: bool = False) -> Iterator[Session]:
-        try:
-            with self._sessions.begin() as session:
-                if read_only:
-                    session.connection(execution_options={READ_ONLY: True})
-                yield session
-        except IntegrityError:
-            raise
-        except DBAPIError as e:
-            # Errors of the database driver enter here and leave as ours: the transaction never
-            # committed, so nothing was written.
-            raise DatabaseUnavailableError(f"database unavailable: {e.orig or e}") from e
-
-    def _run(self, fn: Callable[[Session], T]) -> T:
-        with self._tx() as s:
-            return fn(s)
-
-    def _read(self, fn: Callable[[Session], T]) -> T:
-        with self._tx(read_only=True) as s:
-            return fn(s)
+class Batches:
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
 
     # -- submit -------------------------------------------------------------------------------
 
     def submit(self, new: NewBatch) -> SubmitResult:
         try:
-            return self._run(lambda s: self._submit(s, new))
+            return self._tx.run(lambda s: self._submit(s, new))
         except IntegrityError:
             # A concurrent submit with the same ClientToken won the race: answer with its job.
             if new.client_token is None:
                 raise
-            return self._run(lambda s: self._submit(s, new))
+            return self._tx.run(lambda s: self._submit(s, new))
 
     def _submit(self, s: Session, new: NewBatch) -> SubmitResult:
         now = utcnow()
@@ -264,7 +188,7 @@ class JobStore:
             subs = s.scalars(select(SubJobRow).where(SubJobRow.batch_id == job_id).order_by(SubJobRow.idx))
             return BatchWithSubJobs(batch, list(subs))
 
-        return self._read(read)
+        return self._tx.read(read)
 
     def revision(self, tenant: str, job_id: str) -> int:
         def read(s: Session) -> int:
@@ -273,9 +197,9 @@ class JobStore:
                 raise NotFoundError(f"job {job_id} not found")
             return int(rev)
 
-        return self._read(read)
+        return self._tx.read(read)
 
-    def list(self, q: ListQuery) -> tuple[list[BatchRow], str]:
+    def page(self, q: ListQuery) -> tuple[list[BatchRow], str]:
         def read(s: Session) -> tuple[list[BatchRow], str]:
             stmt = select(BatchRow).where(BatchRow.tenant == q.tenant)
             if q.job_id:
@@ -289,7 +213,7 @@ class JobStore:
             if q.end_time is not None:
                 stmt = stmt.where(BatchRow.created_at < q.end_time)
             if q.page_token:
-                after_time, after_id = _decode_token(q.page_token, q.fingerprint())
+                after_time, after_id = decode_token(q.page_token, q.fingerprint())
                 if q.ascending:
                     stmt = stmt.where(
                         or_(
@@ -313,10 +237,10 @@ class JobStore:
             token = ""
             if len(rows) > q.limit:
                 rows = rows[: q.limit]
-                token = _encode_token(rows[-1].created_at, rows[-1].id, q.fingerprint())
+                token = encode_token(rows[-1].created_at, rows[-1].id, q.fingerprint())
             return rows, token
 
-        return self._read(read)
+        return self._tx.read(read)
 
     # -- cancel -------------------------------------------------------------------------------
 
@@ -351,43 +275,24 @@ class JobStore:
             )
             self._settle(s, batch, now)
 
-        self._run(write)
+        self._tx.run(write)
         return self.get(tenant, job_id)
 
     # -- events -------------------------------------------------------------------------------
 
     def apply_event(self, ev: EventUpdate) -> bool:
         """Applies a render event; False when it changes nothing (duplicate, stale or late)."""
-        return self._run(lambda s: self._apply_event(s, ev))
+        return self._tx.run(lambda s: self._apply_event(s, ev))
 
     def _apply_event(self, s: Session, ev: EventUpdate) -> bool:
         sub = s.get(SubJobRow, ev.sub_job_id)
-        if sub is None or sub.batch_id != ev.batch_id or sub.status in st.SUB_JOB_TERMINAL:
+        if sub is None or sub.batch_id != ev.batch_id:
             return False
-        if ev.state == st.PROCESSING:
-            if ev.attempt < sub.attempt:
-                return False  # a late event of an earlier delivery
-            changed = (
-                sub.status != st.PROCESSING
-                or ev.attempt != sub.attempt
-                or ev.progress != sub.progress
-                or (ev.plan and ev.plan != sub.plan)
-            )
-            if not changed:
-                return False
-            sub.progress = ev.progress if ev.attempt > sub.attempt else max(sub.progress, ev.progress)
-            sub.status, sub.attempt = st.PROCESSING, ev.attempt
-        elif ev.state == st.SUCCESS:
-            sub.status, sub.progress = st.SUCCESS, 1.0
-            sub.media_url, sub.duration_s = ev.media_url, ev.duration_s
-        elif ev.state in (st.FAILED, st.CANCELLED):
-            sub.status = ev.state
-            sub.error_code, sub.error_message = ev.error_code, ev.error_message
-        else:
+        after = st.next_sub_job(_state_of(sub), ev)
+        if after is None:
             return False
-        if ev.plan:
-            sub.plan = ev.plan
-        sub.attempt = max(sub.attempt, ev.attempt)
+        for name, value in asdict(after).items():
+            setattr(sub, name, value)
         now = utcnow()
         sub.modified_at = now
         batch = s.get(BatchRow, ev.batch_id)
@@ -411,20 +316,16 @@ class JobStore:
             .where(SubJobRow.batch_id == batch.id)
             .order_by(SubJobRow.idx)
         ).all()
-        final = st.settled_batch_status((r.status for r in rows), batch.cancel_requested)
-        if final is None:
+        settled = st.settle([st.SubJobOutcome(r.status, r.error_code, r.error_message) for r in rows],
+                            batch.cancel_requested)  # fmt: skip
+        if settled is None:
             return
-        batch.status, batch.completed_at = final, now
+        batch.status, batch.completed_at = settled.status, now
+        batch.error_code, batch.error_message = settled.error_code, settled.error_message
         notify = notify_address(batch.user_data)
         if notify:
             s.add(WebhookRow(webhook_id=f"msg_{batch.id}", batch_id=batch.id, tenant=batch.tenant, url=notify,
                              created_at=now, next_attempt_at=now, attempts=0, last_error=""))  # fmt: skip
-        if final == st.FAILED:
-            first = next((r for r in rows if r.status == st.FAILED), None)
-            batch.error_code = "AllSubJobsFailed"
-            batch.error_message = f"all {len(rows)} sub-jobs failed" + (
-                f"; first: {first.error_code}: {first.error_message}" if first else ""
-            )
 
     # -- stalls -------------------------------------------------------------------------------
 
@@ -449,7 +350,7 @@ class JobStore:
             ).all()
             return [StalledSubJob(r.id, r.batch_id, r.tenant) for r in rows]
 
-        return self._read(read)
+        return self._tx.read(read)
 
     def republish(self, sub_job_id: str) -> None:
         """Queues a sub-job's command again under a fresh message id (the old one may be remembered by
@@ -466,145 +367,4 @@ class JobStore:
                             created_at=now, attempts=0, last_error=""))  # fmt: skip
             s.execute(update(SubJobRow).where(SubJobRow.id == sub_job_id).values(modified_at=now))
 
-        self._run(write)
-
-    # -- templates ----------------------------------------------------------------------------
-
-    def add_template(self, tenant: str, template_id: str, name: str, config: str) -> TemplateRow:
-        row = TemplateRow(id=template_id, tenant=tenant, name=name, config=config, created_at=utcnow())
-        self._run(lambda s: s.add(row))
-        return row
-
-    def template(self, tenant: str, template_id: str) -> TemplateRow:
-        def read(s: Session) -> TemplateRow:
-            row = s.get(TemplateRow, template_id)
-            if row is None or row.tenant != tenant:
-                raise NotFoundError(f"template {template_id} not found")
-            return row
-
-        return self._read(read)
-
-    def templates(self, tenant: str, ids: Sequence[str]) -> list[TemplateRow]:
-        """The named templates of a tenant, in the order asked; NotFoundError names the first missing."""
-
-        def read(s: Session) -> list[TemplateRow]:
-            stmt = select(TemplateRow).where(TemplateRow.tenant == tenant, TemplateRow.id.in_(list(ids)))
-            rows = {r.id: r for r in s.scalars(stmt)}
-            missing = [i for i in ids if i not in rows]
-            if missing:
-                raise NotFoundError(f"template {missing[0]} not found")
-            return [rows[i] for i in ids]
-
-        return self._read(read)
-
-    def list_templates(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
-        def read(s: Session) -> tuple[list[TemplateRow], str]:
-            stmt = select(TemplateRow).where(TemplateRow.tenant == tenant)
-            if page_token:
-                after_time, after_id = _decode_token(page_token, "templates")
-                same_time = and_(TemplateRow.created_at == after_time, TemplateRow.id < after_id)
-                stmt = stmt.where(or_(TemplateRow.created_at < after_time, same_time))
-            rows = list(s.scalars(stmt.order_by(TemplateRow.created_at.desc(), TemplateRow.id.desc())
-                                  .limit(limit + 1)))  # fmt: skip
-            token = ""
-            if len(rows) > limit:
-                rows = rows[:limit]
-                token = _encode_token(rows[-1].created_at, rows[-1].id, "templates")
-            return rows, token
-
-        return self._read(read)
-
-    def delete_template(self, tenant: str, template_id: str) -> None:
-        def write(s: Session) -> None:
-            row = s.get(TemplateRow, template_id)
-            if row is None or row.tenant != tenant:
-                raise NotFoundError(f"template {template_id} not found")
-            s.delete(row)
-
-        self._run(write)
-
-    # -- webhooks -----------------------------------------------------------------------------
-
-    def claim_webhooks(self, lease_s: float, limit: int = 16) -> list[DueWebhook]:
-        """Due deliveries, each leased for lease_s so that no other gateway sends it meanwhile."""
-
-        def write(s: Session) -> list[DueWebhook]:
-            now = utcnow()
-            rows = list(s.scalars(
-                select(WebhookRow)
-                .where(WebhookRow.delivered_at.is_(None), WebhookRow.gave_up_at.is_(None),
-                       WebhookRow.next_attempt_at <= now)
-                .order_by(WebhookRow.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
-            ))  # fmt: skip
-            for row in rows:
-                row.next_attempt_at = now + timedelta(seconds=lease_s)
-            return [DueWebhook(r.id, r.webhook_id, r.batch_id, r.tenant, r.url, r.attempts, r.created_at)
-                    for r in rows]  # fmt: skip
-
-        return self._run(write)
-
-    def webhook_delivered(self, row_id: int) -> None:
-        self._run(lambda s: s.execute(update(WebhookRow).where(WebhookRow.id == row_id).values(
-            delivered_at=utcnow(), attempts=WebhookRow.attempts + 1, last_error="")))  # fmt: skip
-
-    def webhook_failed(self, row_id: int, error: str, retry_at: datetime | None) -> None:
-        """A failed attempt: try again at retry_at, or give up when it is None."""
-        values: dict[str, object] = {"attempts": WebhookRow.attempts + 1, "last_error": error[:1000]}
-        if retry_at is None:
-            values["gave_up_at"] = utcnow()
-        else:
-            values["next_attempt_at"] = retry_at
-        self._run(lambda s: s.execute(update(WebhookRow).where(WebhookRow.id == row_id).values(**values)))
-
-    def webhooks_of(self, batch_id: str) -> list[WebhookRow]:
-        return self._read(
-            lambda s: list(s.scalars(select(WebhookRow).where(WebhookRow.batch_id == batch_id)))
-        )
-
-    # -- outbox -------------------------------------------------------------------------------
-
-    def pending_messages(self, limit: int = 100) -> list[PendingMessage]:
-        def read(s: Session) -> list[PendingMessage]:
-            rows = s.execute(_PENDING, {"limit": limit})
-            return [PendingMessage(r.id, r.subject, r.msg_id, r.payload) for r in rows]
-
-        return self._run(read)
-
-    def mark_published(self, ids: Sequence[int]) -> None:
-        if ids:
-            self._run(lambda s: s.execute(_MARK_PUBLISHED, {"ids": list(ids), "now": utcnow()}))
-
-    def mark_publish_failed(self, msg_id: int, error: str) -> None:
-        self._run(
-            lambda s: s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == msg_id)
-                .values(attempts=OutboxRow.attempts + 1, last_error=error[:1000])
-            )
-        )
-
-    def outbox_backlog(self) -> int:
-        return int(
-            self._run(
-                lambda s: s.scalar(
-                    select(func.count()).select_from(OutboxRow).where(OutboxRow.published_at.is_(None))
-                )
-            )
-            or 0
-        )
-
-
-def _encode_token(created_at: datetime, job_id: str, fingerprint: str) -> str:
-    raw = json.dumps({"t": created_at.isoformat(), "i": job_id, "f": fingerprint}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, fingerprint: str) -> tuple[datetime, str]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        created_at, job_id = datetime.fromisoformat(raw["t"]), str(raw["i"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise PageTokenError("NextToken is not a token this service issued") from e
-    if raw.get("f") != fingerprint:
-        raise PageTokenError("NextToken belongs to a query with other filters or sort order")
-    return created_at, job_id
+        self._tx.run(write)

@@ -1,0 +1,74 @@
+"""The outbox: messages committed with the rows they belong to, published by the relay (gateway/outbox.py)
+and marked; and how far behind it is (for metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from gateway.store.schema import OutboxRow
+from gateway.store.transactions import Transactions, utcnow
+
+_outbox = OutboxRow.__table__
+# The relay's two statements, built once (it runs them for every few submits under load).
+_PENDING = (
+    select(_outbox.c.id, _outbox.c.subject, _outbox.c.msg_id, _outbox.c.payload)
+    .where(_outbox.c.published_at.is_(None))
+    .order_by(_outbox.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_MARK_PUBLISHED = (
+    update(_outbox)
+    .where(_outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("now"))
+)
+_BACKLOG = select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.published_at.is_(None))
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    subject: str
+    msg_id: str
+    payload: bytes
+
+
+class Outbox:
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+
+    def pending(self, limit: int = 100) -> list[PendingMessage]:
+        def read(s: Session) -> list[PendingMessage]:
+            rows = s.execute(_PENDING, {"limit": limit})
+            return [PendingMessage(r.id, r.subject, r.msg_id, r.payload) for r in rows]
+
+        return self._tx.run(read)
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        if ids:
+            self._tx.run(lambda s: s.execute(_MARK_PUBLISHED, {"ids": list(ids), "now": utcnow()}))
+
+    def mark_publish_failed(self, msg_id: int, error: str) -> None:
+        self._tx.run(
+            lambda s: s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == msg_id)
+                .values(attempts=OutboxRow.attempts + 1, last_error=error[:1000])
+            )
+        )
+
+    def backlog(self) -> Backlog:
+        """Unpublished messages and the age of the oldest (for metrics)."""
+        count, oldest = self._tx.read(lambda s: s.execute(_BACKLOG).one())
+        return Backlog(int(count or 0), oldest)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest_created_at: datetime | None

@@ -1,0 +1,73 @@
+"""Batch-editing templates of a tenant: add, get, the named ones of a submit, page, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.errors import NotFoundError
+from gateway.store.paging import decode_token, encode_token
+from gateway.store.schema import TemplateRow
+from gateway.store.transactions import Transactions, utcnow
+
+
+class Templates:
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+
+    # -- templates ----------------------------------------------------------------------------
+
+    def add(self, tenant: str, template_id: str, name: str, config: str) -> TemplateRow:
+        row = TemplateRow(id=template_id, tenant=tenant, name=name, config=config, created_at=utcnow())
+        self._tx.run(lambda s: s.add(row))
+        return row
+
+    def get(self, tenant: str, template_id: str) -> TemplateRow:
+        def read(s: Session) -> TemplateRow:
+            row = s.get(TemplateRow, template_id)
+            if row is None or row.tenant != tenant:
+                raise NotFoundError(f"template {template_id} not found")
+            return row
+
+        return self._tx.read(read)
+
+    def named(self, tenant: str, ids: Sequence[str]) -> list[TemplateRow]:
+        """The named templates of a tenant, in the order asked; NotFoundError names the first missing."""
+
+        def read(s: Session) -> list[TemplateRow]:
+            stmt = select(TemplateRow).where(TemplateRow.tenant == tenant, TemplateRow.id.in_(list(ids)))
+            rows = {r.id: r for r in s.scalars(stmt)}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise NotFoundError(f"template {missing[0]} not found")
+            return [rows[i] for i in ids]
+
+        return self._tx.read(read)
+
+    def page(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
+        def read(s: Session) -> tuple[list[TemplateRow], str]:
+            stmt = select(TemplateRow).where(TemplateRow.tenant == tenant)
+            if page_token:
+                after_time, after_id = decode_token(page_token, "templates")
+                same_time = and_(TemplateRow.created_at == after_time, TemplateRow.id < after_id)
+                stmt = stmt.where(or_(TemplateRow.created_at < after_time, same_time))
+            rows = list(s.scalars(stmt.order_by(TemplateRow.created_at.desc(), TemplateRow.id.desc())
+                                  .limit(limit + 1)))  # fmt: skip
+            token = ""
+            if len(rows) > limit:
+                rows = rows[:limit]
+                token = encode_token(rows[-1].created_at, rows[-1].id, "templates")
+            return rows, token
+
+        return self._tx.read(read)
+
+    def delete(self, tenant: str, template_id: str) -> None:
+        def write(s: Session) -> None:
+            row = s.get(TemplateRow, template_id)
+            if row is None or row.tenant != tenant:
+                raise NotFoundError(f"template {template_id} not found")
+            s.delete(row)
+
+        self._tx.run(write)

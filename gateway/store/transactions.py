@@ -1,0 +1,53 @@
+"""Transactions on the gateway's database: every store runs its reads and writes through one of these.
+
+A driver error enters here and leaves as DatabaseUnavailableError: the transaction never committed,
+so nothing was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.errors import DatabaseUnavailableError
+from gateway.store.engine import READ_ONLY
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Transactions:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def _tx(self, read_only: bool = False) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                if read_only:
+                    session.connection(execution_options={READ_ONLY: True})
+                yield session
+        except IntegrityError:
+            raise
+        except DBAPIError as e:
+            raise DatabaseUnavailableError(f"database unavailable: {e.orig or e}") from e
+
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """`fn` in one read-write transaction, committed when it returns."""
+        with self._tx() as s:
+            return fn(s)
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """`fn` in one read-only transaction."""
+        with self._tx(read_only=True) as s:
+            return fn(s)
