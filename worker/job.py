@@ -12,18 +12,17 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from reelmill.v1 import render_pb2
-from worker import fetch, output, s3, speech
-from worker.errors import MaterialTooLargeError, OutputWriteError, RenderCancelledError, WorkerError
+from worker import fetch, output, speech
+from worker.errors import MaterialTooLargeError, RenderCancelledError
 from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
 from worker.render.fonts import FontBook
 from worker.render.frame_cache import FrameCache
-from worker.render.probe import container_tags, probe
+from worker.render.probe import probe
 from worker.selection import media_urls, select
 from worker.settings import WorkerSettings
 
@@ -60,21 +59,9 @@ def output_tag(cmd: render_pb2.RenderCommand) -> str:
 
 def existing_output(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Rendered | None:
     """The output of an earlier delivery of this sub-job that was written but not acknowledged."""
-    if s3.is_s3(cmd.output_url):
-        where = s3.location(cmd.output_url)
-        duration = s3.S3Outputs(settings).existing(where, output_tag(cmd))
-        return None if duration is None else Rendered(where.url, duration)
-    final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
-    if not final.is_file():
-        return None
-    url = output.file_url(final)
-    try:
-        if container_tags(str(final), url).get("comment") != output_tag(cmd):
-            return None  # someone else's file: this render replaces it
-        facts = probe(str(final), url)
-    except WorkerError:
-        return None
-    return Rendered(url, float(facts.duration_s))
+    out = output.for_command(cmd, settings)
+    duration = out.existing(output_tag(cmd))
+    return None if duration is None else Rendered(out.url, duration)
 
 
 def checked(facts: MediaFacts, settings: WorkerSettings) -> MediaFacts:
@@ -161,18 +148,8 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     def is_cancelled() -> bool:
         return state.cancelled
 
-    to_s3 = s3.is_s3(cmd.output_url)
-    if to_s3:  # rendered beside the local outputs, then uploaded in one PUT
-        where = s3.location(cmd.output_url)
-        final = Path(settings.output_dir).resolve() / ".s3-staging" / cmd.batch_id / f"{cmd.index}.mp4"
-    else:
-        final = output.final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputWriteError(f"cannot create the output folder {final.parent}: {e}") from e
-    output.remove_stale_partials(final)
-    temp = output.temp_path(final)
+    out = output.for_command(cmd, settings)
+    temp = out.temp_path()
     fonts = FontBook(settings.font_dirs, settings.default_font)
     try:
         render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
@@ -181,14 +158,10 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         duration = float(probe(str(temp), str(temp)).duration_s)
-        if to_s3:
-            s3.S3Outputs(settings).publish(str(temp), where, output_tag(cmd), duration)
-            url = where.url
-        else:
-            output.publish_file(temp, final)
-            url = output.file_url(final)
+        out.publish(temp, output_tag(cmd), duration)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+    url = out.url
     log.info("rendered %s (%.2f s, plan %.2f s)", url, duration, float(plan.duration_s))
     return Rendered(url, duration, state.plan_json)

@@ -1,13 +1,51 @@
-"""Where a variant's output goes, and writing it so that no partial file is ever visible there."""
+"""Where a variant's output goes, behind one interface: a file under the output folder, or an S3 object
+(worker/s3.py). `for_command` is the one place that looks at the URL's scheme.
+
+The render writes a local temp file (`temp_path`); `publish` makes it visible at its final place in one
+step, so no partial output is ever seen there; `existing` finds what an earlier delivery of the same
+sub-job published but could not acknowledge (the tag written into each output says whose it is).
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from worker.errors import OutputWriteError
+from reelmill.v1 import render_pb2
+from worker import s3
+from worker.errors import OutputWriteError, WorkerError
+from worker.render.probe import container_tags, probe
+from worker.settings import WorkerSettings
+
+
+class Output(Protocol):
+    @property
+    def url(self) -> str:
+        """Where the output is once published, as Get reports it."""
+        ...
+
+    def temp_path(self) -> Path:
+        """A fresh local file to render into (its folder made, stale ones of earlier attempts gone)."""
+        ...
+
+    def existing(self, tag: str) -> float | None:
+        """The duration of the output already there if `tag` wrote it, else None."""
+        ...
+
+    def publish(self, temp: Path, tag: str, duration_s: float) -> None:
+        """`temp`, complete, made the output in one step. Raises OutputWriteError."""
+        ...
+
+
+def for_command(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Output:
+    if s3.is_s3(cmd.output_url):
+        # rendered beside the local outputs, then uploaded in one PUT
+        staging = Path(settings.output_dir).resolve() / ".s3-staging" / cmd.batch_id / f"{cmd.index}.mp4"
+        return S3Output(s3.location(cmd.output_url), staging, settings)
+    return FileOutput(final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index))
 
 
 def final_path(output_url: str, output_dir: str, batch_id: str, index: int) -> Path:
@@ -17,7 +55,7 @@ def final_path(output_url: str, output_dir: str, batch_id: str, index: int) -> P
         return root / batch_id / f"{index}.mp4"
     parts = urlsplit(output_url)
     if parts.scheme != "file":
-        raise OutputWriteError(f"{output_url}: only file:// outputs are supported by this worker")
+        raise OutputWriteError(f"{output_url}: only file:// and s3:// outputs are supported by this worker")
     path = Path(os.path.realpath(unquote(parts.path)))
     if not path.is_relative_to(root):
         raise OutputWriteError(f"{output_url}: not under the output folder {root}")
@@ -28,27 +66,71 @@ def file_url(path: Path) -> str:
     return "file://" + quote(str(path))
 
 
-def temp_path(final: Path) -> Path:
-    """A unique name beside the final file (same filesystem, so the move is atomic)."""
+def temp_beside(final: Path) -> Path:
+    """A unique name beside the final file (same filesystem, so the move is atomic), in a folder that
+    exists, without the temp files an earlier, killed attempt left there."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputWriteError(f"cannot create the output folder {final.parent}: {e}") from e
+    for stale in final.parent.glob(f".{final.stem}.*.partial{final.suffix}"):
+        stale.unlink(missing_ok=True)
     return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.partial{final.suffix}")
 
 
-def remove_stale_partials(final: Path) -> None:
-    """Temporary files an earlier, killed attempt left beside the final file."""
-    for stale in final.parent.glob(f".{final.stem}.*.partial{final.suffix}"):
-        stale.unlink(missing_ok=True)
+class FileOutput:
+    def __init__(self, final: Path) -> None:
+        self.final = final
 
+    @property
+    def url(self) -> str:
+        return file_url(self.final)
 
-def publish_file(temp: Path, final: Path) -> None:
-    """Makes the rendered file durable, then visible under its final name in one step."""
-    try:
-        with open(temp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temp, final)
-        dir_fd = os.open(final.parent, os.O_RDONLY)
+    def temp_path(self) -> Path:
+        return temp_beside(self.final)
+
+    def existing(self, tag: str) -> float | None:
+        if not self.final.is_file():
+            return None
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as e:
-        raise OutputWriteError(f"cannot write {final}: {e}") from e
+            if container_tags(str(self.final), self.url).get("comment") != tag:
+                return None  # someone else's file: this render replaces it
+            return float(probe(str(self.final), self.url).duration_s)
+        except WorkerError:
+            return None
+
+    def publish(self, temp: Path, tag: str, duration_s: float) -> None:
+        """Makes the rendered file durable, then visible under its final name in one step."""
+        try:
+            with open(temp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(temp, self.final)
+            dir_fd = os.open(self.final.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as e:
+            raise OutputWriteError(f"cannot write {self.final}: {e}") from e
+
+
+class S3Output:
+    """An s3:// output: rendered into a local staging file, then uploaded in one conditional PUT."""
+
+    def __init__(self, where: s3.S3Location, staging: Path, settings: WorkerSettings) -> None:
+        self.where = where
+        self.staging = staging
+        self.settings = settings
+
+    @property
+    def url(self) -> str:
+        return self.where.url
+
+    def temp_path(self) -> Path:
+        return temp_beside(self.staging)
+
+    def existing(self, tag: str) -> float | None:
+        return s3.S3Outputs(self.settings).existing(self.where, tag)
+
+    def publish(self, temp: Path, tag: str, duration_s: float) -> None:
+        s3.S3Outputs(self.settings).publish(str(temp), self.where, tag, duration_s)
