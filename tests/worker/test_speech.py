@@ -7,7 +7,6 @@ import math
 import os
 import sys
 import wave
-from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from reelmill import voices
 from worker.errors import MaterialNotFoundError, MaterialUnreadableError
 from worker.narration import Narration
-from worker.speech import SpeechCache, SpeechError, engine_for, narrate, narration_from_wav, pick_voice
+from worker.speech import SpeechCache, SpeechError, engine_for, narrate, narration_from_wav
 
 SEED_TEXTS = ["回龙观盒马鲜生开业啦，盛大开业，买一送一", "北京盒马鲜生新店开业，全场商品八折，欢迎光临"]
 WINDOW_S = Fraction(1, 50)
@@ -148,16 +147,6 @@ def test_unknown_voices_and_bad_texts_are_errors_not_retried(cache: SpeechCache,
         with pytest.raises(SpeechError) as e:
             speak(text, cache, tmp_path, **kw)
         assert not e.value.retryable
-
-
-def test_pick_voice_is_deterministic_and_balanced() -> None:
-    spec = "zh-female-1, zh-male-1,zh-female-2"
-    picks = [pick_voice(spec, 7, i) for i in range(30)]
-    assert picks == [pick_voice(spec, 7, i) for i in range(30)]
-    assert Counter(picks) == {"zh-female-1": 10, "zh-male-1": 10, "zh-female-2": 10}
-    assert any(picks != [pick_voice(spec, seed, i) for i in range(30)] for seed in range(1, 5))
-    assert len({tuple(picks[k : k + 3]) for k in range(0, 30, 3)}) > 1  # not the same order every round
-    assert pick_voice("", 7, 3) == "" and pick_voice("en-male-1", 1, 5) == "en-male-1"
 
 
 def test_a_wav_file_given_as_the_speech(tmp_path: Path) -> None:

@@ -1,7 +1,6 @@
 """Speech: a narration text to a timed voice-over, offline.
 
     narrate(text, voice=..., rate=..., language=..., cache=..., out_dir=...) -> Narration
-    pick_voice(voice_spec, seed, index) -> str
     narration_from_wav(path) -> Narration
 
 ssml (reelmill.ssml) → clauses → engine (espeak, behind the SpeechEngine protocol) → cache → pcm.
@@ -9,7 +8,7 @@ ssml (reelmill.ssml) → clauses → engine (espeak, behind the SpeechEngine pro
 
 from worker.speech.cache import SpeechCache
 from worker.speech.engine import Pcm, SpeechEngine, SpeechError
-from worker.speech.narrate import narrate, narration_from_wav, pick_voice, speed_factor
+from worker.speech.narrate import narrate, narration_from_wav, speed_factor
 from worker.speech.registry import engine_for
 
 __all__ = [
@@ -20,6 +19,5 @@ __all__ = [
     "engine_for",
     "narrate",
     "narration_from_wav",
-    "pick_voice",
     "speed_factor",
 ]

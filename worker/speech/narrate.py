@@ -29,18 +29,6 @@ def speed_factor(rate: int) -> Fraction:
     return 1 + Fraction(rate, 500 if rate > 0 else 1000)
 
 
-def pick_voice(voice_spec: str, seed: int, index: int) -> str:
-    """The voice of variant `index` from a Voice value (one name or a comma list); "" if none is given
-    (narrate then uses the language's default). Each name is used equally often, in an order shuffled
-    anew (by the seed) for every round through the list, so voices do not pair with texts in lockstep."""
-    names = [n for n in voices.voice_list(voice_spec) if n]
-    if not names:
-        return ""
-    turn, slot = divmod(index, len(names))
-    order = sorted(range(len(names)), key=lambda k: hashlib.sha256(f"{seed}:{turn}:{k}".encode()).digest())
-    return names[order[slot]]
-
-
 def narrate(
     text: str,
     *,
