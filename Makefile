@@ -58,9 +58,10 @@ $(BUF):
 
 buf: $(BUF)  ## install the buf CLI (npm) for contract linting
 
-lint: setup $(BUF)  ## ruff, formatting, import contracts, buf lint
+lint: setup $(BUF)  ## ruff, formatting, types (mypy), import contracts, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BUF) lint
 

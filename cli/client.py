@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -193,8 +193,9 @@ def _list_request(args: argparse.Namespace) -> api.ListBatchMediaProducingJobsRe
 
 def describe_error(e: grpc.RpcError) -> str:
     """The status code, message and each field violation, one per line."""
-    lines = [f"error: {e.code().name}: {e.details()}"]  # type: ignore[attr-defined]
-    status = rpc_status.from_call(e)  # type: ignore[arg-type]
+    lines = [f"error: {e.code().name}: {e.details()}"]
+    # The stub asks for a grpc.Call; from_call reads only code(), details() and trailing_metadata().
+    status = rpc_status.from_call(cast(grpc.Call, e))
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()

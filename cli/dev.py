@@ -87,11 +87,12 @@ def _wait_healthy(address: str, children: list[subprocess.Popen[bytes]], timeout
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
+        check = health.Check  # type: ignore[attr-defined]  # the stubs' HealthStub declares no RPCs
         while time.monotonic() < deadline:
             if any(c.poll() is not None for c in children):
                 raise SystemExit("the gateway or worker exited during start-up")
             try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                if check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
                     return
             except grpc.RpcError:
                 pass

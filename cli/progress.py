@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from reelmill.v1 import batch_service_pb2 as api
 
 BAR_WIDTH = 24
@@ -29,10 +31,10 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _time(ts: object) -> str:
+def _time(ts: Timestamp) -> str:
     if not getattr(ts, "seconds", 0):
         return "-"
-    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[attr-defined]
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def jobs_table(resp: api.ListBatchMediaProducingJobsResponse) -> str:

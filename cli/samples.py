@@ -178,9 +178,11 @@ def write_example_media(folder: Path) -> None:
             partial.rename(folder / name)
 
     for name, (tone_hz, with_audio, tint) in EXAMPLE_CLIPS.items():
-        once(name, lambda p, t=tone_hz, a=with_audio, c=tint: make_video(
-            p, 640, 360, 4.0, fps=30, with_audio=a, tone_hz=t, chroma=c
-        ))  # fmt: skip
+
+        def clip(p: str, t: float = tone_hz, a: bool = with_audio, c: tuple[int, int] = tint) -> None:
+            make_video(p, 640, 360, 4.0, fps=30, with_audio=a, tone_hz=t, chroma=c)
+
+        once(name, clip)
     once(
         "product-long.mp4", lambda p: make_video(p, 640, 360, 10.0, fps=30, tone_hz=330.0, chroma=(120, 150))
     )

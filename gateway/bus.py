@@ -22,6 +22,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DiscardPolicy,
+    PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -121,7 +122,7 @@ class GatewayBus:
         """Publishes (subject, payload, msg_id) messages pipelined: all sent, then all acks awaited.
         True for each one JetStream confirmed (stored or a duplicate)."""
         js = self._js()
-        futures: list[asyncio.Future[object] | None] = []
+        futures: list[asyncio.Future[PubAck] | None] = []
         for subject, payload, msg_id in messages:
             try:
                 futures.append(await js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id}))

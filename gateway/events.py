@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
 
 from gateway import metrics
 from gateway import status as st
@@ -60,25 +61,25 @@ class EventConsumer:
                 with logs.context():
                     await self._handle(msg)
 
-    async def _handle(self, msg: object) -> None:
+    async def _handle(self, msg: Msg) -> None:
         try:
-            ev = render_pb2.RenderEvent.FromString(msg.data)  # type: ignore[attr-defined]
+            ev = render_pb2.RenderEvent.FromString(msg.data)
         except DecodeError:
             log.error("dropping an undecodable render event")
-            await msg.term()  # type: ignore[attr-defined]
+            await msg.term()
             return
         logs.bind(job_id=ev.batch_id, sub_job_id=ev.sub_job_id)
         update = to_update(ev)
         if update is None:
-            await msg.term()  # type: ignore[attr-defined]
+            await msg.term()
             return
         try:
             changed = await asyncio.to_thread(self.batches.apply_event, update)
         except DatabaseUnavailableError as e:
             log.warning("event for %s kept for later: %s", ev.sub_job_id, e)
-            await msg.nak(delay=2.0)  # type: ignore[attr-defined]
+            await msg.nak(delay=2.0)
             return
-        await msg.ack()  # type: ignore[attr-defined]
+        await msg.ack()
         if changed and update.state in st.SUB_JOB_TERMINAL:
             metrics.SUB_JOBS_FINISHED.labels(update.state).inc()
         if changed:

@@ -7,20 +7,25 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
 from gateway import metrics
 from reelmill import logs
 
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+# A string: grpc's RpcMethodHandler is generic only in the stubs, not at runtime.
+Continuation: TypeAlias = (
+    "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None]]"
+)
 
 
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler:
+        self, continuation: Continuation[_Request, _Response], handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -28,13 +33,13 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         call = _Call(service, method)
         h: Any = handler  # grpc's handlers are namedtuples; _replace swaps the behaviour only
         if h.unary_unary is not None:
-            return h._replace(unary_unary=call.unary(h.unary_unary))  # type: ignore[no-any-return]
+            return h._replace(unary_unary=call.unary(h.unary_unary))
         if h.stream_unary is not None:
-            return h._replace(stream_unary=call.unary(h.stream_unary))  # type: ignore[no-any-return]
+            return h._replace(stream_unary=call.unary(h.stream_unary))
         if h.unary_stream is not None:
-            return h._replace(unary_stream=call.streaming(h.unary_stream))  # type: ignore[no-any-return]
+            return h._replace(unary_stream=call.streaming(h.unary_stream))
         if h.stream_stream is not None:
-            return h._replace(stream_stream=call.streaming(h.stream_stream))  # type: ignore[no-any-return]
+            return h._replace(stream_stream=call.streaming(h.stream_stream))
         return handler
 
 

@@ -52,11 +52,9 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
 
 def body_of(job: dict[str, object], event_time: datetime) -> bytes:
     sub_jobs = job.get("SubJobList", [])
+    assert isinstance(sub_jobs, list)  # a repeated field in the JSON form
     message = {key: job[key] for key in ("JobId", "Status", "JobType", "UserData") if key in job}
-    message["SubJobList"] = [
-        {k: v for k, v in s.items() if k != "Plan"}
-        for s in sub_jobs  # type: ignore[union-attr]
-    ]
+    message["SubJobList"] = [{k: v for k, v in s.items() if k != "Plan"} for s in sub_jobs]
     doc = {
         "EventType": EVENT_TYPE,
         "EventTime": event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -145,9 +143,8 @@ class Notifier:
             log.info("job %s: webhook %s delivered", delivery.batch_id, delivery.webhook_id)
             return
         attempts = delivery.attempts + 1
-        retry_at = datetime.now(UTC) + timedelta(seconds=retry_delay_s(attempts, self.retry_base_s))
-        if retry_at - delivery.created_at > GIVE_UP_AFTER:
-            retry_at = None
+        next_at = datetime.now(UTC) + timedelta(seconds=retry_delay_s(attempts, self.retry_base_s))
+        retry_at = None if next_at - delivery.created_at > GIVE_UP_AFTER else next_at
         await asyncio.to_thread(self.webhooks.failed, delivery.id, error, retry_at)
         log.warning("job %s: webhook attempt %d to %s failed: %s%s", delivery.batch_id, attempts,
                     delivery.url, error, "; giving up" if retry_at is None else "")  # fmt: skip

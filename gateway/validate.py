@@ -237,7 +237,7 @@ def _config(v: _Violations, req: Message, oneof: str, name: str, kind: type[M]) 
     if which is None:
         return kind()
     if not which.endswith("_json"):
-        return getattr(req, which)  # type: ignore[no-any-return]
+        return getattr(req, which)
     text = getattr(req, which)
     try:
         doc = json.loads(text)
@@ -251,7 +251,9 @@ def _config(v: _Violations, req: Message, oneof: str, name: str, kind: type[M]) 
     for path in _unsupported_paths(doc, name):
         v.add(path, "not supported: reelmill does not do AI media matching")
     if len(v.items) == before:
-        _check_shape(v, doc, kind.DESCRIPTOR, name)
+        descriptor = kind.DESCRIPTOR
+        assert isinstance(descriptor, Descriptor)  # upb's descriptors pass too (DescriptorMetaclass)
+        _check_shape(v, doc, descriptor, name)
     if len(v.items) > before:
         return None
     message = kind()
@@ -305,6 +307,7 @@ def _check_shape(v: _Violations, doc: dict[str, Any], descriptor: Descriptor, pa
 def _check_value(v: _Violations, value: Any, field: FieldDescriptor, where: str) -> None:
     cpp = field.cpp_type
     if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
+        assert field.message_type is not None  # every message field has one
         if isinstance(value, dict):
             _check_shape(v, value, field.message_type, where)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any, Literal
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
@@ -114,7 +115,7 @@ class Worker:
 
     async def _follow(self, msg: Msg, cmd: render_pb2.RenderCommand, report: _Reporter, stop: asyncio.Event,
                       state: JobState, render: asyncio.Task[Rendered],
-                      stopping: asyncio.Future[object]) -> Rendered | None:  # fmt: skip
+                      stopping: asyncio.Task[Literal[True]]) -> Rendered | None:  # fmt: skip
         """Keeps the lease, reports progress and watches for cancel and shutdown until the render ends."""
         lease_s = max(self.bus.ack_wait_s / 3, 0.5)
         last_lease = time.monotonic()
@@ -127,7 +128,7 @@ class Worker:
             wait_s = self.settings.progress_interval_s
             if stop_deadline is not None:
                 wait_s = min(wait_s, max(stop_deadline - now, 0.0))
-            waits = {render} if stopping.done() else {render, stopping}
+            waits: set[asyncio.Future[Any]] = {render} if stopping.done() else {render, stopping}
             await asyncio.wait(waits, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
             if render.done():
                 break
@@ -193,7 +194,7 @@ class _Reporter:
         self.job: JobState | None = None
         self._seq = 0
 
-    def _event(self, state: int) -> render_pb2.RenderEvent:
+    def _event(self, state: render_pb2.RenderState) -> render_pb2.RenderEvent:
         ev = render_pb2.RenderEvent(batch_id=self.cmd.batch_id, sub_job_id=self.cmd.sub_job_id,
                                     attempt=self.attempt, state=state, worker_id=self.worker_id)  # fmt: skip
         ev.event_time.GetCurrentTime()
@@ -209,8 +210,8 @@ class _Reporter:
         await self.bus.publish_event(ev, f"{self.cmd.sub_job_id}:{self.attempt}:p{self._seq}")
         self._sent = now
 
-    async def final(self, state: int, *, rendered: Rendered | None = None, error_code: str = "",
-                    error_message: str = "") -> None:  # fmt: skip
+    async def final(self, state: render_pb2.RenderState, *, rendered: Rendered | None = None,
+                    error_code: str = "", error_message: str = "") -> None:  # fmt: skip
         ev = self._event(state)
         if rendered is not None:
             ev.media_url, ev.duration_s, ev.progress = rendered.media_url, rendered.duration_s, 1.0

@@ -40,7 +40,7 @@ HANDED_BACK = Counter(
 )
 
 
-def finished(state: int) -> None:
+def finished(state: render_pb2.RenderState) -> None:
     SUB_JOBS_FINISHED.labels(STATUSES.get(state, "Unknown")).inc()
 
 

@@ -48,14 +48,14 @@ def select(cmd: render_pb2.RenderCommand) -> Selection:
     ic, ec = cmd.input_config, cmd.editing_config
     seed, index = cmd.seed, cmd.index
     subheadings = tuple(
-        (sh.level, rotate(list(sh.title_array), seed, index, f"subheading{sh.level}"))
+        (sh.level, rotate(list(sh.title_array), seed, index, f"subheading{sh.level}") or "")
         for sh in sorted(ic.sub_heading_array, key=lambda s: s.level)
         if sh.title_array
     )
     voices = [v.strip() for v in ec.speech_config.voice.split(",") if v.strip()]
     return Selection(
         title=rotate(list(ic.title_array), seed, index, "title") or "",
-        subheadings=subheadings,  # type: ignore[arg-type]
+        subheadings=subheadings,
         speech_text=rotate(list(ic.speech_text_array), seed, index, "speech") or "",
         paragraphs=_paragraphs(ic, seed, index),
         voice=rotate(voices, seed, index, "voice") or "",

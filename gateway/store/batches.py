@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,10 @@ from gateway.store.transactions import Transactions, utcnow
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
 
-_batches, _sub_jobs, _outbox = BatchRow.__table__, SubJobRow.__table__, OutboxRow.__table__
+# Declarative types __table__ as FromClause; for a class mapped with __tablename__ it is a Table.
+_batches = cast(Table, BatchRow.__table__)
+_sub_jobs = cast(Table, SubJobRow.__table__)
+_outbox = cast(Table, OutboxRow.__table__)
 _TOKEN_LOOKUP = select(_batches.c.id, _batches.c.created_at, _batches.c.request_hash).where(
     _batches.c.tenant == bindparam("tenant"), _batches.c.client_token == bindparam("token")
 )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event
 
-READ_ONLY = "reelmill_read_only"  # execution option marking a transaction that only reads
+READ_ONLY: Final = "reelmill_read_only"  # execution option marking a transaction that only reads
 
 
 def make_engine(url: str) -> Engine:

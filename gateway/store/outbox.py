@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.schema import OutboxRow
 from gateway.store.transactions import Transactions, utcnow
 
-_outbox = OutboxRow.__table__
+# Declarative types __table__ as FromClause; for a class mapped with __tablename__ it is a Table.
+_outbox = cast(Table, OutboxRow.__table__)
 # The relay's two statements, built once (it runs them for every few submits under load).
 _PENDING = (
     select(_outbox.c.id, _outbox.c.subject, _outbox.c.msg_id, _outbox.c.payload)

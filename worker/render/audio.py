@@ -130,8 +130,8 @@ def sound_frames(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
 
 def _drain(chain: _Chain) -> Iterator[AudioFrame]:
     while True:
-        frames, done = pull_available(chain.sink)
-        yield from frames  # type: ignore[misc]
+        frames, done = pull_available(chain.sink, AudioFrame)
+        yield from frames
         if done or not frames:  # after end of input the graph never waits, so no frames means the end
             return
 
@@ -159,10 +159,10 @@ def _decode(container: InputContainer, stream: AudioStream, cut: _Cut) -> Iterat
         if frame.pts is not None:
             frame.pts -= in_pts
         chain.source.push(frame)
-        ready, done = pull_available(chain.sink)
+        ready, done = pull_available(chain.sink, AudioFrame)
         for out in ready:
-            yield out  # type: ignore[misc]
-            produced += out.samples  # type: ignore[attr-defined]
+            yield out
+            produced += out.samples
         if done or produced >= cut.samples:
             return
     if chain is None:  # an audio stream without a single frame
@@ -251,17 +251,17 @@ def _natural_length(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
                     source = nodes[0]
                 assert source is not None and sink is not None
                 source.push(frame)
-                ready, done = pull_available(sink)
+                ready, done = pull_available(sink, AudioFrame)
                 for out in ready:
-                    yield out  # type: ignore[misc]
-                    produced += out.samples  # type: ignore[attr-defined]
+                    yield out
+                    produced += out.samples
                 if done or produced >= cut.samples:
                     return
             if source is not None and sink is not None:
                 source.push(None)
                 while True:
-                    ready, done = pull_available(sink)
-                    yield from ready  # type: ignore[misc]
+                    ready, done = pull_available(sink, AudioFrame)
+                    yield from ready
                     if done or not ready:
                         return
         except av.FFmpegError as e:
@@ -344,10 +344,10 @@ class Mixer:
                 frame.pts, frame.time_base = self.pushed[i], Fraction(1, SAMPLE_RATE)
                 self.pushed[i] += frame.samples
                 self.sources[i].push(frame)
-            ready, _ = pull_available(self.sink)
-            yield from ready  # type: ignore[misc]
+            ready, _ = pull_available(self.sink, AudioFrame)
+            yield from ready
         while True:
-            ready, done = pull_available(self.sink)
-            yield from ready  # type: ignore[misc]
+            ready, done = pull_available(self.sink, AudioFrame)
+            yield from ready
             if done or not ready:
                 return

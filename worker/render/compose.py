@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from fractions import Fraction
 
 from av.audio.frame import AudioFrame
@@ -16,7 +16,7 @@ from worker.render.audio import SAMPLE_RATE, Mixer
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
 from worker.render.frame_cache import FrameCache
-from worker.render.text import draw_text
+from worker.render.text import Placed, draw_text
 from worker.render.timeline import Layer, Timeline
 from worker.render.video import Canvas, shot_video_frames
 
@@ -86,7 +86,7 @@ def _picture(
     canvas: Canvas,
     timeline: Timeline,
     cache: FrameCache | None,
-) -> Iterator[VideoFrame]:
+) -> Generator[VideoFrame, None, None]:
     """The timeline's frames in order: every shot's frames through the timeline graph."""
     for i, (shot, count) in enumerate(zip(plan.shots, shot_frame_counts(plan), strict=True)):
         video = shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, count, cache)
@@ -156,12 +156,12 @@ def _layers(plan: VariantPlan, sources: Mapping[str, str], fonts: FontBook) -> l
         if s.opacity < 1:
             image.putalpha(image.getchannel("A").point([round(a * s.opacity) for a in range(256)]))
         layers.append(Layer(_rgba_frame(image), s.x_px, s.y_px, Fraction(0), plan.duration_s))
-    drawn: dict[tuple[object, ...], object] = {}
+    drawn: dict[tuple[object, ...], Placed] = {}
     for c in plan.captions:
         key = (c.text, c.look)
         placed = drawn.get(key) or draw_text(c.text, c.look, fonts, canvas)
         drawn[key] = placed
-        layers.append(Layer(_rgba_frame(placed.image), placed.x, placed.y, c.start_s, c.end_s))  # type: ignore[attr-defined]
+        layers.append(Layer(_rgba_frame(placed.image), placed.x, placed.y, c.start_s, c.end_s))
     return layers
 
 

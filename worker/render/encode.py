@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
+from typing import Literal
 
 import av
 from av.audio.frame import AudioFrame
@@ -15,7 +16,8 @@ from worker.plan import OutputSpec
 from worker.render.audio import SAMPLE_RATE
 from worker.render.inputs import describe
 
-_ENCODERS = {"h264": "libx264", "hevc": "libx265"}
+_Encoder = Literal["libx264", "libx265"]
+_ENCODERS: dict[str, _Encoder] = {"h264": "libx264", "hevc": "libx265"}
 
 
 class Encoder:
@@ -42,8 +44,8 @@ class Encoder:
             self.container.close()
             raise
 
-    def _add_streams(self, codec: str, spec: OutputSpec) -> None:
-        options = {"preset": spec.preset}
+    def _add_streams(self, codec: _Encoder, spec: OutputSpec) -> None:
+        options: dict[str, object] = {"preset": spec.preset}
         if codec == "libx265":
             options["x265-params"] = "log-level=error"
         video = self.container.add_stream(codec, rate=Fraction(spec.fps))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from fractions import Fraction
+from typing import TypeVar
 
 from av.filter.context import FilterContext
 from av.frame import Frame
@@ -13,17 +14,22 @@ from av.frame import Frame
 # takes its own reference to the frame, with the pts it has at that moment).
 _stamping = threading.Lock()
 
+_F = TypeVar("_F", bound=Frame)
 
-def pull_available(sink: FilterContext) -> tuple[list[Frame], bool]:
-    """Every frame the sink has ready now, and whether the graph has reached its end."""
-    frames: list[Frame] = []
+
+def pull_available(sink: FilterContext, kind: type[_F]) -> tuple[list[_F], bool]:
+    """Every frame the sink has ready now, and whether the graph has reached its end. `kind` is what the
+    graph makes (VideoFrame from a buffersink, AudioFrame from an abuffersink): pull() is typed as Frame."""
+    frames: list[_F] = []
     while True:
         try:
-            frames.append(sink.pull())
+            frame = sink.pull()
         except BlockingIOError:  # av.error.BlockingIOError (EAGAIN): needs more input
             return frames, False
         except EOFError:  # av.error.EOFError: the graph is finished
             return frames, True
+        assert isinstance(frame, kind), f"{kind.__name__} expected from the sink, got {type(frame).__name__}"
+        frames.append(frame)
 
 
 def push_stamped(
@@ -33,5 +39,5 @@ def push_stamped(
     with _stamping:
         frame.pts, frame.time_base = pts, time_base
         if duration is not None:
-            frame.duration = duration  # type: ignore[attr-defined]
+            frame.duration = duration
         source.push(frame)

@@ -102,7 +102,7 @@ class Timeline:
             self.sources[shot].push(None)
         else:
             push_stamped(self.sources[shot], frame, index, self.time_base, duration=1)
-        return pull_available(self.sink)[0]  # type: ignore[return-value]
+        return pull_available(self.sink, VideoFrame)[0]
 
 
 def _s(t: Fraction) -> str:

@@ -7,7 +7,7 @@ BackgroundImageConfig asks for) and, when the shot has one, the effect (zoom, bl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -149,7 +149,7 @@ class _Framer:
             # A mid-stream resolution change: bring it back to the graph's input geometry (in C).
             frame = frame.reformat(self.width, self.height, self.format)
         self.source.push(frame)
-        return pull_available(self.sink)[0]  # type: ignore[return-value]
+        return pull_available(self.sink, VideoFrame)[0]
 
 
 class _Effect:
@@ -208,7 +208,7 @@ class _Effect:
         else:
             push_stamped(self.source, frame, self.pushed, self.time_base)
             self.pushed += 1
-        return pull_available(self.sink)[0]  # type: ignore[return-value]
+        return pull_available(self.sink, VideoFrame)[0]
 
 
 def _same_aspect(width: int, height: int, sar: Fraction, spec: OutputSpec) -> bool:
@@ -288,7 +288,7 @@ def shot_key(path: str, shot: Shot, canvas: Canvas, count: int) -> ShotKey | Non
 
 def shot_video_frames(
     path: str, url: str, shot: Shot, canvas: Canvas, count: int, cache: FrameCache | None = None
-) -> Iterator[VideoFrame]:
+) -> Generator[VideoFrame, None, None]:
     """Exactly `count` canvas frames for the shot (the last one repeated if the source runs out).
 
     Yielded frames carry no meaningful pts: the caller stamps them on the output timeline. With a
