@@ -34,8 +34,9 @@ from gateway.store.batches import (
 )
 from gateway.store.schema import BatchRow, TemplateRow
 from gateway.store.templates import Templates
-from gateway.validate import JOB_TYPES, Roots, ValidJob, validate_submit, validate_template
-from reelmill import topology
+from gateway.validate import Roots, ValidJob, validate_submit, validate_template
+from reelmill import jobspec, topology
+from reelmill.jobspec import JOB_TYPES
 from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import render_pb2
@@ -155,14 +156,17 @@ def new_batch(tenant: str, job: ValidJob) -> NewBatch:
     batch_id = uuid.uuid4().hex
     seed = job.seed if job.seed is not None else _seed_of(batch_id)
     subs, messages = [], []
+    specs = [jobspec.encode(jobspec.normalise(*configs)) for configs in job.config_sets]
     for index in range(job.count):
         sub_id = uuid.uuid4().hex
-        input_config, editing_config, output_config = job.configs_for(index, seed)
+        which = job.config_set_of(index, seed)
+        input_config, editing_config, output_config = job.config_sets[which]
         command = render_pb2.RenderCommand(
             batch_id=batch_id, sub_job_id=sub_id, index=index, count=job.count, tenant=tenant,
             job_type=job.job_type, input_config=input_config, editing_config=editing_config,
             output_config=output_config, seed=seed,
             output_url=job.output_url(index) if job.output_config.media_url else "",
+            spec=specs[which],
         )  # fmt: skip
         subs.append(NewSubJob(sub_id, index))
         messages.append(

@@ -21,7 +21,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.errors import FieldViolation, InvalidArgumentError
-from reelmill import ssml, voices
+from reelmill import jobspec, ssml, voices
 from reelmill.catalog import (
     ALIGNMENT_MODES,
     BACKGROUND_TYPES,
@@ -31,6 +31,7 @@ from reelmill.catalog import (
     TRANSITIONS,
     VFX_EFFECTS,
 )
+from reelmill.jobspec import SCRIPT
 from reelmill.urlguard import Network, literal_problem
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
@@ -53,8 +54,6 @@ MAX_VOLUME = 10.0
 UNSUPPORTED_FIELDS = frozenset(
     {"MediaSearchInput", "SceneInfo", "HighlightStrategy", "MediaSearchStrategy", "SmartMixConfig"}
 )
-CODECS = {"H.264": "h264", "H.265": "hevc"}
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 # s3 media arrive with their fetcher; until then they are refused here rather than failing later.
 MEDIA_SCHEMES = ("file", "http", "https")
 # s3://bucket/key outputs go through the worker's configured endpoint (worker/s3.py).
@@ -63,8 +62,6 @@ OUTPUT_EXTENSIONS = (".mp4",)
 COLOR = re.compile(r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
 PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 
-SCRIPT, SMART_MIX = "Script", "Smart_Mix"
-JOB_TYPES = (SCRIPT, SMART_MIX)
 M = TypeVar("M", bound=Message)
 
 
@@ -96,11 +93,19 @@ class ValidJob:
     def output_url(self, index: int) -> str:
         return self.output_config.media_url.replace("{index}", str(index))
 
-    def configs_for(self, index: int, seed: int) -> Configs:
-        """The configs variant `index` renders with: a template drawn by the seed, or the request's."""
+    @property
+    def config_sets(self) -> tuple[Configs, ...]:
+        """The configs variants render with: one per template, or the request's."""
+        return self.variants or ((self.input_config, self.editing_config, self.output_config),)
+
+    def config_set_of(self, index: int, seed: int) -> int:
+        """Which of config_sets variant `index` renders with: a template drawn by the seed."""
         if not self.variants:
-            return (self.input_config, self.editing_config, self.output_config)
-        return self.variants[random.Random(f"{seed}:template:{index}").randrange(len(self.variants))]
+            return 0
+        return random.Random(f"{seed}:template:{index}").randrange(len(self.variants))
+
+    def configs_for(self, index: int, seed: int) -> Configs:
+        return self.config_sets[self.config_set_of(index, seed)]
 
 
 Configs = tuple[cfg.InputConfig, cfg.EditingConfig, cfg.OutputConfig]
@@ -353,7 +358,6 @@ def _unsupported_paths(doc: Any, path: str) -> Iterable[str]:
 def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
     p = "InputConfig"
     if ic.media_group_array:
-        job_type = SCRIPT
         if len(ic.media_group_array) > MAX_GROUPS:
             v.add(f"{p}.MediaGroupArray", f"at most {MAX_GROUPS} groups, got {len(ic.media_group_array)}")
         names: set[str] = set()
@@ -385,13 +389,11 @@ def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
         if grouped_speech and ic.speech_text_array:
             v.add(f"{p}.SpeechTextArray", "global and grouped narration cannot both be set")
     elif ic.media_array:
-        job_type = SMART_MIX
         if len(ic.media_array) > MAX_POOL_MEDIA:
             v.add(f"{p}.MediaArray", f"at most {MAX_POOL_MEDIA} media")
         for j, url in enumerate(ic.media_array):
             _check_media_url(v, f"{p}.MediaArray[{j}]", url, roots)
     else:
-        job_type = SCRIPT
         v.add(p, "needs MediaGroupArray (Script) or MediaArray (Smart_Mix)")
     _check_texts(v, f"{p}.TitleArray", ic.title_array, MAX_TITLES, MAX_TITLE_CHARS)
     _check_texts(v, f"{p}.SpeechTextArray", ic.speech_text_array, MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS)
@@ -406,7 +408,7 @@ def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
         levels.add(sh.level)
         _check_texts(v, f"{sp}.TitleArray", sh.title_array, MAX_TITLES, MAX_TITLE_CHARS)
     _check_assets(v, p, ic, roots)
-    return job_type
+    return jobspec.job_type_of(ic)
 
 
 def _check_assets(v: _Violations, p: str, ic: cfg.InputConfig, roots: Roots) -> None:
@@ -491,24 +493,32 @@ def _check_output(v: _Violations, oc: cfg.OutputConfig, roots: Roots) -> int:
     for fname, label in (("width", "Width"), ("height", "Height")):
         if oc.HasField(fname):
             value = getattr(oc, fname)
-            if not 64 <= value <= 4096 or value % 2:
-                v.add(f"{p}.{label}", f"must be an even number in 64–4096, got {value}")
+            if not _within(value, jobspec.SIZE_RANGE) or value % 2:
+                v.add(f"{p}.{label}", f"must be an even number in {_span(jobspec.SIZE_RANGE)}, got {value}")
     vid = oc.video
-    if vid.HasField("crf") and not 0 <= vid.crf <= 51:
-        v.add(f"{p}.Video.Crf", f"must be 0–51, got {vid.crf}")
-    if vid.HasField("fps") and not 1 <= vid.fps <= 60:
-        v.add(f"{p}.Video.Fps", f"must be 1–60, got {vid.fps:g}")
-    if vid.codec and vid.codec not in CODECS:
-        v.add(f"{p}.Video.Codec", f"must be one of {', '.join(CODECS)}")
-    if vid.preset and vid.preset not in PRESETS:
-        v.add(f"{p}.Video.Preset", f"must be one of {', '.join(PRESETS)}")
-    if vid.HasField("bitrate") and not 100 <= vid.bitrate <= 100_000:
-        v.add(f"{p}.Video.Bitrate", "must be 100–100000 kbps")
-    if vid.HasField("gop") and not 1 <= vid.gop <= 1000:
-        v.add(f"{p}.Video.Gop", "must be 1–1000 frames")
-    if oc.audio.HasField("bitrate") and not 32 <= oc.audio.bitrate <= 512:
-        v.add(f"{p}.Audio.Bitrate", "must be 32–512 kbps")
+    if vid.HasField("crf") and not _within(vid.crf, jobspec.CRF_RANGE):
+        v.add(f"{p}.Video.Crf", f"must be {_span(jobspec.CRF_RANGE)}, got {vid.crf}")
+    if vid.HasField("fps") and not _within(vid.fps, jobspec.FPS_RANGE):
+        v.add(f"{p}.Video.Fps", f"must be {_span(jobspec.FPS_RANGE)}, got {vid.fps:g}")
+    if vid.codec and vid.codec not in jobspec.CODECS:
+        v.add(f"{p}.Video.Codec", f"must be one of {', '.join(jobspec.CODECS)}")
+    if vid.preset and vid.preset not in jobspec.PRESETS:
+        v.add(f"{p}.Video.Preset", f"must be one of {', '.join(jobspec.PRESETS)}")
+    if vid.HasField("bitrate") and not _within(vid.bitrate, jobspec.VIDEO_BITRATE_KBPS_RANGE):
+        v.add(f"{p}.Video.Bitrate", f"must be {_span(jobspec.VIDEO_BITRATE_KBPS_RANGE)} kbps")
+    if vid.HasField("gop") and not _within(vid.gop, jobspec.GOP_RANGE):
+        v.add(f"{p}.Video.Gop", f"must be {_span(jobspec.GOP_RANGE)} frames")
+    if oc.audio.HasField("bitrate") and not _within(oc.audio.bitrate, jobspec.AUDIO_BITRATE_KBPS_RANGE):
+        v.add(f"{p}.Audio.Bitrate", f"must be {_span(jobspec.AUDIO_BITRATE_KBPS_RANGE)} kbps")
     return count
+
+
+def _within(value: float, bounds: tuple[int, int]) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def _span(bounds: tuple[int, int]) -> str:
+    return f"{bounds[0]}–{bounds[1]}"
 
 
 def _check_texts(v: _Violations, path: str, texts: Iterable[str], max_items: int, max_chars: int) -> None:

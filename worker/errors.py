@@ -9,6 +9,7 @@
     ├── OutputWriteError          Output.WriteFailed         (retryable)
     ├── RenderCancelledError      Cancelled
     ├── RenderTimeoutError        Internal
+    ├── BadCommandError           Internal                   a command this worker cannot read
     └── BusUnavailableError       NATS is away: the outcome could not be reported (retryable)
 
 A failed sub-job shows `code`; `retryable` says whether its command goes back to the queue. A
@@ -66,6 +67,12 @@ class RenderTimeoutError(WorkerError):
     """A render past REELMILL_RENDER_TIMEOUT_S: it would take as long again, so it is not retried."""
 
     code = "Internal"
+    retryable = False
+
+
+class BadCommandError(WorkerError):
+    """A render command whose parts do not decode (its job spec): it would fail again, so no retry."""
+
     retryable = False
 
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from reelmill import jobspec
 from reelmill.v1 import render_pb2
 from worker import fetch, output, speech
-from worker.errors import MaterialTooLargeError, RenderCancelledError
+from worker.errors import BadCommandError, MaterialTooLargeError, RenderCancelledError
 from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
@@ -30,9 +31,8 @@ log = logging.getLogger(__name__)
 
 # narrate(text, voice, rate, language) -> Narration: the speech engine (worker.speech). `voice` is ""
 # for the language's default voice, `rate` is SpeechConfig.SpeechRate (−500…500, 0 normal), `language`
-# SpeechConfig.SpeechLanguage (default zh).
+# SpeechConfig.SpeechLanguage, as the job spec has them (reelmill/jobspec.py).
 Narrate = Callable[[str, str, int, str], Narration]
-DEFAULT_SPEECH_LANGUAGE = "zh"
 
 
 @dataclass
@@ -111,7 +111,11 @@ def synthesised_narration(settings: WorkerSettings, out_dir: str) -> Narrate:
 def run_job(
     cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState, narrate: Narrate | None = None
 ) -> Rendered:
-    sel = select(cmd)
+    try:
+        spec = jobspec.of_command(cmd)
+    except jobspec.SpecError as e:
+        raise BadCommandError(str(e)) from e
+    sel = select(cmd, spec)
     sources: dict[str, str] = {}
     facts: dict[str, MediaFacts] = {}
     visual = media_urls(cmd) + [u for u in (sel.background_image_url,) if u]
@@ -124,10 +128,8 @@ def run_job(
         sources[sel.music_url] = fetch.local_path(sel.music_url, settings)
 
     with tempfile.TemporaryDirectory(prefix="narration-", dir=_made(settings.cache_dir)) as speech_dir:
-        sc = cmd.editing_config.speech_config
         speak = narrate or synthesised_narration(settings, speech_dir)
-        rate = sc.speech_rate
-        language = sc.speech_language or DEFAULT_SPEECH_LANGUAGE
+        rate, language = spec.speech.rate, spec.speech.language
         narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
         plan = plan_variant(cmd, facts, narrations)
         return _render(cmd, settings, state, plan, sources)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from reelmill import jobspec
+from reelmill.jobspec import JobSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 
@@ -44,21 +46,22 @@ class Selection:
         return list(dict.fromkeys(texts))
 
 
-def select(cmd: render_pb2.RenderCommand) -> Selection:
-    ic, ec = cmd.input_config, cmd.editing_config
+def select(cmd: render_pb2.RenderCommand, spec: JobSpec | None = None) -> Selection:
+    """`spec`: the command's (jobspec.of_command), when the caller has it already."""
+    ic = cmd.input_config
+    spec = spec or jobspec.of_command(cmd)
     seed, index = cmd.seed, cmd.index
     subheadings = tuple(
         (sh.level, rotate(list(sh.title_array), seed, index, f"subheading{sh.level}") or "")
         for sh in sorted(ic.sub_heading_array, key=lambda s: s.level)
         if sh.title_array
     )
-    voices = [v.strip() for v in ec.speech_config.voice.split(",") if v.strip()]
     return Selection(
         title=rotate(list(ic.title_array), seed, index, "title") or "",
         subheadings=subheadings,
         speech_text=rotate(list(ic.speech_text_array), seed, index, "speech") or "",
         paragraphs=_paragraphs(ic, seed, index),
-        voice=rotate(voices, seed, index, "voice") or "",
+        voice=rotate(spec.speech.voices, seed, index, "voice") or "",
         sticker=rotate(list(ic.sticker_array), seed, index, "sticker"),
         music_url=rotate(list(ic.background_music_array), seed, index, "music") or "",
         background_image_url=rotate(list(ic.background_image_array), seed, index, "background") or "",

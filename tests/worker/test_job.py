@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from cli.samples import make_video, make_wav
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
-from worker.errors import MaterialNotFoundError
+from worker.errors import BadCommandError, MaterialNotFoundError
 from worker.job import JobState, existing_output, run_job
 from worker.settings import WorkerSettings
 from worker.speech import narration_from_wav
@@ -57,6 +57,16 @@ def test_output_is_moved_into_place_and_recognised_only_by_its_sub_job(media: Pa
     assert existing_output(command(media, "sub-a", url), settings) == first.__class__(url, first.duration_s)
     # Another job that writes to the same MediaURL must render, not adopt the old file.
     assert existing_output(command(media, "sub-b", url), settings) is None
+
+
+def test_a_command_whose_spec_does_not_decode_fails_without_retry(media: Path, tmp_path: Path) -> None:
+    cmd = command(media, "sub-bad")
+    cmd.spec = b'{"job_type": "Script"}'  # a gateway of another version, or a bug
+    settings = WorkerSettings(media_roots=(str(media),), output_dir=str(tmp_path / "out"))
+    with pytest.raises(BadCommandError, match="job spec does not decode") as info:
+        run_job(cmd, settings, JobState())
+    assert not info.value.retryable
+    assert not (tmp_path / "out").exists()  # nothing fetched, nothing rendered
 
 
 def test_a_symlink_out_of_the_media_roots_is_refused(media: Path, tmp_path: Path) -> None:

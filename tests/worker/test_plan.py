@@ -12,7 +12,7 @@ from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import SpeechTooLongError
 from worker.narration import Cue, Narration
-from worker.plan import MediaFacts, output_spec, plan_variant
+from worker.plan import MediaFacts, plan_variant
 from worker.selection import select
 
 
@@ -372,23 +372,8 @@ def test_subtitles_follow_the_cues_on_the_frame_grid() -> None:
     assert not [c for c in plan.captions if c.kind == "Subtitle"]
 
 
-def test_output_settings_and_preview() -> None:
-    oc = cfg.OutputConfig(
-        video=cfg.VideoSettings(codec="H.265", bitrate=900, gop=48, crf=30, preset="fast"),
-        audio=cfg.AudioSettings(bitrate=96),
-    )
-    spec = output_spec(oc)
-    assert (spec.width, spec.height, spec.codec, spec.video_bitrate_kbps, spec.gop) == (
-        1080,
-        1920,
-        "hevc",
-        900,
-        48,
-    )
-    assert (spec.crf, spec.preset, spec.audio_bitrate_kbps) == (30, "fast", 96)
-    preview = output_spec(cfg.OutputConfig(generate_preview_only=True))
-    assert (preview.width, preview.height, preview.preset) == (360, 640, "ultrafast")
-    # Pixel styles are meant for the requested size and shrink with the preview.
+def test_pixel_styles_shrink_with_a_preview() -> None:
+    """Pixel values are meant for the requested size (reelmill/jobspec.py makes the preview's)."""
     editing = cfg.EditingConfig(title_config=cfg.TextStyle(font_size=80))
     cmd = command(0, editing=editing, title_array=["T"], output=cfg.OutputConfig(generate_preview_only=True))
     assert plan_variant(cmd, FACTS).captions[0].look.size_px == 27

@@ -4,22 +4,21 @@ model.py holds what a plan is (the timeline, its layers, its JSON); planner.py m
 command and the media and narration facts.
 """
 
+from reelmill.jobspec import OutputSpec
 from worker.plan.model import (
     Background,
     Caption,
     MediaFacts,
     MusicLayer,
-    OutputSpec,
     Shot,
     SpeechLayer,
     StickerLayer,
     TextLook,
     VariantPlan,
 )
-from worker.plan.planner import distinct_variants, exact_fps, output_spec, plan_variant, preview_size
+from worker.plan.planner import distinct_variants, plan_variant
 
 __all__ = [
     "Background", "Caption", "MediaFacts", "MusicLayer", "OutputSpec", "Shot", "SpeechLayer",
-    "StickerLayer", "TextLook", "VariantPlan", "distinct_variants", "exact_fps", "output_spec",
-    "plan_variant", "preview_size",
+    "StickerLayer", "TextLook", "VariantPlan", "distinct_variants", "plan_variant",
 ]  # fmt: skip

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from reelmill.jobspec import DEFAULT_BLUR_RADIUS, OutputSpec
+
 MUSIC_FADE_OUT_S = Fraction(1)
-DEFAULT_BLUR_RADIUS = 20.0
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,6 @@ class Shot:
     transition_s: Fraction = Fraction(0)  # its length: this shot starts that much before the last ends
     effect: str = ""  # one of VFX_EFFECTS, or ""
     group: str = ""  # the storyboard group it comes from (Script mode)
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    width: int
-    height: int
-    fps: Fraction
-    codec: str  # "h264" or "hevc"
-    crf: int
-    preset: str
-    video_bitrate_kbps: int | None
-    gop: int | None
-    audio_bitrate_kbps: int
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,18 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from reelmill.catalog import FILTERS, VFX_EFFECTS
+from reelmill import jobspec
 from reelmill.catalog import TEXT_ALIGNMENTS as ALIGNMENTS
+from reelmill.jobspec import DEFAULT_SMART_MIX_DURATION_S, JobSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import MaterialUnreadableError, SpeechTooLongError
 from worker.narration import Narration
 from worker.plan.model import (
-    DEFAULT_BLUR_RADIUS,
     Background,
     Caption,
     MediaFacts,
     MusicLayer,
-    OutputSpec,
     Shot,
     SpeechLayer,
     StickerLayer,
@@ -41,26 +40,9 @@ from worker.plan.model import (
 )
 from worker.selection import Selection, chosen_group_media, combination, select
 
-DEFAULT_GROUP_DURATION_S = Fraction(5)
-DEFAULT_SHOT_DURATION_S = Fraction(3)
-DEFAULT_IMAGE_DURATION_S = Fraction(3)
-DEFAULT_TRANSITION_S = Fraction(1, 2)
-SMART_MIX_DEFAULT_DURATION_S = Fraction(15)
 MIN_SPEED, MAX_SPEED = Fraction(1, 2), Fraction(2)
 MAX_SPEECH_SPEEDUP = Fraction(5, 4)
-DEFAULT_WIDTH, DEFAULT_HEIGHT = 1080, 1920
-DEFAULT_FPS = Fraction(30)
-DEFAULT_CRF = 23
-DEFAULT_PRESET = "veryfast"
-DEFAULT_AUDIO_BITRATE_KBPS = 128
-DEFAULT_MUSIC_VOLUME = 0.2
-DEFAULT_SPEECH_VOLUME = 1.0
-DEFAULT_VFX_PROBABILITY = 0.5
-PREVIEW_LONGEST_SIDE = 640
-PREVIEW_PRESET = "ultrafast"
 MAX_SHOTS = 400  # a guard against a runaway fill (a 600 s video of one-frame pieces)
-
-DEFAULT_TRANSITIONS = ("fade", "dissolve", "wipeleft", "slideleft", "circleopen", "smoothup")
 
 
 # -- the entry points ---------------------------------------------------------------------------------
@@ -74,50 +56,13 @@ def plan_variant(
     """The plan of variant `cmd.index`: a pure function of the command, the media facts (of every
     media of the job, stickers and background images included) and the narrations of the variant's
     speech texts (keyed by text)."""
-    sel = select(cmd)
+    spec = jobspec.of_command(cmd)
+    sel = select(cmd, spec)
     narrations = narrations or {}
     missing = [t for t in sel.texts_to_speak() if t not in narrations]
     if missing:
         raise ValueError(f"no narration for {missing[0][:40]!r}")  # a bug of the caller
-    return _Planner(cmd, sel, facts, narrations).plan()
-
-
-def output_spec(oc: cfg.OutputConfig) -> OutputSpec:
-    v = oc.video
-    width = oc.width if oc.HasField("width") else DEFAULT_WIDTH
-    height = oc.height if oc.HasField("height") else DEFAULT_HEIGHT
-    preset = v.preset or DEFAULT_PRESET
-    if oc.generate_preview_only:
-        width, height = preview_size(width, height)
-        preset = PREVIEW_PRESET
-    return OutputSpec(
-        width=width,
-        height=height,
-        fps=exact_fps(v.fps) if v.HasField("fps") else DEFAULT_FPS,
-        codec="hevc" if v.codec == "H.265" else "h264",
-        crf=v.crf if v.HasField("crf") else DEFAULT_CRF,
-        preset=preset,
-        video_bitrate_kbps=v.bitrate if v.HasField("bitrate") else None,
-        gop=v.gop if v.HasField("gop") else None,
-        audio_bitrate_kbps=oc.audio.bitrate if oc.audio.HasField("bitrate") else DEFAULT_AUDIO_BITRATE_KBPS,
-    )
-
-
-def preview_size(width: int, height: int) -> tuple[int, int]:
-    """The size of a preview: the longest side at most PREVIEW_LONGEST_SIDE, even numbers."""
-    longest = max(width, height)
-    if longest <= PREVIEW_LONGEST_SIDE:
-        return width, height
-    k = Fraction(PREVIEW_LONGEST_SIDE, longest)
-    return max(2, round(width * k / 2) * 2), max(2, round(height * k / 2) * 2)
-
-
-def exact_fps(fps: float) -> Fraction:
-    """The rate meant by a decimal: 29.97 is NTSC's 30000/1001, not 2997/100."""
-    ntsc = Fraction(round(fps * Fraction(1001, 1000)) * 1000, 1001)
-    if ntsc.denominator != 1 and abs(float(ntsc) - fps) < 0.005:
-        return ntsc
-    return Fraction(str(fps)).limit_denominator(1000)
+    return _Planner(cmd, spec, sel, facts, narrations).plan()
 
 
 def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFacts]) -> int:
@@ -128,9 +73,8 @@ def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFa
     long as the media split into enough pieces). Smart_Mix: sequences of distinct pieces of the pool.
     """
     count = max(cmd.count, 1)
-    ic, pc = cmd.input_config, cmd.editing_config.process_config
-    shot_s = _seconds(pc, "single_shot_duration", DEFAULT_SHOT_DURATION_S)
-    fps = output_spec(cmd.output_config).fps
+    ic, spec = cmd.input_config, jobspec.of_command(cmd)
+    shot_s, fps = spec.timing.single_shot_s, spec.output.fps
     ranges = _ranges(cmd.editing_config.media_config)
     if ic.media_group_array:
         groups = [list(g.media_array) for g in ic.media_group_array]
@@ -234,32 +178,24 @@ class _Planner:
     def __init__(
         self,
         cmd: render_pb2.RenderCommand,
+        spec: JobSpec,
         sel: Selection,
         facts: Mapping[str, MediaFacts],
         narrations: Mapping[str, Narration],
     ) -> None:
-        self.cmd, self.sel, self.facts, self.narrations = cmd, sel, facts, narrations
-        ic, ec = cmd.input_config, cmd.editing_config
-        self.ic, self.ec, self.oc = ic, ec, cmd.output_config
-        self.requested = (
-            self.oc.width if self.oc.HasField("width") else DEFAULT_WIDTH,
-            self.oc.height if self.oc.HasField("height") else DEFAULT_HEIGHT,
-        )
-        self.output = output_spec(self.oc)
+        self.cmd, self.spec, self.sel, self.facts, self.narrations = cmd, spec, sel, facts, narrations
+        self.ic, self.ec = cmd.input_config, cmd.editing_config  # the content: media, texts and styles
+        self.timing = spec.timing
+        self.requested = (spec.requested_width, spec.requested_height)
+        self.output = spec.output
         self.fps = self.output.fps
         self.frame = 1 / self.fps
-        pc = ec.process_config
-        self.pc = pc
-        self.shot_s = _seconds(pc, "single_shot_duration", DEFAULT_SHOT_DURATION_S)
-        self.image_s = _seconds(pc, "image_duration", DEFAULT_IMAGE_DURATION_S)
-        self.auto_speed = pc.alignment_mode != "Cut"
-        self.ranges = _ranges(ec.media_config)
+        self.shot_s, self.image_s = spec.timing.single_shot_s, spec.timing.image_s
+        self.ranges = _ranges(self.ec.media_config)
         self.rng = random.Random(f"{cmd.seed}:{cmd.index}:plan")
         self.look_rng = random.Random(f"{cmd.seed}:{cmd.index}:look")
-        self.transition_s = self._transition_length() if pc.allow_transition else Fraction(0)
-        narrated = sel.has_narration
-        self.media_volume = _gain(ec.media_config, 0.0 if narrated else 1.0)
-        self.job_type = "Script" if ic.media_group_array else "Smart_Mix"
+        self.transition_s = spec.timing.transition_s
+        self.job_type = spec.job_type
 
     # -- the whole plan
 
@@ -270,7 +206,7 @@ class _Planner:
         segment_starts = [sum((s.target_s for s in segments[:i]), Fraction(0)) for i in range(len(segments))]
         speech: list[SpeechLayer] = []
         subtitles: list[Caption] = []
-        volume = _gain(self.ec.speech_config, DEFAULT_SPEECH_VOLUME)
+        volume = self.spec.sound.speech_volume
         for segment, text in speech_at:
             n = self.narrations[text]
             layer = SpeechLayer(text=n.text or text, voice=n.voice or self.sel.voice, audio_path=n.audio_path,
@@ -295,18 +231,17 @@ class _Planner:
 
     def _segments(self) -> tuple[Fraction, list[_Segment], list[tuple[int, str]]]:
         """The segments, the speech speed-up, and which segment each narration starts with."""
-        sel, ic = self.sel, self.ic
-        limit = _limit_s(self.oc, "max_duration")
+        sel = self.sel
+        limit = self.timing.max_duration_s
         if self.job_type == "Smart_Mix":
             pool = self._pool()
             if sel.speech_text:
                 length, speed = self._fit_speech([self._narration(sel.speech_text).duration_s], [], limit)
                 return speed, [_Segment(length[0], [], pool, True)], [(0, sel.speech_text)]
-            fixed = _limit_s(self.oc, "fixed_duration")
-            target = _on_grid(min(x for x in (fixed, limit, SMART_MIX_DEFAULT_DURATION_S) if x), self.fps)
+            fixed = self.timing.fixed_duration_s
+            target = _on_grid(min(x for x in (fixed, limit, DEFAULT_SMART_MIX_DURATION_S) if x), self.fps)
             return Fraction(1), [_Segment(target, [], pool, False)], []
 
-        groups = list(ic.media_group_array)
         orders = self._group_orders()
         if sel.speech_text:  # global narration: one shot per group, then more cycling through the groups
             firsts = [next(o) for o in orders]
@@ -314,7 +249,8 @@ class _Planner:
             return speed, [_Segment(length[0], firsts, _cycle(orders), True)], [(0, sel.speech_text)]
         if sel.paragraphs:  # grouped narration: each speaking group lasts as long as its paragraph
             spoken = [self._narration(p).duration_s for p in sel.paragraphs if p]
-            silent = [_group_duration(g) for g, p in zip(groups, sel.paragraphs, strict=True) if not p]
+            durations = self.timing.group_durations_s
+            silent = [d for d, p in zip(durations, sel.paragraphs, strict=True) if not p]
             spoken_len, speed = self._fit_speech(spoken, silent, limit)
             spoken_iter, silent_iter = iter(spoken_len), iter(silent)
             segments, speech_at = [], []
@@ -326,9 +262,9 @@ class _Planner:
                     segments.append(_Segment(_on_grid(next(silent_iter), self.fps), [], order, False))
             return speed, segments, speech_at
         # No narration: group durations, scaled to FixedDuration, capped by MaxDuration.
-        wanted = [_group_duration(g) for g in groups]
+        wanted = list(self.timing.group_durations_s)
         total = sum(wanted, Fraction(0))
-        goal = _limit_s(self.oc, "fixed_duration") or total
+        goal = self.timing.fixed_duration_s or total
         if limit:
             goal = min(goal, limit)
         goal = _on_grid(goal, self.fps)
@@ -432,7 +368,7 @@ class _Planner:
         prev: _Draft | None = None
         for si, seg in enumerate(segments):
             more_after = si < len(segments) - 1
-            if seg.narrated and self.auto_speed:
+            if seg.narrated and self.timing.auto_speed:
                 self._fit(seg, half, prev, more_after)
             else:
                 self._fill(seg, half, prev, more_after, seg.narrated)
@@ -538,8 +474,7 @@ class _Planner:
         assumed), nor where a cell came out shorter than the transition."""
         if not self.transition_s:
             return [("", Fraction(0))] * max(len(cells) - 1, 0)
-        names = list(self.pc.transition_list) or list(DEFAULT_TRANSITIONS)
-        uniform = self.pc.use_uniform_transition if self.pc.HasField("use_uniform_transition") else True
+        names, uniform = list(self.spec.look.transitions), self.spec.look.uniform_transition
         shared = self.look_rng.choice(names)
         out = []
         for i in range(1, len(cells)):
@@ -549,34 +484,24 @@ class _Planner:
             out.append((name, self.transition_s) if ok else ("", Fraction(0)))
         return out
 
-    def _transition_length(self) -> Fraction:
-        """An even number of frames (so half a transition is on the grid too), at least two."""
-        want = _seconds(self.pc, "transition_duration", DEFAULT_TRANSITION_S)
-        frames = max(2, 2 * round(want * self.fps / 2))
-        return Fraction(frames) / self.fps
-
     def _shot_volume(self, d: _Draft) -> float:
         if d.piece.length_s is None or not self.facts[d.piece.url].has_audio:
             return 0.0
-        if d.group >= 0:
-            g = self.ic.media_group_array[d.group]
-            if g.HasField("volume"):
-                return g.volume
-        return self.media_volume
+        group_volume = self.spec.sound.group_volumes[d.group] if d.group >= 0 else None
+        return self.spec.sound.media_volume if group_volume is None else group_volume
 
     def _effect(self, index: int) -> str:
-        pc = self.pc
-        if not pc.allow_vfx_effect:
+        look = self.spec.look
+        if not look.effects:
             return ""
-        p = pc.vfx_effect_probability if pc.HasField("vfx_effect_probability") else DEFAULT_VFX_PROBABILITY
-        names = list(pc.vfx_first_clip_effect_list if index == 0 else pc.vfx_not_first_clip_effect_list)
+        names = look.first_effects if index == 0 else look.other_effects
         roll = self.look_rng.random()
-        return self.look_rng.choice(names or list(VFX_EFFECTS)) if roll < p else ""
+        return self.look_rng.choice(names) if roll < look.effect_probability else ""
 
     def _filter(self) -> str:
-        if not self.pc.allow_filter:
+        if not self.spec.look.filter:
             return ""
-        return self.look_rng.choice(list(self.pc.filter_list) or list(FILTERS))
+        return self.look_rng.choice(self.spec.look.filters)
 
     # -- layers
 
@@ -595,10 +520,9 @@ class _Planner:
 
     def _subtitles(self, layer: SpeechLayer, narration: Narration, duration: Fraction) -> list[Caption]:
         """The narration's cues, on the timeline: shown exactly while their words are spoken."""
-        sc = self.ec.speech_config
-        if sc.HasField("subtitles") and not sc.subtitles:
+        if not self.spec.speech.subtitles:
             return []
-        look = self._look(sc.asr_config, "Subtitle")
+        look = self._look(self.ec.speech_config.asr_config, "Subtitle")
         out = []
         for cue in narration.cues:
             start = layer.start_s + _round_grid(cue.start_s / layer.speed, self.fps)
@@ -666,17 +590,14 @@ class _Planner:
     def _music(self) -> MusicLayer | None:
         if not self.sel.music_url:
             return None
-        mc = self.ec.background_music_config
-        ducking = mc.ducking if mc.HasField("ducking") else True
-        return MusicLayer(self.sel.music_url, _gain(mc, DEFAULT_MUSIC_VOLUME), ducking)
+        return MusicLayer(self.sel.music_url, self.spec.sound.music_volume, self.spec.sound.ducking)
 
     def _background(self) -> Background:
-        bg = self.ec.background_image_config
-        mode = bg.sub_type or "Crop"
-        radius = bg.radius if bg.HasField("radius") else DEFAULT_BLUR_RADIUS
+        look = self.spec.look
         k = self.output.width / self.requested[0]
-        return Background(mode=mode, color=bg.color or "#000000", radius=round(radius * k, 2),
-                          image_url=self.sel.background_image_url if mode == "Image" else "")  # fmt: skip
+        image = self.sel.background_image_url if look.background == "Image" else ""
+        return Background(mode=look.background, color=look.background_color,
+                          radius=round(look.blur_radius * k, 2), image_url=image)  # fmt: skip
 
 
 _DEFAULT_ALIGNMENT = {"Title": "TopCenter", "SubHeading": "TopCenter", "Subtitle": "BottomCenter"}
@@ -740,10 +661,6 @@ def _grid_split(
     return out
 
 
-def _group_duration(g: cfg.MediaGroup) -> Fraction:
-    return Fraction(str(g.duration)) if g.HasField("duration") else DEFAULT_GROUP_DURATION_S
-
-
 def _place(msg: Any, name: str, extent: int, k: Fraction, default: Fraction) -> int:
     """A position or size: pixels (of the requested size) if > 1, else a fraction of the canvas."""
     value = Fraction(str(getattr(msg, name))) if msg.HasField(name) else default
@@ -763,10 +680,6 @@ def _falling(n: int, m: int) -> int:
     return math.prod(range(n - m + 1, n + 1)) if m > 0 else 1
 
 
-def _limit_s(oc: cfg.OutputConfig, name: str) -> Fraction | None:
-    return Fraction(str(getattr(oc, name))) if oc.HasField(name) else None
-
-
 def _on_grid(seconds: Fraction, fps: Fraction) -> Fraction:
     return Fraction(math.floor(seconds * fps)) / fps
 
@@ -777,16 +690,3 @@ def _ceil_grid(seconds: Fraction, fps: Fraction) -> Fraction:
 
 def _round_grid(seconds: Fraction, fps: Fraction) -> Fraction:
     return Fraction(math.floor(seconds * fps + Fraction(1, 2))) / fps
-
-
-def _seconds(msg: Any, field_name: str, default: Fraction) -> Fraction:
-    return Fraction(str(getattr(msg, field_name))) if msg.HasField(field_name) else default
-
-
-def _gain(conf: Any, default: float) -> float:
-    """Volume, or its alias Gain, or the default."""
-    if conf.HasField("volume"):
-        return float(conf.volume)
-    if conf.HasField("gain"):
-        return float(conf.gain)
-    return default

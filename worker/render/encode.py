@@ -54,9 +54,10 @@ class Encoder:
         ctx = video.codec_context
         ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # AVCOL_SPC/PRI/TRC_BT709
         ctx.color_range = 1  # AVCOL_RANGE_MPEG
-        if spec.video_bitrate_kbps:
+        # The spec has one of the two (a bitrate wins over Crf: reelmill/jobspec.py).
+        if spec.video_bitrate_kbps is not None:
             video.bit_rate = spec.video_bitrate_kbps * 1000  # average bitrate instead of constant quality
-        else:
+        if spec.crf is not None:
             options["crf"] = str(spec.crf)
         if spec.gop:
             video.gop_size = spec.gop
