@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import posixpath
 import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -22,6 +21,7 @@ from google.protobuf.message import Message
 
 from gateway.errors import FieldViolation, InvalidArgumentError
 from reelmill import jobspec, ssml, voices
+from reelmill import roots as roots_rule
 from reelmill.catalog import (
     ALIGNMENT_MODES,
     BACKGROUND_TYPES,
@@ -631,11 +631,10 @@ def _url_problem(url: str, schemes: tuple[str, ...], file_roots: tuple[str, ...]
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
             return "file:// URLs name a local path (file:///path)"
-        raw = unquote(parts.path)
+        raw = roots_rule.file_path(url)
         if "\x00" in raw or ".." in raw.split("/"):
             return "file path must not contain '..' or NUL"
-        path = posixpath.normpath(raw)
-        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in file_roots if r):
+        if not roots_rule.is_under(roots_rule.normalised(raw), file_roots):
             return f"file path must be under {' or '.join(r for r in file_roots if r) or 'a configured root'}"
     elif not parts.netloc:
         return "URL needs a host (or bucket)"

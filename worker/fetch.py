@@ -9,8 +9,9 @@ import http.client
 import os
 import time
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
+from reelmill import roots
 from reelmill.urlguard import BlockedAddressError, parse_networks, pinned_connection
 from worker.errors import MaterialNotFoundError, MaterialTooLargeError, MaterialUnreadableError, WorkerError
 from worker.settings import WorkerSettings
@@ -37,9 +38,8 @@ def local_path(url: str, settings: WorkerSettings) -> str:
 
 def _file_path(url: str, media_roots: tuple[str, ...]) -> str:
     # Resolve symlinks before the root check, so a link inside a root cannot point outside it.
-    path = os.path.realpath(unquote(urlsplit(url).path))
-    roots = [os.path.realpath(r) for r in media_roots]
-    if not any(path == r or path.startswith(r + os.sep) for r in roots):
+    path = roots.real(roots.file_path(url))
+    if not roots.is_under(path, [roots.real(r) for r in media_roots]):
         raise MaterialNotFoundError(f"{url}: not under a configured media root")
     if not os.path.isfile(path):
         raise MaterialNotFoundError(f"{url}: no such file")

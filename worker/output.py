@@ -12,8 +12,9 @@ import os
 import uuid
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
+from reelmill import roots
 from reelmill.v1 import render_pb2
 from worker import s3
 from worker.errors import OutputWriteError, WorkerError
@@ -50,16 +51,15 @@ def for_command(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Outp
 
 def final_path(output_url: str, output_dir: str, batch_id: str, index: int) -> Path:
     """The output file: the command's file:// URL, or <output_dir>/<batch>/<index>.mp4."""
-    root = Path(os.path.realpath(output_dir))
+    root = roots.real(output_dir)
     if not output_url:
-        return root / batch_id / f"{index}.mp4"
-    parts = urlsplit(output_url)
-    if parts.scheme != "file":
+        return Path(root) / batch_id / f"{index}.mp4"
+    if urlsplit(output_url).scheme != "file":
         raise OutputWriteError(f"{output_url}: only file:// and s3:// outputs are supported by this worker")
-    path = Path(os.path.realpath(unquote(parts.path)))
-    if not path.is_relative_to(root):
+    path = roots.real(roots.file_path(output_url))
+    if not roots.is_under(path, [root]):
         raise OutputWriteError(f"{output_url}: not under the output folder {root}")
-    return path
+    return Path(path)
 
 
 def file_url(path: Path) -> str:
