@@ -30,10 +30,10 @@ from gateway.store.batches import (
     NewBatch,
     NewMessage,
     NewSubJob,
-    notify_address,
 )
 from gateway.store.schema import BatchRow, TemplateRow
 from gateway.store.templates import Templates
+from gateway.userdata import notify_address
 from gateway.validate import Roots, ValidJob, validate_submit, validate_template
 from reelmill import jobspec, topology
 from reelmill.jobspec import JOB_TYPES

@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from gateway import userdata
 from gateway.errors import FieldViolation, InvalidArgumentError
 from reelmill import jobspec, ssml, voices
 from reelmill import roots as roots_rule
@@ -43,7 +44,6 @@ MAX_TITLES, MAX_TITLE_CHARS = 50, 50
 MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS = 50, 1000
 MAX_ASSETS = 50
 MAX_GROUP_NAME_CHARS = 50
-MAX_USER_DATA_BYTES = 512
 MAX_CLIENT_TOKEN_CHARS = 64
 MAX_URL_CHARS = 2048
 MAX_COUNT = 100
@@ -642,19 +642,12 @@ def _url_problem(url: str, schemes: tuple[str, ...], file_roots: tuple[str, ...]
 
 
 def _check_user_data(v: _Violations, user_data: str, roots: Roots) -> None:
-    if not user_data:
-        return
-    if len(user_data.encode()) > MAX_USER_DATA_BYTES:
-        v.add("UserData", f"at most {MAX_USER_DATA_BYTES} bytes")
-        return
     try:
-        doc = json.loads(user_data)
-    except json.JSONDecodeError as e:
-        v.add("UserData", f"must be a JSON object: {e.msg}")
+        doc = userdata.parse(user_data)
+    except userdata.UserDataError as e:
+        v.add("UserData", str(e))
         return
-    if not isinstance(doc, dict):
-        v.add("UserData", "must be a JSON object")
-    elif "NotifyAddress" in doc:
+    if "NotifyAddress" in doc:
         address = doc["NotifyAddress"]
         problem = "must be a string" if not isinstance(address, str) else notify_problem(address, roots)
         if problem:

@@ -18,6 +18,7 @@ from gateway.status import EventUpdate
 from gateway.store.paging import decode_token, encode_token
 from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, WebhookRow
 from gateway.store.transactions import Transactions, utcnow
+from gateway.userdata import notify_address
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
 
@@ -104,16 +105,6 @@ def distinct_variants(plan_json: str) -> int:
     except (ValueError, AttributeError):
         return 0
     return value if isinstance(value, int) else 0
-
-
-def notify_address(user_data: str) -> str:
-    """UserData.NotifyAddress, if the batch has one."""
-    try:
-        doc = json.loads(user_data) if user_data else {}
-    except ValueError:
-        return ""
-    value = doc.get("NotifyAddress") if isinstance(doc, dict) else None
-    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
