@@ -132,6 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str
         s.start("worker")
         yield s, server.base
         server.server.shutdown()
+        server.server.server_close()
     finally:
         s.close()
 

@@ -94,6 +94,7 @@ def test_healthz_fails_when_the_event_loop_stalls() -> None:
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert e.value.code == 503
+        e.value.close()  # the error holds the response and its socket
     finally:
         endpoint.close()
 
