@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any
 
 from reelmill import jobspec
-from reelmill.catalog import TEXT_ALIGNMENTS as ALIGNMENTS
 from reelmill.jobspec import DEFAULT_SMART_MIX_DURATION_S, JobSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.errors import MaterialUnreadableError, SpeechTooLongError
 from worker.narration import Narration
+from worker.plan.grid import ceil_grid, grid_split, on_grid, round_grid
+from worker.plan.layout import sticker_layer, text_look
 from worker.plan.model import (
     Background,
     Caption,
@@ -35,10 +35,11 @@ from worker.plan.model import (
     Shot,
     SpeechLayer,
     StickerLayer,
-    TextLook,
     VariantPlan,
 )
-from worker.selection import Selection, chosen_group_media, combination, select
+from worker.plan.pieces import Piece, pieces_of, ranges_of
+from worker.plan.variety import distinct_variants, pool_start
+from worker.selection import Selection, chosen_group_media, select
 
 MIN_SPEED, MAX_SPEED = Fraction(1, 2), Fraction(2)
 MAX_SPEECH_SPEEDUP = Fraction(5, 4)
@@ -65,89 +66,6 @@ def plan_variant(
     return _Planner(cmd, spec, sel, facts, narrations).plan()
 
 
-def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFacts]) -> int:
-    """How many of the batch's cmd.count variants can have pairwise different shot sequences.
-
-    Script: each combination of one media per group is used by ⌈count/total⌉ or ⌊count/total⌋
-    variants, and variants sharing a combination differ by the pieces they take from those media (as
-    long as the media split into enough pieces). Smart_Mix: sequences of distinct pieces of the pool.
-    """
-    count = max(cmd.count, 1)
-    ic, spec = cmd.input_config, jobspec.of_command(cmd)
-    shot_s, fps = spec.timing.single_shot_s, spec.output.fps
-    ranges = _ranges(cmd.editing_config.media_config)
-    if ic.media_group_array:
-        groups = [list(g.media_array) for g in ic.media_group_array]
-        splits = [g.split_mode != "NoSplit" for g in ic.media_group_array]
-        total = math.prod(len(g) for g in groups)
-        distinct = 0
-        for k in range(min(count, total)):
-            picks, _ = combination([len(g) for g in groups], cmd.seed, k)
-            users = count // total + (1 if k < count % total else 0)
-            pieces = math.prod(
-                len(_pieces(g[p], facts, ranges, split, shot_s, fps))
-                for g, p, split in zip(groups, picks, splits, strict=True)
-            )
-            distinct += min(users, pieces)
-        return distinct
-    pool = [p for u in dict.fromkeys(ic.media_array) for p in _pieces(u, facts, ranges, True, shot_s, fps)]
-    return min(count, _falling(len(pool), min(len(pool), _prefix_length(len(pool), count))))
-
-
-# -- pieces of media ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """A part of a media that shots are taken from."""
-
-    url: str
-    start_s: Fraction
-    length_s: Fraction | None  # None: a still, as long as wanted
-    random_start: bool  # NoSplit: the shot may start anywhere in the piece
-    end_s: Fraction = Fraction(0)  # where the usable range the piece lies in ends
-
-
-def _pieces(
-    url: str,
-    facts: Mapping[str, MediaFacts],
-    ranges: Mapping[str, list[tuple[Fraction, Fraction]]],
-    split: bool,
-    shot_s: Fraction,
-    fps: Fraction,
-) -> list[_Piece]:
-    """AverageSplit: each usable range in n = ⌊length/SingleShotDuration⌋ equal pieces (one when
-    shorter). NoSplit: each range one piece. Only the TimeRangeList ranges of a media, when given."""
-    f = facts[url]
-    if f.is_image:
-        return [_Piece(url, Fraction(0), None, False)]
-    out = []
-    for a, b in ranges.get(url) or [(Fraction(0), f.duration_s)]:
-        a, b = _ceil_grid(max(a, Fraction(0)), fps), min(b, f.duration_s)
-        length = _on_grid(b - a, fps)
-        if length <= 0:
-            continue
-        n = max(1, math.floor(length / shot_s)) if split else 1
-        bounds = [a + _on_grid(length * k / n, fps) for k in range(n + 1)]
-        out += [
-            _Piece(url, s, e - s, not split, a + length)
-            for s, e in zip(bounds, bounds[1:], strict=False)
-            if e > s
-        ]
-    if not out:
-        raise MaterialUnreadableError(f"media {url}: no part of its TimeRangeList lies inside the media")
-    return out
-
-
-def _ranges(mc: cfg.MediaConfig) -> dict[str, list[tuple[Fraction, Fraction]]]:
-    out: dict[str, list[tuple[Fraction, Fraction]]] = {}
-    for meta in mc.media_meta_data_array:
-        out.setdefault(meta.media, []).extend(
-            (Fraction(str(getattr(r, "in"))), Fraction(str(r.out))) for r in meta.time_range_list
-        )
-    return out
-
-
 # -- the planner --------------------------------------------------------------------------------------
 
 
@@ -155,7 +73,7 @@ def _ranges(mc: cfg.MediaConfig) -> dict[str, list[tuple[Fraction, Fraction]]]:
 class _Draft:
     """A shot before timing: its piece, in-point and how much source it may use."""
 
-    piece: _Piece
+    piece: Piece
     in_s: Fraction
     source_s: Fraction  # natural length in source seconds (for stills: seconds shown at speed 1)
     group: int  # index of its group (-1 in Smart_Mix)
@@ -191,7 +109,7 @@ class _Planner:
         self.fps = self.output.fps
         self.frame = 1 / self.fps
         self.shot_s, self.image_s = spec.timing.single_shot_s, spec.timing.image_s
-        self.ranges = _ranges(self.ec.media_config)
+        self.ranges = ranges_of(self.ec.media_config)
         self.rng = random.Random(f"{cmd.seed}:{cmd.index}:plan")
         self.look_rng = random.Random(f"{cmd.seed}:{cmd.index}:look")
         self.transition_s = spec.timing.transition_s
@@ -211,7 +129,7 @@ class _Planner:
             n = self.narrations[text]
             layer = SpeechLayer(text=n.text or text, voice=n.voice or self.sel.voice, audio_path=n.audio_path,
                                 start_s=segment_starts[segment],
-                                duration_s=_ceil_grid(n.duration_s / speed, self.fps), speed=speed,
+                                duration_s=ceil_grid(n.duration_s / speed, self.fps), speed=speed,
                                 volume=volume)  # fmt: skip
             speech.append(layer)
             subtitles += self._subtitles(layer, n, plan.duration_s)
@@ -239,7 +157,7 @@ class _Planner:
                 length, speed = self._fit_speech([self._narration(sel.speech_text).duration_s], [], limit)
                 return speed, [_Segment(length[0], [], pool, True)], [(0, sel.speech_text)]
             fixed = self.timing.fixed_duration_s
-            target = _on_grid(min(x for x in (fixed, limit, DEFAULT_SMART_MIX_DURATION_S) if x), self.fps)
+            target = on_grid(min(x for x in (fixed, limit, DEFAULT_SMART_MIX_DURATION_S) if x), self.fps)
             return Fraction(1), [_Segment(target, [], pool, False)], []
 
         orders = self._group_orders()
@@ -259,7 +177,7 @@ class _Planner:
                     speech_at.append((i, p))
                     segments.append(_Segment(next(spoken_iter), [next(order)], order, True))
                 else:
-                    segments.append(_Segment(_on_grid(next(silent_iter), self.fps), [], order, False))
+                    segments.append(_Segment(on_grid(next(silent_iter), self.fps), [], order, False))
             return speed, segments, speech_at
         # No narration: group durations, scaled to FixedDuration, capped by MaxDuration.
         wanted = list(self.timing.group_durations_s)
@@ -267,8 +185,8 @@ class _Planner:
         goal = self.timing.fixed_duration_s or total
         if limit:
             goal = min(goal, limit)
-        goal = _on_grid(goal, self.fps)
-        targets = _grid_split([w * goal / total for w in wanted], self.fps)
+        goal = on_grid(goal, self.fps)
+        targets = grid_split([w * goal / total for w in wanted], self.fps)
         return Fraction(1), [_Segment(t, [], o, False) for t, o in zip(targets, orders, strict=True)], []
 
     def _narration(self, text: str) -> Narration:
@@ -292,9 +210,9 @@ class _Planner:
             speed = Fraction(round(speed * 10000), 10000)
             while sum(spoken, Fraction(0)) / speed + sum(silent, Fraction(0)) > limit:
                 speed += Fraction(1, 10000)
-        lengths = [_ceil_grid(s / speed, self.fps) for s in spoken]
+        lengths = [ceil_grid(s / speed, self.fps) for s in spoken]
         if limit:  # rounding up to whole frames must not cross the limit either
-            lengths = [min(x, _on_grid(limit, self.fps)) for x in lengths]
+            lengths = [min(x, on_grid(limit, self.fps)) for x in lengths]
         return lengths, speed
 
     # -- where shots come from
@@ -307,14 +225,14 @@ class _Planner:
         orders = []
         for gi, (g, first_url) in enumerate(zip(self.ic.media_group_array, chosen, strict=True)):
             split = g.split_mode != "NoSplit"
-            own = _pieces(first_url, self.facts, self.ranges, split, self.shot_s, self.fps)
+            own = pieces_of(first_url, self.facts, self.ranges, split, self.shot_s, self.fps)
             shuffled = random.Random(f"{self.cmd.seed}:pieces:{gi}").sample(own, len(own))
             round_, digit = divmod(round_, len(own))
             first = shuffled[digit]
             others = [
                 p
                 for url in dict.fromkeys(g.media_array)
-                for p in _pieces(url, self.facts, self.ranges, split, self.shot_s, self.fps)
+                for p in pieces_of(url, self.facts, self.ranges, split, self.shot_s, self.fps)
                 if p != first
             ]
             orders.append(self._drafts([first], others, gi))
@@ -324,23 +242,11 @@ class _Planner:
         """Smart_Mix: pieces of the whole pool, no repeats while the pool allows; the first few form a
         sequence that no other variant of the batch starts with (while the pool allows)."""
         urls = list(dict.fromkeys(self.ic.media_array))
-        pool = [p for u in urls for p in _pieces(u, self.facts, self.ranges, True, self.shot_s, self.fps)]
-        base = random.Random(f"{self.cmd.seed}:pool").sample(pool, len(pool))
-        m = min(len(base), _prefix_length(len(base), max(self.cmd.count, 1)))
-        total = _falling(len(base), m)
-        rng = random.Random(f"{self.cmd.seed}:pool-order")
-        offset = rng.randrange(total)
-        stride = rng.randrange(1, total) if total > 1 else 1
-        while math.gcd(stride, total) != 1:
-            stride += 1
-        number = (offset + self.cmd.index * stride) % total
-        remaining, first = list(base), []
-        for j in range(m):
-            number, digit = divmod(number, len(base) - j)
-            first.append(remaining.pop(digit))
+        pool = [p for u in urls for p in pieces_of(u, self.facts, self.ranges, True, self.shot_s, self.fps)]
+        first, remaining = pool_start(pool, self.cmd.seed, self.cmd.index, self.cmd.count)
         return self._drafts(first, remaining, -1)
 
-    def _drafts(self, first: list[_Piece], others: list[_Piece], group: int) -> Iterator[_Draft]:
+    def _drafts(self, first: list[Piece], others: list[Piece], group: int) -> Iterator[_Draft]:
         rng = random.Random(f"{self.cmd.seed}:{self.cmd.index}:order:{group}")
         rest = rng.sample(others, len(others))
         for p in first + rest:
@@ -350,7 +256,7 @@ class _Planner:
             for p in rng.sample(everything, len(everything)):
                 yield self._draft(p, group)
 
-    def _draft(self, piece: _Piece, group: int) -> _Draft:
+    def _draft(self, piece: Piece, group: int) -> _Draft:
         if piece.length_s is None:
             return _Draft(piece, Fraction(0), self.image_s, group)
         hard = piece.length_s < 3 * self.transition_s
@@ -378,7 +284,7 @@ class _Planner:
             raise MaterialUnreadableError("no usable shot in the chosen media")
         # Cells on the frame grid, from the running total so rounding never accumulates.
         total = sum((s.target_s for s in segments), Fraction(0))
-        cells = _grid_split([d.cell_s for d in drafts], self.fps, exact_total=total)
+        cells = grid_split([d.cell_s for d in drafts], self.fps, exact_total=total)
         transitions = self._transitions(drafts, cells)
         shots = []
         for i, (d, cell) in enumerate(zip(drafts, cells, strict=True)):
@@ -388,7 +294,7 @@ class _Planner:
             shots.append(
                 Shot(
                     source_url=d.piece.url,
-                    in_s=Fraction(0) if still else _on_grid(d.in_s, self.fps),
+                    in_s=Fraction(0) if still else on_grid(d.in_s, self.fps),
                     duration_s=cell + t_in / 2 + t_out / 2,
                     is_image=still,
                     volume=self._shot_volume(d),
@@ -510,82 +416,46 @@ class _Planner:
         out = []
         if sel.title:
             out.append(
-                Caption("Title", sel.title, self._look(ec.title_config, "Title"), Fraction(0), duration)
+                Caption(
+                    "Title",
+                    sel.title,
+                    text_look(ec.title_config, "Title", self.output, self.requested[0]),
+                    Fraction(0),
+                    duration,
+                )
             )
         for level, text in sel.subheadings:
             style = ec.sub_heading_config.get(level, cfg.TextStyle())
             kind = f"SubHeading{level}"
-            out.append(Caption(kind, text, self._look(style, kind, level), Fraction(0), duration))
+            out.append(
+                Caption(
+                    kind,
+                    text,
+                    text_look(style, kind, self.output, self.requested[0], level),
+                    Fraction(0),
+                    duration,
+                )
+            )
         return out
 
     def _subtitles(self, layer: SpeechLayer, narration: Narration, duration: Fraction) -> list[Caption]:
         """The narration's cues, on the timeline: shown exactly while their words are spoken."""
         if not self.spec.speech.subtitles:
             return []
-        look = self._look(self.ec.speech_config.asr_config, "Subtitle")
+        look = text_look(self.ec.speech_config.asr_config, "Subtitle", self.output, self.requested[0])
         out = []
         for cue in narration.cues:
-            start = layer.start_s + _round_grid(cue.start_s / layer.speed, self.fps)
-            end = min(layer.start_s + _round_grid(cue.end_s / layer.speed, self.fps), duration)
+            start = layer.start_s + round_grid(cue.start_s / layer.speed, self.fps)
+            end = min(layer.start_s + round_grid(cue.end_s / layer.speed, self.fps), duration)
             if end > start and cue.text.strip():
                 out.append(Caption("Subtitle", cue.text, look, start, end))
         return out
-
-    def _look(self, style: cfg.TextStyle, kind: str, level: int = 0) -> TextLook:
-        w, h = self.output.width, self.output.height
-        k = Fraction(w, self.requested[0])  # pixel values are meant for the requested size (previews)
-        alignment = style.alignment if style.alignment in ALIGNMENTS else _DEFAULT_ALIGNMENT[kind[:10]]
-        base_size = {"Title": Fraction(7, 100), "Subtitle": Fraction(11, 200)}.get(kind, Fraction(1, 20))
-        size = round(style.font_size * k) if style.HasField("font_size") else round(w * base_size)
-        size = max(size, 6)
-        outline = round(style.outline * k) if style.HasField("outline") else max(1, size // 14)
-        horizontal = (
-            "Left" if alignment.endswith("Left") else "Right" if alignment.endswith("Right") else "Center"
-        )
-        vertical = (
-            "Top" if alignment.startswith("Top") else "Bottom" if alignment.startswith("Bottom") else "Center"
-        )
-        default_x = {"Left": Fraction(1, 20), "Center": Fraction(1, 2), "Right": Fraction(19, 20)}[horizontal]
-        default_y = _DEFAULT_Y[(kind[:10], vertical)]
-        if kind.startswith("SubHeading") and vertical == "Top":
-            default_y += Fraction(6, 100) * (level - 1)
-        x = _place(style, "x", w, k, default_x)
-        y = _place(style, "y", h, k, default_y)
-        width = _place(style, "text_width", w, k, Fraction(9, 10))
-        return TextLook(
-            font=style.font,
-            size_px=size,
-            color=style.font_color or "#FFFFFF",
-            outline_px=outline,
-            outline_color=style.outline_colour or "#000000",
-            alignment=alignment,
-            x_px=x,
-            y_px=y,
-            width_px=max(width, size),
-        )
 
     def _stickers(self) -> tuple[StickerLayer, ...]:
         s = self.sel.sticker
         if s is None:
             return ()
-        w, h = self.output.width, self.output.height
-        k = Fraction(w, self.requested[0])
-        f = self.facts.get(s.media_url)
-        aspect = Fraction(f.width, f.height) if f and f.height else Fraction(1)
-        if s.HasField("width"):
-            sw = _place(s, "width", w, k, Fraction(0))
-            sh = _place(s, "height", h, k, Fraction(0)) if s.HasField("height") else round(sw / aspect)
-        elif s.HasField("height"):
-            sh = _place(s, "height", h, k, Fraction(0))
-            sw = round(sh * aspect)
-        else:
-            sw = round(w * Fraction(1, 5))
-            sh = round(sw / aspect)
-        sw, sh = max(sw, 1), max(sh, 1)
-        x = _place(s, "x", w, k, Fraction(0)) if s.HasField("x") else round(w * Fraction(19, 20)) - sw
-        y = _place(s, "y", h, k, Fraction(0)) if s.HasField("y") else round(h * Fraction(1, 4))
-        opacity = s.opacity if s.HasField("opacity") else 1.0
-        return (StickerLayer(s.media_url, x, y, sw, sh, opacity),)
+        return (sticker_layer(s, self.facts.get(s.media_url), self.output, self.requested[0]),)
 
     def _music(self) -> MusicLayer | None:
         if not self.sel.music_url:
@@ -598,17 +468,6 @@ class _Planner:
         image = self.sel.background_image_url if look.background == "Image" else ""
         return Background(mode=look.background, color=look.background_color,
                           radius=round(look.blur_radius * k, 2), image_url=image)  # fmt: skip
-
-
-_DEFAULT_ALIGNMENT = {"Title": "TopCenter", "SubHeading": "TopCenter", "Subtitle": "BottomCenter"}
-_DEFAULT_Y = {
-    ("Title", "Top"): Fraction(8, 100), ("Title", "Center"): Fraction(1, 2),
-    ("Title", "Bottom"): Fraction(92, 100),
-    ("SubHeading", "Top"): Fraction(16, 100), ("SubHeading", "Center"): Fraction(1, 2),
-    ("SubHeading", "Bottom"): Fraction(80, 100),
-    ("Subtitle", "Top"): Fraction(30, 100), ("Subtitle", "Center"): Fraction(1, 2),
-    ("Subtitle", "Bottom"): Fraction(88, 100),
-}  # fmt: skip
 
 
 # -- small pure helpers -------------------------------------------------------------------------------
@@ -642,51 +501,3 @@ def _rebalance(seg: _Segment) -> None:
     if total and total != seg.target_s:
         for d in seg.drafts:
             d.cell_s = d.cell_s * seg.target_s / total
-
-
-def _grid_split(
-    parts: Sequence[Fraction], fps: Fraction, exact_total: Fraction | None = None
-) -> list[Fraction]:
-    """Lengths on the frame grid whose running sums are the exact running sums rounded: no drift, and
-    the whole is exact_total (itself on the grid) when given. Each part is at least one frame."""
-    out, acc, prev = [], Fraction(0), Fraction(0)
-    for i, p in enumerate(parts):
-        acc += p
-        edge = _round_grid(acc, fps)
-        if exact_total is not None and i == len(parts) - 1:
-            edge = exact_total
-        edge = max(edge, prev + 1 / fps)
-        out.append(edge - prev)
-        prev = edge
-    return out
-
-
-def _place(msg: Any, name: str, extent: int, k: Fraction, default: Fraction) -> int:
-    """A position or size: pixels (of the requested size) if > 1, else a fraction of the canvas."""
-    value = Fraction(str(getattr(msg, name))) if msg.HasField(name) else default
-    return round(value * k) if value > 1 else round(value * extent)
-
-
-def _prefix_length(pool: int, count: int) -> int:
-    """The fewest leading shots whose orderings number at least `count`."""
-    m, total = 0, 1
-    while total < count and m < pool:
-        total *= pool - m
-        m += 1
-    return max(m, 1)
-
-
-def _falling(n: int, m: int) -> int:
-    return math.prod(range(n - m + 1, n + 1)) if m > 0 else 1
-
-
-def _on_grid(seconds: Fraction, fps: Fraction) -> Fraction:
-    return Fraction(math.floor(seconds * fps)) / fps
-
-
-def _ceil_grid(seconds: Fraction, fps: Fraction) -> Fraction:
-    return Fraction(math.ceil(seconds * fps)) / fps
-
-
-def _round_grid(seconds: Fraction, fps: Fraction) -> Fraction:
-    return Fraction(math.floor(seconds * fps + Fraction(1, 2))) / fps

@@ -1,0 +1,78 @@
+"""Variety across a batch: how many variants can differ, and which sequence of pool pieces each starts
+with so that no two variants of a Smart_Mix batch begin alike (while the pool allows)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
+from reelmill import jobspec
+from reelmill.v1 import render_pb2
+from worker.plan.model import MediaFacts
+from worker.plan.pieces import pieces_of, ranges_of
+from worker.selection import combination
+
+T = TypeVar("T")
+
+
+def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFacts]) -> int:
+    """How many of the batch's cmd.count variants can have pairwise different shot sequences.
+
+    Script: each combination of one media per group is used by ⌈count/total⌉ or ⌊count/total⌋
+    variants, and variants sharing a combination differ by the pieces they take from those media (as
+    long as the media split into enough pieces). Smart_Mix: sequences of distinct pieces of the pool.
+    """
+    count = max(cmd.count, 1)
+    ic, spec = cmd.input_config, jobspec.of_command(cmd)
+    shot_s, fps = spec.timing.single_shot_s, spec.output.fps
+    ranges = ranges_of(cmd.editing_config.media_config)
+    if ic.media_group_array:
+        groups = [list(g.media_array) for g in ic.media_group_array]
+        splits = [g.split_mode != "NoSplit" for g in ic.media_group_array]
+        total = math.prod(len(g) for g in groups)
+        distinct = 0
+        for k in range(min(count, total)):
+            picks, _ = combination([len(g) for g in groups], cmd.seed, k)
+            users = count // total + (1 if k < count % total else 0)
+            pieces = math.prod(
+                len(pieces_of(g[p], facts, ranges, split, shot_s, fps))
+                for g, p, split in zip(groups, picks, splits, strict=True)
+            )
+            distinct += min(users, pieces)
+        return distinct
+    pool = [p for u in dict.fromkeys(ic.media_array) for p in pieces_of(u, facts, ranges, True, shot_s, fps)]
+    return min(count, falling(len(pool), min(len(pool), prefix_length(len(pool), count))))
+
+
+def pool_start(pool: Sequence[T], seed: int, index: int, count: int) -> tuple[list[T], list[T]]:
+    """Variant `index`'s first pieces of the pool and the rest: the pool in a seeded order, whose first
+    few (enough to number `count` orderings) are variant `index`'s own arrangement."""
+    base = random.Random(f"{seed}:pool").sample(list(pool), len(pool))
+    m = min(len(base), prefix_length(len(base), max(count, 1)))
+    total = falling(len(base), m)
+    rng = random.Random(f"{seed}:pool-order")
+    offset = rng.randrange(total)
+    stride = rng.randrange(1, total) if total > 1 else 1
+    while math.gcd(stride, total) != 1:
+        stride += 1
+    number = (offset + index * stride) % total
+    remaining, first = list(base), []
+    for j in range(m):
+        number, digit = divmod(number, len(base) - j)
+        first.append(remaining.pop(digit))
+    return first, remaining
+
+
+def prefix_length(pool: int, count: int) -> int:
+    """The fewest leading shots whose orderings number at least `count`."""
+    m, total = 0, 1
+    while total < count and m < pool:
+        total *= pool - m
+        m += 1
+    return max(m, 1)
+
+
+def falling(n: int, m: int) -> int:
+    return math.prod(range(n - m + 1, n + 1)) if m > 0 else 1
