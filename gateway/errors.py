@@ -111,3 +111,17 @@ class DeliveryError(GatewayError):
 
 class KeysFileError(GatewayError):
     """The API keys file cannot be read or holds a bad entry: the gateway does not start."""
+
+
+class Violations:
+    """Every problem of a request, collected so that a client fixes them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise InvalidArgumentError(self.items)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,11 +14,17 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway import userdata
-from gateway.errors import FieldViolation, InvalidArgumentError
+from gateway.errors import Violations
+from gateway.shape import read_config
+from gateway.templates import INPUT_FIELDS as TEMPLATE_INPUT_FIELDS
+from gateway.templates import MAX_NAME_CHARS as MAX_TEMPLATE_NAME_CHARS
+from gateway.templates import MAX_PER_JOB as MAX_TEMPLATES_PER_JOB
+from gateway.templates import OUTPUT_EXCLUDED as TEMPLATE_OUTPUT_EXCLUDED
+from gateway.templates import chosen as template_chosen
+from gateway.templates import overlay
 from reelmill import jobspec, ssml, voices
 from reelmill import roots as roots_rule
 from reelmill.catalog import (
@@ -50,10 +54,6 @@ MAX_COUNT = 100
 MAX_DURATION_S = 600.0
 MAX_VOLUME = 10.0
 
-# ICE's AI matching: reelmill does not do it and says so rather than ignoring it.
-UNSUPPORTED_FIELDS = frozenset(
-    {"MediaSearchInput", "SceneInfo", "HighlightStrategy", "MediaSearchStrategy", "SmartMixConfig"}
-)
 # s3 media arrive with their fetcher; until then they are refused here rather than failing later.
 MEDIA_SCHEMES = ("file", "http", "https")
 # s3://bucket/key outputs go through the worker's configured endpoint (worker/s3.py).
@@ -102,26 +102,22 @@ class ValidJob:
         """Which of config_sets variant `index` renders with: a template drawn by the seed."""
         if not self.variants:
             return 0
-        return random.Random(f"{seed}:template:{index}").randrange(len(self.variants))
+        return template_chosen(seed, index, len(self.variants))
 
     def configs_for(self, index: int, seed: int) -> Configs:
         return self.config_sets[self.config_set_of(index, seed)]
 
 
 Configs = tuple[cfg.InputConfig, cfg.EditingConfig, cfg.OutputConfig]
-TEMPLATE_INPUT_FIELDS = frozenset({"sticker_array", "background_music_array", "background_image_array"})
-TEMPLATE_OUTPUT_EXCLUDED = frozenset({"media_url", "count"})
-MAX_TEMPLATES_PER_JOB = 20
-MAX_TEMPLATE_NAME_CHARS = 128
 
 
 def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots,
                     templates: Sequence[api.TemplateContent] = ()) -> ValidJob:  # fmt: skip
     """`templates` are the contents of req.template_config, fetched by the caller."""
-    v = _Violations()
-    input_config = _config(v, req, "input", "InputConfig", cfg.InputConfig)
-    editing_config = _config(v, req, "editing", "EditingConfig", cfg.EditingConfig)
-    output_config = _config(v, req, "output", "OutputConfig", cfg.OutputConfig)
+    v = Violations()
+    input_config = read_config(v, req, "input", "InputConfig", cfg.InputConfig)
+    editing_config = read_config(v, req, "editing", "EditingConfig", cfg.EditingConfig)
+    output_config = read_config(v, req, "output", "OutputConfig", cfg.OutputConfig)
     job_type, count = SCRIPT, 1
     if len(req.template_config) > MAX_TEMPLATES_PER_JOB:
         v.add("TemplateConfig", f"at most {MAX_TEMPLATES_PER_JOB} templates")
@@ -167,10 +163,10 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots,
 
 def validate_template(req: api.AddTemplateRequest, roots: Roots) -> api.TemplateContent:
     """A template's content: only the parts a template may set, each as valid as in a submit."""
-    v = _Violations()
+    v = Violations()
     if not req.name.strip() or len(req.name) > MAX_TEMPLATE_NAME_CHARS:
         v.add("Name", f"required, at most {MAX_TEMPLATE_NAME_CHARS} characters")
-    content = _config(v, req, "content", "Config", api.TemplateContent)
+    content = read_config(v, req, "content", "Config", api.TemplateContent)
     if content is not None:
         ic, ec, oc = (
             content.input_template_config,
@@ -190,7 +186,7 @@ def validate_template(req: api.AddTemplateRequest, roots: Roots) -> api.Template
                 )
         if not v.items:
             _check_assets(v, "Config.InputTemplateConfig", ic, roots)
-            sub = _Violations()
+            sub = Violations()
             _check_editing(sub, ec, ic)
             _check_output(sub, oc, roots)
             for f in sub.items:  # reported where the template holds them
@@ -200,162 +196,7 @@ def validate_template(req: api.AddTemplateRequest, roots: Roots) -> api.Template
     return content
 
 
-def overlay(base: M, top: M) -> M:
-    """`top` over `base`, field by field: what `top` sets wins (a non-empty list replaces the base's
-    list rather than adding to it); messages merge recursively, maps key by key."""
-    merged = type(base)()
-    merged.CopyFrom(base)
-    for field, value in top.ListFields():
-        target = getattr(merged, field.name)
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            for key, item in value.items():
-                if isinstance(item, Message):
-                    target[key].CopyFrom(overlay(target[key], item) if key in target else item)
-                else:
-                    target[key] = item
-        elif field.is_repeated:
-            merged.ClearField(field.name)
-            getattr(merged, field.name).extend(value)
-        elif field.message_type is not None:
-            target.CopyFrom(overlay(target, value))
-        else:
-            setattr(merged, field.name, value)
-    return merged
-
-
-class _Violations:
-    def __init__(self) -> None:
-        self.items: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(field, description))
-
-    def raise_any(self) -> None:
-        if self.items:
-            raise InvalidArgumentError(self.items)
-
-
-def _config(v: _Violations, req: Message, oneof: str, name: str, kind: type[M]) -> M | None:
-    """The typed config, parsing the JSON form (as ICE clients send it) when that was given; None
-    when it could not be read, so that no check reports the fields it seems to lack."""
-    which = req.WhichOneof(oneof)
-    if which is None:
-        return kind()
-    if not which.endswith("_json"):
-        return getattr(req, which)
-    text = getattr(req, which)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        v.add(name, f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}")
-        return None
-    if not isinstance(doc, dict):
-        v.add(name, "must be a JSON object")
-        return None
-    before = len(v.items)
-    for path in _unsupported_paths(doc, name):
-        v.add(path, "not supported: reelmill does not do AI media matching")
-    if len(v.items) == before:
-        descriptor = kind.DESCRIPTOR
-        assert isinstance(descriptor, Descriptor)  # upb's descriptors pass too (DescriptorMetaclass)
-        _check_shape(v, doc, descriptor, name)
-    if len(v.items) > before:
-        return None
-    message = kind()
-    try:
-        json_format.ParseDict(doc, message)
-    except json_format.ParseError as e:  # what the shape check missed, reported as the parser sees it
-        v.add(name, str(e))
-        return None
-    return message
-
-
-_INTEGER_TYPES = frozenset({
-    FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
-    FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64,
-})  # fmt: skip
-_FLOAT_TYPES = frozenset({FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE})
-
-
-def _check_shape(v: _Violations, doc: dict[str, Any], descriptor: Descriptor, path: str) -> None:
-    """Every unknown field and every value of the wrong type, each with its own path (the protobuf
-    parser stops at the first and names only the top-level config)."""
-    by_name = {f.json_name: f for f in descriptor.fields} | {f.name: f for f in descriptor.fields}
-    for key, value in doc.items():
-        field = by_name.get(key)
-        where = f"{path}.{key}"
-        if field is None:
-            known = ", ".join(f.json_name for f in descriptor.fields)
-            v.add(where, f"unknown field; the fields of {descriptor.name} are {known}")
-        elif value is None:
-            continue
-        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
-            if not isinstance(value, dict):
-                v.add(where, "must be a JSON object")
-                continue
-            value_field = field.message_type.fields_by_name["value"]
-            for k, item in value.items():
-                if field.message_type.fields_by_name["key"].cpp_type in _INTEGER_TYPES and not k.isdigit():
-                    v.add(f"{where}.{k}", "keys must be numbers")
-                else:
-                    _check_value(v, item, value_field, f"{where}.{k}")
-        elif field.is_repeated:
-            if not isinstance(value, list):
-                v.add(where, "must be a JSON array")
-                continue
-            for i, item in enumerate(value):
-                _check_value(v, item, field, f"{where}[{i}]")
-        else:
-            _check_value(v, value, field, where)
-
-
-def _check_value(v: _Violations, value: Any, field: FieldDescriptor, where: str) -> None:
-    cpp = field.cpp_type
-    if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
-        assert field.message_type is not None  # every message field has one
-        if isinstance(value, dict):
-            _check_shape(v, value, field.message_type, where)
-        else:
-            v.add(where, "must be a JSON object")
-    elif cpp == FieldDescriptor.CPPTYPE_STRING:
-        if not isinstance(value, str):
-            v.add(where, "must be a string")
-    elif cpp == FieldDescriptor.CPPTYPE_BOOL:
-        if not isinstance(value, bool):
-            v.add(where, "must be true or false")
-    elif cpp in _INTEGER_TYPES:
-        if not _is_number(value) or float(value) != int(float(value)):
-            v.add(where, "must be a whole number")
-    elif cpp in _FLOAT_TYPES and not _is_number(value):
-        v.add(where, "must be a number (or a numeric string)")
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
-        return math.isfinite(value)
-    if isinstance(value, str):
-        try:
-            return math.isfinite(float(value))
-        except ValueError:
-            return False
-    return False
-
-
-def _unsupported_paths(doc: Any, path: str) -> Iterable[str]:
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            if key in UNSUPPORTED_FIELDS:
-                yield f"{path}.{key}"
-            else:
-                yield from _unsupported_paths(value, f"{path}.{key}")
-    elif isinstance(doc, list):
-        for i, item in enumerate(doc):
-            yield from _unsupported_paths(item, f"{path}[{i}]")
-
-
-def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
+def _check_input(v: Violations, ic: cfg.InputConfig, roots: Roots) -> str:
     p = "InputConfig"
     if ic.media_group_array:
         if len(ic.media_group_array) > MAX_GROUPS:
@@ -411,7 +252,7 @@ def _check_input(v: _Violations, ic: cfg.InputConfig, roots: Roots) -> str:
     return jobspec.job_type_of(ic)
 
 
-def _check_assets(v: _Violations, p: str, ic: cfg.InputConfig, roots: Roots) -> None:
+def _check_assets(v: Violations, p: str, ic: cfg.InputConfig, roots: Roots) -> None:
     """Music, background images and stickers (what templates may give too)."""
     for name, items in (("BackgroundMusicArray", ic.background_music_array),
                         ("BackgroundImageArray", ic.background_image_array)):  # fmt: skip
@@ -431,7 +272,7 @@ def _check_assets(v: _Violations, p: str, ic: cfg.InputConfig, roots: Roots) -> 
                 v.add(f"{sp}.{fname.capitalize()}", "must not be negative")
 
 
-def _check_editing(v: _Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -> None:
+def _check_editing(v: Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -> None:
     p = "EditingConfig"
     _check_gain(v, f"{p}.MediaConfig", ec.media_config)
     _check_gain(v, f"{p}.SpeechConfig", ec.speech_config)
@@ -480,7 +321,7 @@ def _check_editing(v: _Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -
         v.add(f"{bp}.Radius", "must be in (0, 200]")
 
 
-def _check_output(v: _Violations, oc: cfg.OutputConfig, roots: Roots) -> int:
+def _check_output(v: Violations, oc: cfg.OutputConfig, roots: Roots) -> int:
     p = "OutputConfig"
     count = oc.count if oc.HasField("count") else 1
     if not 1 <= count <= min(roots.max_count, MAX_COUNT):
@@ -521,7 +362,7 @@ def _span(bounds: tuple[int, int]) -> str:
     return f"{bounds[0]}–{bounds[1]}"
 
 
-def _check_texts(v: _Violations, path: str, texts: Iterable[str], max_items: int, max_chars: int) -> None:
+def _check_texts(v: Violations, path: str, texts: Iterable[str], max_items: int, max_chars: int) -> None:
     items = list(texts)
     if len(items) > max_items:
         v.add(path, f"at most {max_items} items, got {len(items)}")
@@ -532,7 +373,7 @@ def _check_texts(v: _Violations, path: str, texts: Iterable[str], max_items: int
             v.add(f"{path}[{i}]", f"at most {max_chars} characters, got {len(t)}")
 
 
-def _check_speech_texts(v: _Violations, path: str, texts: Iterable[str]) -> None:
+def _check_speech_texts(v: Violations, path: str, texts: Iterable[str]) -> None:
     """The SSML subset (reelmill/ssml.py): malformed markup is rejected, never read out tag by tag."""
     for i, text in enumerate(texts):
         if not text.strip():
@@ -546,7 +387,7 @@ def _check_speech_texts(v: _Violations, path: str, texts: Iterable[str]) -> None
             v.add(f"{path}[{i}]", "has nothing to speak")
 
 
-def _check_voice(v: _Violations, path: str, sc: cfg.SpeechConfig) -> None:
+def _check_voice(v: Violations, path: str, sc: cfg.SpeechConfig) -> None:
     """Voice: known names (a comma list is picked from per variant); SpeechLanguage: a known code; when
     both are given, each voice speaks that language."""
     language = None
@@ -565,18 +406,18 @@ def _check_voice(v: _Violations, path: str, sc: cfg.SpeechConfig) -> None:
             v.add(f"{path}.Voice", f"voice {name!r} speaks {voice.accent}, not {sc.speech_language}")
 
 
-def _check_names(v: _Violations, path: str, names: Iterable[str], known: tuple[str, ...]) -> None:
+def _check_names(v: Violations, path: str, names: Iterable[str], known: tuple[str, ...]) -> None:
     for i, name in enumerate(names):
         if name not in known:
             v.add(f"{path}[{i}]", f"unknown name {name!r}; available: {', '.join(known)}")
 
 
-def _check_volume(v: _Violations, path: str, value: float) -> None:
+def _check_volume(v: Violations, path: str, value: float) -> None:
     if not 0 <= value <= MAX_VOLUME:
         v.add(path, f"must be in [0, {MAX_VOLUME:g}], got {value:g}")
 
 
-def _check_gain(v: _Violations, path: str, conf: Any) -> None:
+def _check_gain(v: Violations, path: str, conf: Any) -> None:
     if conf.HasField("volume") and conf.HasField("gain"):
         v.add(f"{path}.Gain", "Gain is an alias of Volume: give one of them")
     for fname, label in (("volume", "Volume"), ("gain", "Gain")):
@@ -584,7 +425,7 @@ def _check_gain(v: _Violations, path: str, conf: Any) -> None:
             _check_volume(v, f"{path}.{label}", getattr(conf, fname))
 
 
-def _check_style(v: _Violations, path: str, style: cfg.TextStyle) -> None:
+def _check_style(v: Violations, path: str, style: cfg.TextStyle) -> None:
     if style.HasField("font_size") and not 8 <= style.font_size <= 400:
         v.add(f"{path}.FontSize", "must be 8–400")
     for fname, label in (("font_color", "FontColor"), ("outline_colour", "OutlineColour")):
@@ -600,7 +441,7 @@ def _check_style(v: _Violations, path: str, style: cfg.TextStyle) -> None:
             v.add(f"{path}.{label}", "must not be negative")
 
 
-def _check_media_url(v: _Violations, path: str, url: str, roots: Roots) -> None:
+def _check_media_url(v: Violations, path: str, url: str, roots: Roots) -> None:
     problem = _url_problem(url, MEDIA_SCHEMES, roots.media)
     host = urlsplit(url).hostname
     if problem is None and urlsplit(url).scheme in ("http", "https") and host:
@@ -609,7 +450,7 @@ def _check_media_url(v: _Violations, path: str, url: str, roots: Roots) -> None:
         v.add(path, problem)
 
 
-def _check_output_url(v: _Violations, path: str, url: str, count: int, roots: Roots) -> None:
+def _check_output_url(v: Violations, path: str, url: str, count: int, roots: Roots) -> None:
     problem = _url_problem(url, OUTPUT_SCHEMES, (roots.output,))
     if problem:
         v.add(path, problem)
@@ -641,7 +482,7 @@ def _url_problem(url: str, schemes: tuple[str, ...], file_roots: tuple[str, ...]
     return None
 
 
-def _check_user_data(v: _Violations, user_data: str, roots: Roots) -> None:
+def _check_user_data(v: Violations, user_data: str, roots: Roots) -> None:
     try:
         doc = userdata.parse(user_data)
     except userdata.UserDataError as e:

@@ -19,7 +19,8 @@ from cli.client import submit_request
 from cli.samples import make_image, make_video
 from conftest import Stack, make_stack
 from gateway.errors import InvalidArgumentError
-from gateway.validate import Roots, overlay, validate_submit, validate_template
+from gateway.templates import overlay
+from gateway.validate import Roots, validate_submit, validate_template
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
 
