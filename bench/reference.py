@@ -154,7 +154,6 @@ def commands(doc: dict, media: Path, out: Path) -> list[render_pb2.RenderCommand
             index=k,
             count=job.count,
             seed=job.seed or 0,
-            job_type=job.job_type,
             input_config=job.input_config,
             editing_config=job.editing_config,
             output_config=job.output_config,

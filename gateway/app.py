@@ -163,7 +163,7 @@ def new_batch(tenant: str, job: ValidJob) -> NewBatch:
         input_config, editing_config, output_config = job.config_sets[which]
         command = render_pb2.RenderCommand(
             batch_id=batch_id, sub_job_id=sub_id, index=index, count=job.count, tenant=tenant,
-            job_type=job.job_type, input_config=input_config, editing_config=editing_config,
+            input_config=input_config, editing_config=editing_config,
             output_config=output_config, seed=seed,
             output_url=job.output_url(index) if job.output_config.media_url else "",
             spec=specs[which],

@@ -102,7 +102,7 @@ def test_the_seed_example_renders_twenty_distinct_watchable_variants(media: Path
     for index in range(job.count):
         cmd = render_pb2.RenderCommand(
             batch_id="seed", sub_job_id=f"seed-{index}", index=index, count=job.count, seed=job.seed or 0,
-            job_type=job.job_type, input_config=job.input_config, editing_config=job.editing_config,
+            input_config=job.input_config, editing_config=job.editing_config,
             output_config=job.output_config, output_url=job.output_url(index),
         )  # fmt: skip
         state = JobState()
