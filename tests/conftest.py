@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
@@ -151,3 +152,19 @@ def pg_schema() -> Iterator[str]:
 def pg_url() -> Iterator[str]:
     with pg_schema() as url:
         yield url
+
+
+def small_job_doc(
+    media: Path, count: int = 1, width: int = 160, height: int = 288, **output: Any
+) -> dict[str, Any]:
+    """A small valid Script job: two groups (a.mp4 and b.mp4, then still.png), 1.5 s per variant."""
+    return {
+        "InputConfig": {
+            "MediaGroupArray": [
+                {"GroupName": "opening", "MediaArray": [f"file://{media}/a.mp4", f"file://{media}/b.mp4"],
+                 "Duration": 1.0},
+                {"GroupName": "closing", "MediaArray": [f"file://{media}/still.png"], "Duration": 0.5},
+            ]
+        },
+        "OutputConfig": {"Count": count, "Width": width, "Height": height, **output},
+    }  # fmt: skip

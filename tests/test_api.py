@@ -32,7 +32,7 @@ from grpc_status import rpc_status
 
 from cli.client import submit_request
 from cli.samples import make_image, make_video
-from conftest import Stack, make_stack, pg_schema
+from conftest import Stack, make_stack, pg_schema, small_job_doc
 from reelmill import topology
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
@@ -57,16 +57,7 @@ def write_media(media: Path, long_clip: bool = False) -> None:
 
 def job_doc(media: Path, count: int = 1, **output: Any) -> dict[str, Any]:
     """A small Script job: two groups, 1.5 s per variant at 160x288."""
-    return {
-        "InputConfig": {
-            "MediaGroupArray": [
-                {"GroupName": "opening", "MediaArray": [f"file://{media}/a.mp4", f"file://{media}/b.mp4"],
-                 "Duration": 1.0},
-                {"GroupName": "closing", "MediaArray": [f"file://{media}/still.png"], "Duration": 0.5},
-            ]
-        },
-        "OutputConfig": {"Count": count, "Width": WIDTH, "Height": HEIGHT, **output},
-    }  # fmt: skip
+    return small_job_doc(media, count, WIDTH, HEIGHT, **output)
 
 
 def smart_mix_doc(media: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cli.client import submit_request
+from conftest import small_job_doc
 from gateway.errors import InvalidArgumentError
 from gateway.validate import Roots, ValidJob, validate_submit
 
@@ -20,17 +21,7 @@ ROOTS = Roots(media=(str(MEDIA),), output="/srv/outputs")
 
 
 def job_doc(media: Path, count: int = 1, **output: Any) -> dict[str, Any]:
-    """A small valid Script job: two groups at 160x288."""
-    return {
-        "InputConfig": {
-            "MediaGroupArray": [
-                {"GroupName": "opening", "MediaArray": [f"file://{media}/a.mp4", f"file://{media}/b.mp4"],
-                 "Duration": 1.0},
-                {"GroupName": "closing", "MediaArray": [f"file://{media}/still.png"], "Duration": 0.5},
-            ]
-        },
-        "OutputConfig": {"Count": count, "Width": 160, "Height": 288, **output},
-    }  # fmt: skip
+    return small_job_doc(media, count, **output)
 
 
 def validate(doc: dict[str, Any]) -> ValidJob:
