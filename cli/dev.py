@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         "REELMILL_MEDIA_ROOTS": os.pathsep.join(media_roots), "REELMILL_DATABASE_URL": database_url,
         "REELMILL_LISTEN": args.listen, "REELMILL_LOG_LEVEL": args.log_level,
         "REELMILL_OPEN": "" if args.api_keys_file else "1", "REELMILL_API_KEYS_FILE": args.api_keys_file,
-        "REELMILL_LOG_FORMAT": args.log_format,
+        "REELMILL_LOG_FORMAT": args.log_format, "REELMILL_ICE_LISTEN": args.ice_listen,
     })  # fmt: skip
     # --metrics-port P: the gateway serves /metrics on P, the worker on P+1; 0 (the default): off.
     port = args.metrics_port
@@ -53,6 +53,10 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
             children.append(subprocess.Popen([sys.executable, "-m", "cli", part], env=part_env))
         _wait_healthy(args.listen, children, timeout_s=60)
         print(f"gateway      {args.listen} (database {database_url})", flush=True)
+        if args.ice_listen:
+            print(
+                f"ICE door     http://{args.ice_listen} (endpoint for ICE's SDKs; protocol HTTP)", flush=True
+            )
         print(f"outputs      {output_dir}", flush=True)
         print(f"media roots  {os.pathsep.join(media_roots)}", flush=True)
         if not args.api_keys_file:

@@ -49,6 +49,9 @@ def _common_server_options(p: argparse.ArgumentParser) -> None:
 
 def _gateway_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--listen", "LISTEN", "127.0.0.1:50051", "gRPC listen address")
+    _opt(p, "--ice-listen", "ICE_LISTEN", "", "HOST:PORT of the ICE OpenAPI door for ICE's SDKs (empty: off)")
+    _opt(p, "--access-key-master-file", "ACCESS_KEY_MASTER_FILE", "",
+         "the key AccessKeySecrets are derived from (reelmill keys new --master-file makes one)")  # fmt: skip
     _opt(p, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
     _opt(
         p,
@@ -196,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     ky.add_argument("action", choices=["new"])
     ky.add_argument("--tenant", required=True)
     ky.add_argument("--file", help="add the entry to this keys file (created if missing)")
+    ky.add_argument("--master-file", default=os.environ.get("REELMILL_ACCESS_KEY_MASTER_FILE", ""),
+                    help="also make an ICE AccessKey pair, its secret derived with this master key file "
+                         "(created if missing) [env REELMILL_ACCESS_KEY_MASTER_FILE]")  # fmt: skip
 
     wt = sub.add_parser("watch", help="print every change of a job until it ends")
     _client_options(wt)
@@ -243,6 +249,7 @@ def _gateway(args: argparse.Namespace) -> int:
         webhook_retry_base_s=args.webhook_retry_base, max_count=args.max_count,
         max_request_bytes=args.max_request_bytes,
         stall_after_s=args.stall_after, metrics_port=args.metrics_port, db_threads=args.db_threads,
+        ice_listen=args.ice_listen, access_key_master_file=args.access_key_master_file,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
 
@@ -296,13 +303,31 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from gateway.tenants import TENANT_CHARS, hash_key, new_key, new_webhook_secret
+    from gateway.tenants import (
+        TENANT_CHARS,
+        access_key_secret,
+        hash_key,
+        new_access_key_id,
+        new_key,
+        new_master_key,
+        new_webhook_secret,
+        read_master_key,
+    )
 
     if not args.tenant or not set(args.tenant) <= TENANT_CHARS:
         print("error: --tenant must be made of a-z 0-9 - _", file=sys.stderr)
         return 2
     key = new_key()
     entry = {"tenant": args.tenant, "sha256": hash_key(key), "webhook_secret": new_webhook_secret()}
+    secret = ""
+    if args.master_file:
+        master = Path(args.master_file)
+        if not master.exists():
+            master.write_text(new_master_key() + "\n")
+            master.chmod(0o600)
+            print(f"made the AccessKey master key {master}: keep it secret, give it to every gateway")
+        entry["access_key_id"] = new_access_key_id()
+        secret = access_key_secret(read_master_key(str(master)), entry["access_key_id"])
     if args.file:
         path = Path(args.file)
         doc = json.loads(path.read_text()) if path.exists() else {"keys": []}
@@ -310,6 +335,9 @@ def _keys(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(doc, indent=2) + "\n")
         path.chmod(0o600)
     print(f"API key for {args.tenant} (shown once; only its hash is kept): {key}")
+    if secret:
+        print(f"ICE AccessKeyId for {args.tenant}: {entry['access_key_id']}")
+        print(f"ICE AccessKeySecret (shown once; derived from the master key, never stored): {secret}")
     print(json.dumps(entry))
     return 0
 

@@ -7,6 +7,7 @@
     ├── IdempotencyMismatchError      ALREADY_EXISTS      IdempotentParameterMismatch
     ├── FailedPreconditionError       FAILED_PRECONDITION JOB_ALREADY_TERMINAL
     ├── UnauthenticatedError          UNAUTHENTICATED     UNAUTHENTICATED
+    │   └── SignatureError                                Alibaba's code: SignatureDoesNotMatch, …
     ├── UnavailableError              UNAVAILABLE         (retryable: yes)
     │   ├── DatabaseUnavailableError                      DATABASE_UNAVAILABLE
     │   └── BusUnavailableError                           BUS_UNAVAILABLE
@@ -83,6 +84,16 @@ class FailedPreconditionError(GatewayError):
 class UnauthenticatedError(GatewayError):
     status = Status.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
+
+
+class SignatureError(UnauthenticatedError):
+    """An ICE request whose AccessKey signature cannot be accepted; `reason` is Alibaba's error code for
+    why (IncompleteSignature, SignatureDoesNotMatch, InvalidTimeStamp.Expired, SignatureNonceUsed,
+    InvalidAccessKeyId.NotFound), so that the SDK's exception says it."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class UnavailableError(GatewayError):

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -19,6 +20,7 @@ from gateway.app import Application
 from gateway.bus import GatewayBus
 from gateway.changes import BatchChanges
 from gateway.events import EventConsumer
+from gateway.ice import IceDoor
 from gateway.interceptor import ObservingInterceptor
 from gateway.notify import Notifier
 from gateway.outbox import OutboxRelay
@@ -62,13 +64,12 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     sweeper = Sweeper(batches, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
+    app = Application(settings, batches, Templates(tx), relay, changes)
     server = grpc.aio.server(
         interceptors=[ObservingInterceptor()],
         options=[("grpc.max_receive_message_length", settings.max_request_bytes)],
     )
-    batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(
-        BatchService(Application(settings, batches, Templates(tx), relay, changes), auth), server
-    )
+    batch_service_pb2_grpc.add_BatchMediaProducingServiceServicer_to_server(BatchService(app, auth), server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -77,6 +78,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     )
     port = server.add_insecure_port(settings.listen)
     await server.start()
+    ice = await _start_ice_door(settings, app, auth)
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("gateway listening on %s (port %d)", settings.listen, port)
@@ -105,6 +107,8 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     await health.enter_graceful_shutdown()
     changes.closing.set()  # Watch streams end with UNAVAILABLE so clients reconnect elsewhere
     await server.stop(grace=settings.shutdown_grace_s)
+    if ice is not None:
+        await ice.cleanup()
     _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_grace_s)
     for task in pending:
         task.cancel()
@@ -113,9 +117,27 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     log.info("gateway stopped")
 
 
+async def _start_ice_door(
+    settings: GatewaySettings, app: Application, auth: Authenticator
+) -> web.AppRunner | None:
+    """ICE's OpenAPI over HTTP (ice.py), when an address is set."""
+    if not settings.ice_listen:
+        return None
+    host, _, port = settings.ice_listen.rpartition(":")
+    runner = web.AppRunner(IceDoor(app, auth, settings.max_request_bytes).web_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host or "0.0.0.0", int(port), shutdown_timeout=settings.shutdown_grace_s)
+    await site.start()
+    log.info("ICE OpenAPI door listening on http://%s", settings.ice_listen)
+    if auth.is_open:
+        log.warning("open: the ICE door accepts any AccessKey as tenant %r, without checking signatures",
+                    OPEN_TENANT)  # fmt: skip
+    return runner
+
+
 def authenticator(settings: GatewaySettings) -> Authenticator:
     if settings.api_keys_file:
-        return Authenticator.from_file(settings.api_keys_file)
+        return Authenticator.from_file(settings.api_keys_file, settings.access_key_master_file)
     if settings.open:
         return Authenticator.open()
     raise SystemExit("no API keys: set REELMILL_API_KEYS_FILE (see `reelmill keys new`), "

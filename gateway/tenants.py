@@ -1,8 +1,13 @@
-"""Who is calling: API keys (stored as SHA-256 hashes) mapped to tenants.
+"""Who is calling: API keys (stored as SHA-256 hashes) and ICE AccessKeys, mapped to tenants.
 
-The keys file is JSON: {"keys": [{"tenant": "acme", "sha256": "<hex of the key>", "webhook_secret": "..."}]}.
-`reelmill keys new --tenant acme` makes a key and prints the entry. Without a keys file the gateway
-runs open (every caller is the tenant "default") only when told to, and says so at start.
+The keys file is JSON: {"keys": [{"tenant": "acme", "sha256": "<hex of the key>", "webhook_secret": "...",
+"access_key_id": "RMAK..."}]}. `reelmill keys new --tenant acme` makes a key and prints the entry.
+Without a keys file the gateway runs open (every caller is the tenant "default") only when told to,
+and says so at start.
+
+An AccessKeySecret is never stored: ACS3 signatures are HMACs, so the gateway must know the secret, and
+it derives it from the AccessKeyId with the AccessKey master key (a file only gateways and `reelmill
+keys` read). A keys file that names AccessKeys without a master key does not load: fail closed.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import KeysFileError, UnauthenticatedError
+from gateway.errors import KeysFileError, SignatureError, UnauthenticatedError
 
 OPEN_TENANT = "default"
 KEY_HEADER = "x-api-key"
 TENANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+ACCESS_KEY_PREFIX = "RMAK"
 
 
 @dataclass(frozen=True)
@@ -37,14 +45,41 @@ def new_key() -> str:
     return "rmk_" + secrets.token_urlsafe(32)
 
 
+def new_access_key_id() -> str:
+    return ACCESS_KEY_PREFIX + secrets.token_hex(10).upper()
+
+
+def new_master_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def read_master_key(path: str) -> bytes:
+    try:
+        key = base64.b64decode(Path(path).read_text(encoding="utf-8").strip(), validate=True)
+    except (OSError, ValueError) as e:
+        raise KeysFileError(f"cannot read the AccessKey master key {path}: {e!r}") from e
+    if len(key) < 32:
+        raise KeysFileError(f"the AccessKey master key {path} must hold at least 32 bytes in base64")
+    return key
+
+
+def access_key_secret(master: bytes, access_key_id: str) -> str:
+    """The secret of an AccessKeyId: an HMAC of the id under the master key (so nothing is stored)."""
+    digest = hmac.new(master, b"reelmill AccessKeySecret\0" + access_key_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def new_webhook_secret() -> str:
     """A Standard Webhooks secret: whsec_ and 32 random bytes in base64."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class Authenticator:
-    def __init__(self, tenants_by_hash: dict[str, Tenant] | None) -> None:
+    def __init__(self, tenants_by_hash: dict[str, Tenant] | None,
+                 access_keys: dict[str, Tenant] | None = None, master_key: bytes = b"") -> None:  # fmt: skip
         self._by_hash = tenants_by_hash  # None: open
+        self._access_keys = access_keys or {}
+        self._master_key = master_key
 
     @property
     def is_open(self) -> bool:
@@ -54,12 +89,15 @@ class Authenticator:
     def open(cls) -> Authenticator:
         return cls(None)
 
+    def open_tenant(self) -> Tenant:
+        return Tenant(OPEN_TENANT)
+
     @classmethod
-    def from_file(cls, path: str) -> Authenticator:
+    def from_file(cls, path: str, master_key_file: str = "") -> Authenticator:
         try:
             doc = json.loads(Path(path).read_text(encoding="utf-8"))
             entries = doc["keys"]
-            by_hash = {}
+            by_hash, access_keys = {}, {}
             for e in entries:
                 name = str(e["tenant"])
                 if not name or not set(name) <= TENANT_CHARS or len(name) > 64:
@@ -67,10 +105,18 @@ class Authenticator:
                 digest = str(e["sha256"]).lower()
                 if len(digest) != 64:
                     raise KeysFileError(f"{path}: the sha256 of tenant {name!r} is not a SHA-256 hex digest")
-                by_hash[digest] = Tenant(name, str(e.get("webhook_secret", "")))
+                tenant = Tenant(name, str(e.get("webhook_secret", "")))
+                by_hash[digest] = tenant
+                if e.get("access_key_id"):
+                    access_keys[str(e["access_key_id"])] = tenant
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise KeysFileError(f"cannot read the API keys file {path}: {e!r}") from e
-        return cls(by_hash)
+        if access_keys and not master_key_file:
+            raise KeysFileError(
+                f"{path} names AccessKeys: set REELMILL_ACCESS_KEY_MASTER_FILE to verify them"
+            )
+        master = read_master_key(master_key_file) if master_key_file else b""
+        return cls(by_hash, access_keys, master)
 
     def tenant(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Tenant:
         if self._by_hash is None:
@@ -83,6 +129,13 @@ class Authenticator:
             if hmac.compare_digest(known, digest):
                 return tenant
         raise UnauthenticatedError("unknown API key")
+
+    def access_key(self, access_key_id: str) -> tuple[Tenant, str]:
+        """The tenant of an AccessKeyId and its secret (to check a signature with)."""
+        tenant = self._access_keys.get(access_key_id)
+        if tenant is None or not self._master_key:
+            raise SignatureError("InvalidAccessKeyId.NotFound", "unknown AccessKeyId")
+        return tenant, access_key_secret(self._master_key, access_key_id)
 
     def webhook_secret(self, tenant: str) -> str:
         if self._by_hash is None:

@@ -1,0 +1,257 @@
+"""The ICE door: Alibaba Cloud ICE's OpenAPI over HTTP, as its official SDKs speak it, so that an ICE user
+points the SDK at reelmill and changes nothing else.
+
+RPC style: `POST /` with the action's parameters in the query and a form-encoded body, the action and
+version in `x-acs-action` / `x-acs-version`, signed with ACS3-HMAC-SHA256 (acs3.py) by a tenant's
+AccessKey. Answers are ICE's JSON with a RequestId; errors are ICE's error JSON (RequestId, HostId,
+Code, Message) with an HTTP status, from our error tree in one table, so the SDK raises its usual
+ClientException carrying the Code. Everything else is the application layer's (app.py): the same
+validation, store and rules as the gRPC door.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway import acs3
+from gateway.app import Application
+from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, SignatureError, Status
+from gateway.store.batches import BatchWithSubJobs
+from gateway.store.schema import BatchRow
+from gateway.tenants import Authenticator
+from gateway.views import batch_message
+from reelmill.v1 import batch_service_pb2 as api
+
+log = logging.getLogger(__name__)
+VERSION = "2020-11-09"
+HOST_ID = "ice.reelmill"
+
+# Each status of the error tree on this door: the HTTP status, and ICE's Code where ours differs.
+HTTP_STATUS: dict[Status, int] = {
+    Status.INVALID_ARGUMENT: 400,
+    Status.NOT_FOUND: 404,
+    Status.ALREADY_EXISTS: 400,
+    Status.FAILED_PRECONDITION: 400,
+    Status.UNAUTHENTICATED: 401,
+    Status.UNAVAILABLE: 503,
+    Status.INTERNAL: 500,
+}
+ICE_CODES = {
+    "INVALID_ARGUMENT": "InvalidParameter",
+    "JOB_NOT_FOUND": "InvalidParameter.JobNotFound",
+    "JOB_ALREADY_TERMINAL": "Forbidden.JobStatus",
+    "UNAUTHENTICATED": "InvalidAccessKeyId.NotFound",
+    "DATABASE_UNAVAILABLE": "ServiceUnavailable",
+    "BUS_UNAVAILABLE": "ServiceUnavailable",
+    "UNAVAILABLE": "ServiceUnavailable",
+    "INTERNAL": "InternalError",
+}
+
+Params = Mapping[str, str]
+Action = Callable[[Application, str, Params], Awaitable[dict[str, Any]]]
+
+
+class NonceWindow:
+    """The nonces of the last MAX_SKEW: a signed request seen twice is refused the second time (older
+    ones are refused by their date). Per gateway process: behind a load balancer without affinity, a
+    replay could reach another gateway within the window."""
+
+    def __init__(self, span_s: float = 2 * acs3.MAX_SKEW.total_seconds(), max_size: int = 1_000_000) -> None:
+        self.span_s, self.max_size = span_s, max_size
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def check(self, key_id: str, nonce: str, now_s: float) -> None:
+        while self._seen and (next(iter(self._seen.values())) < now_s - self.span_s
+                              or len(self._seen) >= self.max_size):  # fmt: skip
+            self._seen.popitem(last=False)
+        if (key_id, nonce) in self._seen:
+            raise SignatureError("SignatureNonceUsed", "the x-acs-signature-nonce was used before")
+        self._seen[(key_id, nonce)] = now_s
+
+
+class IceDoor:
+    def __init__(self, app: Application, auth: Authenticator, max_request_bytes: int) -> None:
+        self.app, self.auth = app, auth
+        self.max_request_bytes = max_request_bytes
+        self.nonces = NonceWindow()
+
+    def web_app(self) -> web.Application:
+        server = web.Application(client_max_size=self.max_request_bytes)
+        server.router.add_post("/", self.handle)
+        return server
+
+    async def handle(self, request: web.Request) -> web.Response:
+        request_id = str(uuid.uuid4()).upper()
+        try:
+            body = await request.read()
+            tenant = self._tenant(request, body)
+            name = request.headers.get("x-acs-action", "")
+            version = request.headers.get("x-acs-version", "")
+            if version != VERSION:
+                raise InvalidArgumentError([FieldViolation("x-acs-version", f"must be {VERSION}")])
+            action = ACTIONS.get(name)
+            if action is None:
+                raise InvalidArgumentError([FieldViolation("x-acs-action", f"unknown action {name!r}; "
+                                                           f"available: {', '.join(ACTIONS)}")])  # fmt: skip
+            params = _params(request, body)
+            result = await action(self.app, tenant, params)
+        except GatewayError as e:
+            return _error(request_id, e)
+        except web.HTTPRequestEntityTooLarge:
+            raise
+        except Exception:
+            log.exception("ICE %s failed", request.headers.get("x-acs-action", "?"))
+            return _error(request_id, GatewayError("internal error; the gateway log has the details"))
+        return web.json_response({"RequestId": request_id, **result})
+
+    def _tenant(self, request: web.Request, body: bytes) -> str:
+        header = request.headers.get("Authorization", "")
+        auth = acs3.parse_authorization(header)
+        if self.auth.is_open:
+            return self.auth.open_tenant().name
+        tenant, secret = self.auth.access_key(auth.access_key_id)
+        headers = {k.lower(): request.headers.getall(k) for k in request.headers}
+        query = dict(request.rel_url.query)
+        acs3.verify(auth, secret, request.method, request.rel_url.raw_path, query, headers, body,
+                    datetime.now(UTC))  # fmt: skip
+        self.nonces.check(auth.access_key_id, request.headers["x-acs-signature-nonce"], time.monotonic())
+        return tenant.name
+
+
+# -- the actions --------------------------------------------------------------------------------------------
+
+
+async def submit(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    req = api.SubmitBatchMediaProducingJobRequest(
+        client_token=p.get("ClientToken", ""), user_data=p.get("UserData", ""),
+        input_config_json=p.get("InputConfig", ""), editing_config_json=p.get("EditingConfig", ""),
+        output_config_json=p.get("OutputConfig", ""),
+    )  # fmt: skip
+    req.template_config.extend(template_ids(p.get("TemplateConfig", "")))
+    if not req.input_config_json:
+        req.ClearField("input_config_json")
+    if not req.editing_config_json:
+        req.ClearField("editing_config_json")
+    if not req.output_config_json:
+        req.ClearField("output_config_json")
+    return {"JobId": await app.submit(tenant, req)}
+
+
+async def get(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    found = await app.get(tenant, _required(p, "JobId"))
+    return {"EditingBatchJob": ice_job(found.batch, found)}
+
+
+async def list_jobs(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    req = api.ListBatchMediaProducingJobsRequest(
+        job_id=p.get("JobId", ""), job_type=p.get("JobType", ""), status=p.get("Status", ""),
+        sort_by=p.get("SortBy", ""), next_token=p.get("NextToken", ""),
+        max_results=_int(p, "MaxResults"),
+    )  # fmt: skip
+    for name, field in (("StartTime", req.start_time), ("EndTime", req.end_time)):
+        if p.get(name):
+            field.CopyFrom(_timestamp(p, name))
+    page = await app.page(tenant, req)
+    return {"EditingBatchJobList": [ice_job(row) for row in page.rows], "NextToken": page.next_token,
+            "MaxResults": page.limit}  # fmt: skip
+
+
+ACTIONS: dict[str, Action] = {
+    "SubmitBatchMediaProducingJob": submit,
+    "GetBatchMediaProducingJob": get,
+    "ListBatchMediaProducingJobs": list_jobs,
+}
+
+
+# -- ICE's shapes -------------------------------------------------------------------------------------------
+
+
+def ice_job(batch: BatchRow, found: BatchWithSubJobs | None = None) -> dict[str, Any]:
+    """A batch as ICE returns it: the configs and Extend as JSON strings, times to the second with Z."""
+    message = batch_message(batch, found.sub_jobs if found else None)
+    doc = json_format.MessageToDict(message)
+    for name in ("InputConfig", "EditingConfig", "OutputConfig", "Extend"):
+        doc[name] = json.dumps(doc.get(name, {}), ensure_ascii=False, separators=(",", ":"))
+    for name, value in (("CreateTime", batch.created_at), ("ModifiedTime", batch.modified_at),
+                        ("CompleteTime", batch.completed_at)):  # fmt: skip
+        if value is not None:
+            doc[name] = ice_time(value)
+    return doc
+
+
+def ice_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def template_ids(value: str) -> list[str]:
+    """TemplateConfig as ICE clients send it: a JSON array of ids in a string (or a comma list)."""
+    value = value.strip()
+    if not value:
+        return []
+    if value.startswith("["):
+        try:
+            ids = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise InvalidArgumentError([FieldViolation("TemplateConfig", f"malformed JSON: {e.msg}")]) from e
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InvalidArgumentError([FieldViolation("TemplateConfig", "must be a JSON array of ids")])
+        return ids
+    return [i.strip() for i in value.split(",") if i.strip()]
+
+
+def _params(request: web.Request, body: bytes) -> dict[str, str]:
+    params = dict(request.rel_url.query)
+    if body and request.content_type == "application/x-www-form-urlencoded":
+        try:
+            params.update(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError as e:
+            raise InvalidArgumentError([FieldViolation("body", "must be UTF-8 form data")]) from e
+    return params
+
+
+def _required(p: Params, name: str) -> str:
+    value = p.get(name, "")
+    if not value:
+        raise InvalidArgumentError([FieldViolation(name, "required")])
+    return value
+
+
+def _int(p: Params, name: str) -> int:
+    value = p.get(name, "")
+    if not value:
+        return 0
+    try:
+        return int(value)
+    except ValueError as e:
+        raise InvalidArgumentError([FieldViolation(name, "must be a whole number")]) from e
+
+
+def _timestamp(p: Params, name: str) -> Timestamp:
+    ts = Timestamp()
+    try:
+        ts.FromDatetime(datetime.strptime(p[name], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC))
+    except ValueError as e:
+        raise InvalidArgumentError([FieldViolation(name, "must be yyyy-MM-ddTHH:mm:ssZ (UTC)")]) from e
+    return ts
+
+
+def _error(request_id: str, error: GatewayError) -> web.Response:
+    if error.status is Status.UNAVAILABLE:
+        log.warning("%s", error)
+    code = ICE_CODES.get(error.reason, error.reason)
+    body = {"RequestId": request_id, "HostId": HOST_ID, "Code": code, "Message": str(error)}
+    if isinstance(error, InvalidArgumentError):
+        body["Recommend"] = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
+    return web.json_response(body, status=HTTP_STATUS[error.status])

@@ -1,0 +1,201 @@
+"""ICE's official Python SDK (alibabacloud-ice20201109 from PyPI), pointed at a real stack's ICE door: an
+ICE user changes the endpoint and nothing else. Keys come from `reelmill keys new`, as an operator's do."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_ice20201109 import models as ice
+from alibabacloud_ice20201109.client import Client
+from alibabacloud_tea_openapi import models as openapi
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.utils import Utils
+from darabonba.request import DaraRequest
+
+from cli.natsd import free_port
+from cli.samples import make_image, make_video
+from conftest import Stack, make_stack
+
+ICE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def new_keys(stack: Stack, tenant: str) -> tuple[str, str]:
+    """An AccessKey pair from `reelmill keys new`, its entry added to the stack's keys file."""
+    out = subprocess.run(
+        [sys.executable, "-m", "cli", "keys", "new", "--tenant", tenant,
+         "--file", stack.env["REELMILL_API_KEYS_FILE"],
+         "--master-file", stack.env["REELMILL_ACCESS_KEY_MASTER_FILE"]],
+        env=stack.env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    key_id = re.search(r"AccessKeyId for \S+: (\S+)", out)
+    secret = re.search(r"AccessKeySecret \(.*\): (\S+)", out)
+    assert key_id and secret, out
+    return key_id[1], secret[1]
+
+
+class Door:
+    def __init__(self, stack: Stack, port: int, keys: dict[str, tuple[str, str]]) -> None:
+        self.stack, self.port, self.keys = stack, port, keys
+
+    def client(self, tenant: str = "acme", secret: str | None = None) -> Client:
+        key_id, real_secret = self.keys[tenant]
+        config = openapi.Config(access_key_id=key_id, access_key_secret=secret or real_secret,
+                                endpoint=f"127.0.0.1:{self.port}", protocol="HTTP", region_id="cn-shanghai",
+                                read_timeout=30000, connect_timeout=5000)  # fmt: skip
+        return Client(config)
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
+    tmp = tmp_path_factory.mktemp("ice")
+    port = free_port()
+    stack = make_stack(tmp, None, REELMILL_OPEN="", REELMILL_API_KEYS_FILE=str(tmp / "keys.json"),
+                       REELMILL_ACCESS_KEY_MASTER_FILE=str(tmp / "master.key"),
+                       REELMILL_ICE_LISTEN=f"127.0.0.1:{port}")  # fmt: skip
+    try:
+        keys = {tenant: new_keys(stack, tenant) for tenant in ("acme", "globex")}
+        make_video(str(stack.media_dir / "a.mp4"), 320, 240, 1.5)
+        make_video(str(stack.media_dir / "b.mp4"), 320, 240, 1.5, tone_hz=550)
+        make_image(str(stack.media_dir / "still.png"), 320, 240)
+        stack.start("gateway")
+        stack.start("worker")
+        yield Door(stack, port, keys)
+    finally:
+        stack.close()
+
+
+def ice_document(media: Path) -> dict[str, str]:
+    """The configs as ICE clients send them: JSON in strings."""
+    return {
+        "input_config": json.dumps({"MediaGroupArray": [
+            {"GroupName": "open", "MediaArray": [f"file://{media}/a.mp4", f"file://{media}/b.mp4"],
+             "Duration": 1},
+            {"GroupName": "close", "MediaArray": [f"file://{media}/still.png"], "Duration": 0.5},
+        ], "TitleArray": ["新品上市", "Open late"]}, ensure_ascii=False),
+        "editing_config": json.dumps({"MediaConfig": {"Volume": 0.5}}),
+        "output_config": json.dumps({"Count": 2, "Width": 160, "Height": 288}),
+        "user_data": json.dumps({"Campaign": "ice"}),
+    }  # fmt: skip
+
+
+def test_the_sdk_submits_polls_and_lists(door: Door) -> None:
+    client = door.client()
+    submitted = client.submit_batch_media_producing_job(
+        ice.SubmitBatchMediaProducingJobRequest(client_token="ice-1", **ice_document(door.stack.media_dir))
+    )
+    job_id = submitted.body.job_id
+    assert job_id and submitted.body.request_id
+    again = client.submit_batch_media_producing_job(
+        ice.SubmitBatchMediaProducingJobRequest(client_token="ice-1", **ice_document(door.stack.media_dir))
+    )
+    assert again.body.job_id == job_id  # ClientToken: the same request is the same job
+
+    deadline = time.monotonic() + 120
+    while True:
+        job = client.get_batch_media_producing_job(ice.GetBatchMediaProducingJobRequest(job_id=job_id))
+        batch = job.body.editing_batch_job
+        if batch.status in ("Finished", "Failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert batch.status == "Finished", batch.to_map()
+    assert batch.job_type == "Script" and json.loads(batch.user_data) == {"Campaign": "ice"}
+    # ICE's shapes: the configs as JSON strings, times to the second in UTC
+    assert json.loads(batch.output_config)["Count"] == 2 and isinstance(batch.input_config, str)
+    assert all(ICE_TIME.match(t) for t in (batch.create_time, batch.modified_time, batch.complete_time))
+    assert [s.status for s in batch.sub_job_list] == ["Success", "Success"]
+    for sub in batch.sub_job_list:
+        assert sub.media_url.startswith("file://") and sub.duration == pytest.approx(1.5, abs=0.1)
+        assert Path(sub.media_url.removeprefix("file://")).is_file()
+
+    listed = client.list_batch_media_producing_jobs(ice.ListBatchMediaProducingJobsRequest(max_results=5))
+    assert job_id in [j.job_id for j in listed.body.editing_batch_job_list]
+    assert listed.body.max_results == 5
+
+
+def test_errors_reach_the_sdk_as_ice_codes(door: Door) -> None:
+    client = door.client()
+    with pytest.raises(ClientException) as e:
+        client.get_batch_media_producing_job(ice.GetBatchMediaProducingJobRequest(job_id="nope"))
+    assert (e.value.status_code, e.value.code) == (404, "InvalidParameter.JobNotFound")
+    bad = ice_document(door.stack.media_dir) | {"output_config": json.dumps({"Count": 0})}
+    with pytest.raises(ClientException) as e:
+        client.submit_batch_media_producing_job(ice.SubmitBatchMediaProducingJobRequest(**bad))
+    assert (e.value.status_code, e.value.code) == (400, "InvalidParameter")
+    assert "OutputConfig.Count" in e.value.message
+    with pytest.raises(ClientException) as e:
+        client.list_batch_media_producing_jobs(ice.ListBatchMediaProducingJobsRequest(start_time="yesterday"))
+    assert e.value.code == "InvalidParameter" and "StartTime" in e.value.message
+
+
+def test_a_wrong_secret_an_unknown_key_and_another_tenant_are_refused(door: Door) -> None:
+    with pytest.raises(ClientException) as e:
+        door.client(secret="not-the-secret").list_batch_media_producing_jobs(
+            ice.ListBatchMediaProducingJobsRequest()
+        )
+    assert e.value.code == "SignatureDoesNotMatch"
+    unknown = Client(openapi.Config(access_key_id="RMAKNOBODY", access_key_secret="x", protocol="HTTP",
+                                    endpoint=f"127.0.0.1:{door.port}", region_id="cn-shanghai"))  # fmt: skip
+    with pytest.raises(ClientException) as e:
+        unknown.list_batch_media_producing_jobs(ice.ListBatchMediaProducingJobsRequest())
+    assert e.value.code == "InvalidAccessKeyId.NotFound"
+    job_id = (
+        door.client()
+        .submit_batch_media_producing_job(
+            ice.SubmitBatchMediaProducingJobRequest(**ice_document(door.stack.media_dir))
+        )
+        .body.job_id
+    )
+    with pytest.raises(ClientException) as e:
+        door.client("globex").get_batch_media_producing_job(
+            ice.GetBatchMediaProducingJobRequest(job_id=job_id)
+        )
+    assert e.value.code == "InvalidParameter.JobNotFound"
+
+
+def signed_request(door: Door, date: datetime, nonce: str) -> urllib.request.Request:
+    """A ListBatchMediaProducingJobs request signed by the SDK's own signing code, with a chosen date."""
+    key_id, secret = door.keys["acme"]
+    body = b""
+    request = DaraRequest()
+    request.method, request.pathname, request.query = "POST", "/", {"MaxResults": "2"}
+    request.headers = {
+        "host": f"127.0.0.1:{door.port}", "x-acs-action": "ListBatchMediaProducingJobs",
+        "x-acs-version": "2020-11-09", "x-acs-date": date.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "x-acs-signature-nonce": nonce, "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
+        "accept": "application/json",
+    }  # fmt: skip
+    payload = request.headers["x-acs-content-sha256"]
+    auth = Utils.get_authorization(request, "ACS3-HMAC-SHA256", payload, key_id, secret)
+    return urllib.request.Request(f"http://127.0.0.1:{door.port}/?MaxResults=2", data=body, method="POST",
+                                  headers={**request.headers, "Authorization": auth})  # fmt: skip
+
+
+def send(request: urllib.request.Request) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, json.loads(e.read())
+
+
+def test_an_old_date_and_a_replayed_nonce_are_refused(door: Door) -> None:
+    now = datetime.now(UTC)
+    assert send(signed_request(door, now, "nonce-1"))[0] == 200
+    status, body = send(signed_request(door, now, "nonce-1"))  # the same request again
+    assert (status, body["Code"]) == (401, "SignatureNonceUsed")
+    status, body = send(signed_request(door, now - timedelta(minutes=20), "nonce-2"))
+    assert (status, body["Code"]) == (401, "InvalidTimeStamp.Expired")
+    assert body["RequestId"] and body["HostId"]
