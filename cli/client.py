@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 from cli import progress
 from cli.jobfile import load_job_file, resolve_files
+from gateway.templates import template_ids
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -101,8 +102,8 @@ def submit_request(doc: dict[str, Any], base_dir: str) -> api.SubmitBatchMediaPr
     if user_data is not None:
         req.user_data = user_data if isinstance(user_data, str) else json.dumps(user_data, ensure_ascii=False)
     templates = doc.get("TemplateConfig")
-    if isinstance(templates, str) and templates:
-        templates = [t for t in templates.split(",") if t]
+    if isinstance(templates, str):  # ICE's form: a JSON array in a string
+        templates = template_ids(templates)
     if templates:
         req.template_config.extend(str(t) for t in templates)
     if doc.get("Seed") is not None:

@@ -30,6 +30,7 @@ from gateway.app import Application
 from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, SignatureError, Status
 from gateway.store.batches import BatchWithSubJobs
 from gateway.store.schema import BatchRow
+from gateway.templates import template_ids
 from gateway.tenants import Authenticator
 from gateway.views import batch_message
 from reelmill.v1 import batch_service_pb2 as api
@@ -193,22 +194,6 @@ def ice_job(batch: BatchRow, found: BatchWithSubJobs | None = None) -> dict[str,
 
 def ice_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def template_ids(value: str) -> list[str]:
-    """TemplateConfig as ICE clients send it: a JSON array of ids in a string (or a comma list)."""
-    value = value.strip()
-    if not value:
-        return []
-    if value.startswith("["):
-        try:
-            ids = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise InvalidArgumentError([FieldViolation("TemplateConfig", f"malformed JSON: {e.msg}")]) from e
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise InvalidArgumentError([FieldViolation("TemplateConfig", "must be a JSON array of ids")])
-        return ids
-    return [i.strip() for i in value.split(",") if i.strip()]
 
 
 def _params(request: web.Request, body: bytes) -> dict[str, str]:

@@ -3,10 +3,13 @@ configs, and which template each variant uses."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import TypeVar
 
 from google.protobuf.message import Message
+
+from gateway.errors import FieldViolation, InvalidArgumentError
 
 M = TypeVar("M", bound=Message)
 
@@ -43,3 +46,19 @@ def overlay(base: M, top: M) -> M:
         else:
             setattr(merged, field.name, value)
     return merged
+
+
+def template_ids(value: str) -> list[str]:
+    """TemplateConfig as ICE clients send it: a JSON array of ids in a string (or a comma list)."""
+    value = value.strip()
+    if not value:
+        return []
+    if value.startswith("["):
+        try:
+            ids = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise InvalidArgumentError([FieldViolation("TemplateConfig", f"malformed JSON: {e.msg}")]) from e
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InvalidArgumentError([FieldViolation("TemplateConfig", "must be a JSON array of ids")])
+        return ids
+    return [i.strip() for i in value.split(",") if i.strip()]

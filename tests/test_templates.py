@@ -19,7 +19,7 @@ from cli.client import submit_request
 from cli.samples import make_image, make_video
 from conftest import Stack, make_stack
 from gateway.errors import InvalidArgumentError
-from gateway.templates import overlay
+from gateway.templates import overlay, template_ids
 from gateway.validate import Roots, validate_submit, validate_template
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import job_config_pb2 as cfg
@@ -185,3 +185,15 @@ def test_the_cli_adds_and_lists_templates(stack: Stack, tmp_path: Path) -> None:
         [*base, "list", "--gateway", stack.address], capture_output=True, text=True, timeout=30
     )
     assert template_id in listed.stdout
+
+
+def test_template_config_is_read_in_ice_form_or_as_a_list() -> None:
+    """ICE clients send TemplateConfig as a JSON array in a string; the ICE door and the CLI read it alike."""
+    assert template_ids('["t-1", "t-2"]') == ["t-1", "t-2"]
+    assert template_ids("t-1, t-2") == ["t-1", "t-2"] and template_ids(" ") == []
+    assert list(submit_request({"TemplateConfig": '["a,b", "c"]'}, "/").template_config) == ["a,b", "c"]
+    assert list(submit_request({"TemplateConfig": ["x"]}, "/").template_config) == ["x"]
+    for bad in ('["t-1"', "[1, 2]"):
+        with pytest.raises(InvalidArgumentError) as e:
+            template_ids(bad)
+        assert e.value.violations[0].field == "TemplateConfig"
