@@ -35,7 +35,6 @@ class Worker:
     def __init__(self, settings: WorkerSettings, bus: WorkerBus) -> None:
         self.settings = settings
         self.bus = bus
-        self.draining = asyncio.Event()  # SIGTERM: take no new commands
         self.stuck = False  # a render thread that cannot be stopped: exit after reporting
 
     async def run(self, stop: asyncio.Event) -> None:
