@@ -27,6 +27,7 @@ from gateway.errors import SignatureError
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=15)
+MAX_NONCE_CHARS = 128  # the SDKs send 32 hex digits
 # What a signature must cover, beyond what the caller chose to sign: the call itself and its freshness.
 REQUIRED_SIGNED = ("host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce",
                    "x-acs-version")  # fmt: skip
@@ -80,7 +81,10 @@ def verify(auth: Authorization, secret: str, method: str, path: str, query: Mapp
     """Raises SignatureError unless the request is signed with `secret`, its body is the one signed, and its
     date is within MAX_SKEW of `now`."""
     declared, date = _one(headers, "x-acs-content-sha256"), _one(headers, "x-acs-date")
-    _one(headers, "x-acs-signature-nonce")
+    if len(_one(headers, "x-acs-signature-nonce")) > MAX_NONCE_CHARS:
+        raise SignatureError(
+            "IncompleteSignature", f"x-acs-signature-nonce is over {MAX_NONCE_CHARS} characters"
+        )
     actual = hashlib.sha256(body).hexdigest()
     if not hmac.compare_digest(declared.lower(), actual):
         raise SignatureError("SignatureDoesNotMatch", "the body does not hash to x-acs-content-sha256")

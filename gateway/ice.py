@@ -11,11 +11,10 @@ validation, store and rules as the gRPC door.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +26,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import acs3
 from gateway.app import Application
-from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, SignatureError, Status
+from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status
 from gateway.store.batches import BatchWithSubJobs
+from gateway.store.nonces import Nonces
 from gateway.store.schema import BatchRow
 from gateway.templates import template_ids
 from gateway.tenants import Authenticator
@@ -64,29 +64,10 @@ Params = Mapping[str, str]
 Action = Callable[[Application, str, Params], Awaitable[dict[str, Any]]]
 
 
-class NonceWindow:
-    """The nonces of the last MAX_SKEW: a signed request seen twice is refused the second time (older
-    ones are refused by their date). Per gateway process: behind a load balancer without affinity, a
-    replay could reach another gateway within the window."""
-
-    def __init__(self, span_s: float = 2 * acs3.MAX_SKEW.total_seconds(), max_size: int = 1_000_000) -> None:
-        self.span_s, self.max_size = span_s, max_size
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
-
-    def check(self, key_id: str, nonce: str, now_s: float) -> None:
-        while self._seen and (next(iter(self._seen.values())) < now_s - self.span_s
-                              or len(self._seen) >= self.max_size):  # fmt: skip
-            self._seen.popitem(last=False)
-        if (key_id, nonce) in self._seen:
-            raise SignatureError("SignatureNonceUsed", "the x-acs-signature-nonce was used before")
-        self._seen[(key_id, nonce)] = now_s
-
-
 class IceDoor:
-    def __init__(self, app: Application, auth: Authenticator, max_request_bytes: int) -> None:
-        self.app, self.auth = app, auth
+    def __init__(self, app: Application, auth: Authenticator, nonces: Nonces, max_request_bytes: int) -> None:
+        self.app, self.auth, self.nonces = app, auth, nonces
         self.max_request_bytes = max_request_bytes
-        self.nonces = NonceWindow()
 
     def web_app(self) -> web.Application:
         server = web.Application(client_max_size=self.max_request_bytes)
@@ -97,7 +78,7 @@ class IceDoor:
         request_id = str(uuid.uuid4()).upper()
         try:
             body = await request.read()
-            tenant = self._tenant(request, body)
+            tenant = await self._tenant(request, body)
             name = request.headers.get("x-acs-action", "")
             version = request.headers.get("x-acs-version", "")
             if version != VERSION:
@@ -117,7 +98,7 @@ class IceDoor:
             return _error(request_id, GatewayError("internal error; the gateway log has the details"))
         return web.json_response({"RequestId": request_id, **result})
 
-    def _tenant(self, request: web.Request, body: bytes) -> str:
+    async def _tenant(self, request: web.Request, body: bytes) -> str:
         header = request.headers.get("Authorization", "")
         auth = acs3.parse_authorization(header)
         if self.auth.is_open:
@@ -125,9 +106,11 @@ class IceDoor:
         tenant, secret = self.auth.access_key(auth.access_key_id)
         headers = {k.lower(): request.headers.getall(k) for k in request.headers}
         query = dict(request.rel_url.query)
-        acs3.verify(auth, secret, request.method, request.rel_url.raw_path, query, headers, body,
-                    datetime.now(UTC))  # fmt: skip
-        self.nonces.check(auth.access_key_id, request.headers["x-acs-signature-nonce"], time.monotonic())
+        now = datetime.now(UTC)
+        acs3.verify(auth, secret, request.method, request.rel_url.raw_path, query, headers, body, now)
+        # Only a request that verified takes a nonce, so that nobody else can spend a client's nonces.
+        nonce = request.headers["x-acs-signature-nonce"]
+        await asyncio.to_thread(self.nonces.take, auth.access_key_id, nonce, now)
         return tenant.name
 
 

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from gateway import metrics
+from gateway import acs3, metrics
 from gateway.api import BatchService
 from gateway.app import Application
 from gateway.bus import GatewayBus
@@ -28,6 +28,7 @@ from gateway.settings import GatewaySettings
 from gateway.store import migrate
 from gateway.store.batches import Batches
 from gateway.store.engine import make_engine
+from gateway.store.nonces import Nonces
 from gateway.store.outbox import Outbox
 from gateway.store.templates import Templates
 from gateway.store.transactions import Transactions
@@ -78,7 +79,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     )
     port = server.add_insecure_port(settings.listen)
     await server.start()
-    ice = await _start_ice_door(settings, app, auth)
+    ice = await _start_ice_door(settings, app, auth, Nonces(tx, keep=2 * acs3.MAX_SKEW))
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("gateway listening on %s (port %d)", settings.listen, port)
@@ -118,13 +119,13 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 
 async def _start_ice_door(
-    settings: GatewaySettings, app: Application, auth: Authenticator
+    settings: GatewaySettings, app: Application, auth: Authenticator, nonces: Nonces
 ) -> web.AppRunner | None:
     """ICE's OpenAPI over HTTP (ice.py), when an address is set."""
     if not settings.ice_listen:
         return None
     host, _, port = settings.ice_listen.rpartition(":")
-    runner = web.AppRunner(IceDoor(app, auth, settings.max_request_bytes).web_app(), access_log=None)
+    runner = web.AppRunner(IceDoor(app, auth, nonces, settings.max_request_bytes).web_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host or "0.0.0.0", int(port), shutdown_timeout=settings.shutdown_grace_s)
     await site.start()

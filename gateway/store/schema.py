@@ -162,3 +162,16 @@ class TemplateRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (Index("ix_templates_tenant_created", "tenant", "created_at", "id"),)
+
+
+class NonceRow(Base):
+    """An ICE request's signature nonce, kept while its date is within the window (gateway/acs3.py):
+    the same nonce again is a replay, refused by every gateway that shares the database."""
+
+    __tablename__ = "signature_nonces"
+
+    access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_signature_nonces_seen", "seen_at"),)

@@ -1,5 +1,5 @@
 """ICE AccessKeys: secrets derived, never stored; a keys file that names AccessKeys without the master key
-does not load (fail closed); a nonce is taken once within its window."""
+does not load (fail closed). (Nonces: tests/gateway/test_store.py, on both databases.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import KeysFileError, SignatureError
-from gateway.ice import NonceWindow
 from gateway.tenants import Authenticator, access_key_secret, new_master_key, read_master_key
 
 
@@ -46,16 +45,3 @@ def test_access_keys_without_a_master_key_fail_closed(tmp_path: Path) -> None:
     auth = Authenticator.from_file(str(write_keys(tmp_path)))
     with pytest.raises(SignatureError):
         auth.access_key("RMAK1")
-
-
-def test_a_nonce_is_taken_once_within_its_window() -> None:
-    window = NonceWindow(span_s=60, max_size=3)
-    window.check("AK", "n1", now_s=0)
-    window.check("BK", "n1", now_s=1)  # another key may use the same nonce
-    with pytest.raises(SignatureError) as e:
-        window.check("AK", "n1", now_s=30)
-    assert e.value.reason == "SignatureNonceUsed"
-    window.check("AK", "n1", now_s=61)  # past the window its date is refused anyway: forgotten
-    for i in range(5):  # bounded: the oldest go first
-        window.check("AK", f"m{i}", now_s=62)
-    assert len(window._seen) <= 3

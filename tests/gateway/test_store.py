@@ -9,16 +9,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, inspect, update
+from sqlalchemy import Engine, inspect, select, update
 
 from gateway import status as st
-from gateway.errors import DatabaseUnavailableError, IdempotencyMismatchError, NotFoundError
+from gateway.errors import DatabaseUnavailableError, IdempotencyMismatchError, NotFoundError, SignatureError
 from gateway.status import EventUpdate
 from gateway.store import migrate
 from gateway.store.batches import Batches, ListQuery, NewBatch, NewMessage, NewSubJob, SubmitResult
 from gateway.store.engine import make_engine
+from gateway.store.nonces import Nonces
 from gateway.store.outbox import Outbox
-from gateway.store.schema import BatchRow
+from gateway.store.schema import BatchRow, NonceRow
 from gateway.store.transactions import Transactions, utcnow
 
 
@@ -188,3 +189,18 @@ def test_migrations_match_the_tables_the_code_declares(db_url: str, store: Store
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_a_nonce_is_taken_once_within_its_window(db_url: str, store: Store) -> None:
+    nonces = Nonces(Transactions(store.engine), keep=timedelta(minutes=30))
+    now = utcnow()
+    nonces.take("AK", "n1", now)
+    nonces.take("BK", "n1", now)  # another key may use the same nonce
+    with pytest.raises(SignatureError) as e:
+        nonces.take("AK", "n1", now + timedelta(minutes=29))
+    assert e.value.reason == "SignatureNonceUsed"
+    # past the window a replay fails on its date anyway: the nonce is forgotten, the table stays small
+    nonces.take("AK", "n2", now + timedelta(minutes=31))
+    with store.engine.connect() as conn:
+        left = conn.execute(select(NonceRow.access_key_id, NonceRow.nonce).order_by(NonceRow.nonce)).all()
+    assert [tuple(r) for r in left] == [("AK", "n2")]
