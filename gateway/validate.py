@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -25,7 +25,7 @@ from gateway.templates import MAX_PER_JOB as MAX_TEMPLATES_PER_JOB
 from gateway.templates import OUTPUT_EXCLUDED as TEMPLATE_OUTPUT_EXCLUDED
 from gateway.templates import chosen as template_chosen
 from gateway.templates import overlay
-from reelmill import jobspec, ssml, voices
+from reelmill import ice_names, jobspec, ssml, voices
 from reelmill import roots as roots_rule
 from reelmill.catalog import (
     ALIGNMENT_MODES,
@@ -305,10 +305,11 @@ def _check_editing(v: Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) ->
         v.add(f"{pp}.AlignmentMode", f"must be one of {', '.join(ALIGNMENT_MODES)}")
     if pc.HasField("vfx_effect_probability") and not 0 <= pc.vfx_effect_probability <= 1:
         v.add(f"{pp}.VfxEffectProbability", "must be in [0, 1]")
-    _check_names(v, f"{pp}.TransitionList", pc.transition_list, TRANSITIONS)
-    _check_names(v, f"{pp}.VfxFirstClipEffectList", pc.vfx_first_clip_effect_list, VFX_EFFECTS)
-    _check_names(v, f"{pp}.VfxNotFirstClipEffectList", pc.vfx_not_first_clip_effect_list, VFX_EFFECTS)
-    _check_names(v, f"{pp}.FilterList", pc.filter_list, FILTERS)
+    _check_names(v, f"{pp}.TransitionList", pc.transition_list, ice_names.transition, TRANSITIONS)
+    for effects, label in ((pc.vfx_first_clip_effect_list, "VfxFirstClipEffectList"),
+                           (pc.vfx_not_first_clip_effect_list, "VfxNotFirstClipEffectList")):  # fmt: skip
+        _check_names(v, f"{pp}.{label}", effects, ice_names.effect, VFX_EFFECTS)
+    _check_names(v, f"{pp}.FilterList", pc.filter_list, ice_names.colour_filter, FILTERS)
     bg = ec.background_image_config
     bp = f"{p}.BackgroundImageConfig"
     if bg.sub_type and bg.sub_type not in BACKGROUND_TYPES:
@@ -397,7 +398,7 @@ def _check_voice(v: Violations, path: str, sc: cfg.SpeechConfig) -> None:
             v.add(f"{path}.SpeechLanguage", f"unknown language {sc.speech_language!r}; "
                                             f"available: {', '.join(voices.language_codes())}")  # fmt: skip
     for name in voices.voice_list(sc.voice):
-        voice = voices.find_voice(name)
+        voice = voices.find_voice(ice_names.voice(name) or "")  # reelmill's, or ICE's mapped to one
         if not name:
             v.add(f"{path}.Voice", "has an empty name in its comma-separated list")
         elif voice is None:
@@ -406,10 +407,12 @@ def _check_voice(v: Violations, path: str, sc: cfg.SpeechConfig) -> None:
             v.add(f"{path}.Voice", f"voice {name!r} speaks {voice.accent}, not {sc.speech_language}")
 
 
-def _check_names(v: Violations, path: str, names: Iterable[str], known: tuple[str, ...]) -> None:
+def _check_names(v: Violations, path: str, names: Iterable[str], ours: Callable[[str], str | None],
+                 known: tuple[str, ...]) -> None:  # fmt: skip
+    """Each name reelmill's own or ICE's (reelmill/ice_names.py maps it to the nearest of ours)."""
     for i, name in enumerate(names):
-        if name not in known:
-            v.add(f"{path}[{i}]", f"unknown name {name!r}; available: {', '.join(known)}")
+        if ours(name) is None:
+            v.add(f"{path}[{i}]", f"unknown name {name!r}; available: {', '.join(known)} (or ICE's names)")
 
 
 def _check_volume(v: Violations, path: str, value: float) -> None:

@@ -8,6 +8,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.store.schema import BatchRow, SubJobRow, TemplateRow
+from reelmill import jobspec
 from reelmill.v1 import batch_service_pb2 as api
 
 
@@ -21,6 +22,9 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
     json_format.Parse(batch.input_config, job.input_config)
     json_format.Parse(batch.editing_config, job.editing_config)
     json_format.Parse(batch.output_config, job.output_config)
+    job.extend.substitutions.extend(
+        jobspec.substitutions(job.input_config, job.editing_config, job.output_config)
+    )
     if batch.completed_at is not None:
         job.complete_time.CopyFrom(_ts(batch.completed_at))
     if batch.seed is not None:

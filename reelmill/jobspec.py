@@ -15,6 +15,7 @@ the output settings against live here too, beside their defaults.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -22,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from reelmill import voices
+from reelmill import ice_names, voices
 from reelmill.catalog import FILTERS, VFX_EFFECTS
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
@@ -165,7 +166,7 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
             auto_speed=pc.alignment_mode != "Cut",
         ),
         look=Look(
-            transitions=tuple(pc.transition_list) or DEFAULT_TRANSITIONS,
+            transitions=_ours(pc.transition_list, ice_names.transition) or DEFAULT_TRANSITIONS,
             uniform_transition=pc.use_uniform_transition if pc.HasField("use_uniform_transition") else True,
             effects=pc.allow_vfx_effect,
             effect_probability=(
@@ -173,10 +174,10 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
                 if pc.HasField("vfx_effect_probability")
                 else DEFAULT_VFX_PROBABILITY
             ),  # fmt: skip
-            first_effects=tuple(pc.vfx_first_clip_effect_list) or VFX_EFFECTS,
-            other_effects=tuple(pc.vfx_not_first_clip_effect_list) or VFX_EFFECTS,
+            first_effects=_ours(pc.vfx_first_clip_effect_list, ice_names.effect) or VFX_EFFECTS,
+            other_effects=_ours(pc.vfx_not_first_clip_effect_list, ice_names.effect) or VFX_EFFECTS,
             filter=pc.allow_filter,
-            filters=tuple(pc.filter_list) or FILTERS,
+            filters=_ours(pc.filter_list, ice_names.colour_filter) or FILTERS,
             background=bg.sub_type or DEFAULT_BACKGROUND,
             background_color=bg.color or DEFAULT_BACKGROUND_COLOR,
             blur_radius=bg.radius if bg.HasField("radius") else DEFAULT_BLUR_RADIUS,
@@ -190,7 +191,7 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
         ),
         speech=Speech(
             language=sc.speech_language or voices.DEFAULT_LANGUAGE,
-            voices=tuple(name for name in voices.voice_list(sc.voice) if name),
+            voices=_ours([name for name in voices.voice_list(sc.voice) if name], ice_names.voice),
             rate=sc.speech_rate,
             subtitles=sc.subtitles if sc.HasField("subtitles") else True,
         ),
@@ -234,6 +235,35 @@ def exact_fps(fps: float) -> Fraction:
     if ntsc.denominator != 1 and abs(float(ntsc) - fps) < 0.005:
         return ntsc
     return Fraction(str(fps)).limit_denominator(1000)
+
+
+def substitutions(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) -> tuple[str, ...]:
+    """What normalise renders otherwise than the configs name it, one line each, for the job's owner."""
+    pc = ec.process_config
+    look = "nearest look"
+    lists: tuple[tuple[str, Sequence[str], Callable[[str], str | None], str], ...] = (
+        ("ProcessConfig.TransitionList", pc.transition_list, ice_names.transition, look),
+        ("ProcessConfig.VfxFirstClipEffectList", pc.vfx_first_clip_effect_list, ice_names.effect, look),
+        (
+            "ProcessConfig.VfxNotFirstClipEffectList",
+            pc.vfx_not_first_clip_effect_list,
+            ice_names.effect,
+            look,
+        ),
+        ("ProcessConfig.FilterList", pc.filter_list, ice_names.colour_filter, f"{look} of its family"),
+    )
+    out = []
+    for path, names, mapping, why in lists:
+        for i, name in enumerate(names):
+            ours = mapping(name)
+            if ours is not None and ours != name:
+                out.append(f"EditingConfig.{path}[{i}]: {name} → {ours} ({why})")
+    for name in voices.voice_list(ec.speech_config.voice):
+        ours = ice_names.voice(name) if name else None
+        if ours is not None and ours != name:
+            out.append(f"EditingConfig.SpeechConfig.Voice: {name} → {ours} (an offline voice of its language "
+                       "and gender)")  # fmt: skip
+    return tuple(out)
 
 
 # -- on the wire ------------------------------------------------------------------------------------------
@@ -295,6 +325,11 @@ def _transition_s(pc: cfg.ProcessConfig, fps: Fraction) -> Fraction:
     want = _seconds(pc, "transition_duration", DEFAULT_TRANSITION_S)
     frames = max(2, 2 * round(want * fps / 2))
     return Fraction(frames) / fps
+
+
+def _ours(names: Sequence[str], mapping: Callable[[str], str | None]) -> tuple[str, ...]:
+    """Names as reelmill renders them: its own, or ICE's mapped (reelmill/ice_names.py)."""
+    return tuple(mapping(n) or n for n in names)
 
 
 def _gain(conf: cfg.MediaConfig | cfg.SpeechConfig | cfg.BackgroundMusicConfig, default: float) -> float:

@@ -199,3 +199,31 @@ def test_an_old_date_and_a_replayed_nonce_are_refused(door: Door) -> None:
     status, body = send(signed_request(door, now - timedelta(minutes=20), "nonce-2"))
     assert (status, body["Code"]) == (401, "InvalidTimeStamp.Expired")
     assert body["RequestId"] and body["HostId"]
+
+
+def test_a_document_with_ice_names_renders_and_says_what_it_substituted(door: Door) -> None:
+    doc = ice_document(door.stack.media_dir) | {
+        "editing_config": json.dumps({
+            "SpeechConfig": {"Voice": "zhiqi"},
+            "ProcessConfig": {"AllowTransition": True, "TransitionList": ["directional"],
+                              "AllowFilter": True, "FilterList": ["pf1"],
+                              "AllowVfxEffect": True, "VfxFirstClipEffectList": ["zoominout"]},
+        }),
+        "input_config": json.dumps({**json.loads(ice_document(door.stack.media_dir)["input_config"]),
+                                    "SpeechTextArray": ["新品上市。"]}, ensure_ascii=False),
+        "output_config": json.dumps({"Count": 1, "Width": 160, "Height": 288}),
+    }  # fmt: skip
+    client = door.client()
+    job_id = client.submit_batch_media_producing_job(
+        ice.SubmitBatchMediaProducingJobRequest(**doc)
+    ).body.job_id
+    deadline = time.monotonic() + 120
+    while (batch := client.get_batch_media_producing_job(
+        ice.GetBatchMediaProducingJobRequest(job_id=job_id)).body.editing_batch_job
+    ).status not in ("Finished", "Failed") and time.monotonic() < deadline:  # fmt: skip
+        time.sleep(0.5)
+    assert batch.status == "Finished", batch.to_map()
+    substitutions = json.loads(batch.extend)["Substitutions"]
+    assert any("directional → slideleft" in s for s in substitutions)
+    assert any("zhiqi → zh-female-1" in s for s in substitutions) and len(substitutions) == 4
+    # (what the plan draws with them: tests/worker/plans/ice-names.json)

@@ -129,3 +129,25 @@ def test_a_command_without_a_spec_is_normalised_by_the_same_rules() -> None:
 def test_a_spec_that_does_not_decode_is_a_spec_error(data: bytes) -> None:
     with pytest.raises(jobspec.SpecError, match="does not decode"):
         jobspec.decode(data)
+
+
+def test_ice_names_are_rendered_by_the_nearest_of_ours_and_reported() -> None:
+    ec = cfg.EditingConfig(
+        speech_config=cfg.SpeechConfig(voice="zhiqi,en-male-1,andy"),
+        process_config=cfg.ProcessConfig(transition_list=["directional", "fade"], filter_list=["m3", "pl2"],
+                                         vfx_first_clip_effect_list=["slightshake"]),
+    )  # fmt: skip
+    ic, oc = cfg.InputConfig(media_array=["x"]), cfg.OutputConfig()
+    spec = jobspec.normalise(ic, ec, oc)
+    assert spec.look.transitions == ("slideleft", "fade") and spec.look.filters == ("vintage", "vivid")
+    assert spec.look.first_effects == ("shake",)
+    assert spec.speech.voices == ("zh-female-1", "en-male-1", "en-male-1")  # by language and gender
+    assert jobspec.substitutions(ic, ec, oc) == (
+        "EditingConfig.ProcessConfig.TransitionList[0]: directional → slideleft (nearest look)",
+        "EditingConfig.ProcessConfig.VfxFirstClipEffectList[0]: slightshake → shake (nearest look)",
+        "EditingConfig.ProcessConfig.FilterList[0]: m3 → vintage (nearest look of its family)",
+        "EditingConfig.ProcessConfig.FilterList[1]: pl2 → vivid (nearest look of its family)",
+        "EditingConfig.SpeechConfig.Voice: zhiqi → zh-female-1 (an offline voice of its language and gender)",
+        "EditingConfig.SpeechConfig.Voice: andy → en-male-1 (an offline voice of its language and gender)",
+    )
+    assert jobspec.substitutions(cfg.InputConfig(), cfg.EditingConfig(), oc) == ()

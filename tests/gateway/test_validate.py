@@ -102,7 +102,7 @@ BAD_REQUESTS = [
         "InputConfig.MediaGroupArray[1].MediaArray[0]", "scheme"),
     Bad("duplicate-group-name", _duplicate_group, "InputConfig.MediaGroupArray[1].GroupName", "duplicate"),
     Bad("global-and-grouped-speech", _both_narrations, "InputConfig.SpeechTextArray", "both"),
-    Bad("unknown-transition", _set("EditingConfig.ProcessConfig.TransitionList", ["fade", "swirl"]),
+    Bad("unknown-transition", _set("EditingConfig.ProcessConfig.TransitionList", ["fade", "whirlpool"]),
         "EditingConfig.ProcessConfig.TransitionList[1]", "fade"),
     Bad("media-search-input", _set("InputConfig.MediaSearchInput", {"Query": "cats"}),
         "InputConfig.MediaSearchInput", "not supported"),

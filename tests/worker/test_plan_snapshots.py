@@ -121,6 +121,32 @@ JOBS: dict[str, dict[str, Any]] = {
         "OutputConfig": {"Count": 3, "Video": {"Fps": 29.97, "Codec": "H.265", "Preset": "fast"}},
         "Seed": 11,
     },
+    # ICE's cloud names: GL transitions, ICE effects and filter families, cloud voices (mapped to ours)
+    "ice-names": {
+        "InputConfig": {
+            "MediaGroupArray": [
+                {"GroupName": "a", "MediaArray": _media("a1.mp4", "a2.mp4")},
+                {"GroupName": "b", "MediaArray": _media("b1.mp4", "b2.mp4")},
+            ],
+            "SpeechTextArray": ["新品上市，欢迎选购。", "限时特惠，只在本周。"],
+        },
+        "EditingConfig": {
+            "SpeechConfig": {"Voice": "zhiqi,zhilun"},
+            "ProcessConfig": {
+                "AllowTransition": True,
+                "UseUniformTransition": False,
+                "TransitionList": ["directional", "simplezoom", "linearblur"],
+                "AllowVfxEffect": True,
+                "VfxEffectProbability": 1,
+                "VfxFirstClipEffectList": ["zoominout"],
+                "VfxNotFirstClipEffectList": ["slightshake", "movie"],
+                "AllowFilter": True,
+                "FilterList": ["m1", "pf2"],
+            },
+        },
+        "OutputConfig": {"Count": 4, "Width": 720, "Height": 1280},
+        "Seed": 5,
+    },
     # Smart_Mix: a pool, FixedDuration, a preview
     "smart-mix": {
         "InputConfig": {
