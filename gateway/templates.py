@@ -14,7 +14,9 @@ from gateway.errors import FieldViolation, InvalidArgumentError
 M = TypeVar("M", bound=Message)
 
 # A template gives assets and settings, never the media pool, the texts, where outputs go or how many.
-INPUT_FIELDS = frozenset({"sticker_array", "background_music_array", "background_image_array"})
+INPUT_FIELDS = frozenset(
+    {"sticker_array", "background_music_array", "background_image_array", "sticker", "background_music"}
+)
 OUTPUT_EXCLUDED = frozenset({"media_url", "count"})
 MAX_PER_JOB = 20
 MAX_NAME_CHARS = 128

@@ -229,6 +229,8 @@ def _check_input(v: Violations, ic: cfg.InputConfig, roots: Roots) -> str:
                 v.add(f"{gp}.SplitMode", f"must be one of {', '.join(SPLIT_MODES)}")
         if grouped_speech and ic.speech_text_array:
             v.add(f"{p}.SpeechTextArray", "global and grouped narration cannot both be set")
+        if grouped_speech and ic.speech_text:
+            v.add(f"{p}.SpeechText", "global and grouped narration cannot both be set")
     elif ic.media_array:
         if len(ic.media_array) > MAX_POOL_MEDIA:
             v.add(f"{p}.MediaArray", f"at most {MAX_POOL_MEDIA} media")
@@ -239,6 +241,12 @@ def _check_input(v: Violations, ic: cfg.InputConfig, roots: Roots) -> str:
     _check_texts(v, f"{p}.TitleArray", ic.title_array, MAX_TITLES, MAX_TITLE_CHARS)
     _check_texts(v, f"{p}.SpeechTextArray", ic.speech_text_array, MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS)
     _check_speech_texts(v, f"{p}.SpeechTextArray", ic.speech_text_array)
+    # ICE's singular forms, checked as one-item arrays (each given alone, "" means absent)
+    if ic.title:
+        _check_text(v, f"{p}.Title", ic.title, MAX_TITLE_CHARS)
+    if ic.speech_text:
+        _check_text(v, f"{p}.SpeechText", ic.speech_text, MAX_SPEECH_CHARS)
+        _check_speech_text(v, f"{p}.SpeechText", ic.speech_text)
     levels: set[int] = set()
     for i, sh in enumerate(ic.sub_heading_array):
         sp = f"{p}.SubHeadingArray[{i}]"
@@ -260,16 +268,31 @@ def _check_assets(v: Violations, p: str, ic: cfg.InputConfig, roots: Roots) -> N
             v.add(f"{p}.{name}", f"at most {MAX_ASSETS} items")
         for j, url in enumerate(items):
             _check_media_url(v, f"{p}.{name}[{j}]", url, roots)
+    if ic.background_music:
+        _check_media_url(v, f"{p}.BackgroundMusic", ic.background_music, roots)
     if len(ic.sticker_array) > MAX_ASSETS:
         v.add(f"{p}.StickerArray", f"at most {MAX_ASSETS} items")
     for j, sticker in enumerate(ic.sticker_array):
-        sp = f"{p}.StickerArray[{j}]"
+        _check_sticker(v, f"{p}.StickerArray[{j}]", sticker, roots)
+    if ic.HasField("sticker"):
+        _check_sticker(v, f"{p}.Sticker", ic.sticker, roots)
+
+
+def _check_sticker(v: Violations, sp: str, sticker: cfg.Sticker, roots: Roots) -> None:
+    if sticker.media_id:
+        v.add(
+            f"{sp}.MediaId",
+            "media IDs need the media library, which reelmill does not have yet; give MediaURL",
+        )
+    else:
         _check_media_url(v, f"{sp}.MediaURL", sticker.media_url, roots)
-        if sticker.HasField("opacity") and not 0 <= sticker.opacity <= 1:
-            v.add(f"{sp}.Opacity", "must be in [0, 1]")
-        for fname in ("x", "y", "width", "height"):
-            if sticker.HasField(fname) and getattr(sticker, fname) < 0:
-                v.add(f"{sp}.{fname.capitalize()}", "must not be negative")
+    if sticker.HasField("opacity") and not 0 <= sticker.opacity <= 1:
+        v.add(f"{sp}.Opacity", "must be in [0, 1]")
+    for fname in ("x", "y", "width", "height"):
+        if sticker.HasField(fname) and getattr(sticker, fname) < 0:
+            v.add(f"{sp}.{fname.capitalize()}", "must not be negative")
+    if sticker.HasField("dync_frames") and not 0 <= sticker.dync_frames <= 100:
+        v.add(f"{sp}.DyncFrames", "must be in [0, 100]")
 
 
 def _check_editing(v: Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) -> None:
@@ -277,10 +300,17 @@ def _check_editing(v: Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) ->
     _check_gain(v, f"{p}.MediaConfig", ec.media_config)
     _check_gain(v, f"{p}.SpeechConfig", ec.speech_config)
     _check_gain(v, f"{p}.BackgroundMusicConfig", ec.background_music_config)
+    groups = {g.group_name: g for g in ic.media_group_array}
     for i, meta in enumerate(ec.media_config.media_meta_data_array):
         mp = f"{p}.MediaConfig.MediaMetaDataArray[{i}]"
         if not meta.media:
             v.add(f"{mp}.Media", "required")
+        if meta.group_name and not ic.media_group_array:
+            v.add(f"{mp}.GroupName", "only in Script mode (MediaGroupArray), as in ICE")
+        elif meta.group_name and meta.group_name not in groups:
+            v.add(f"{mp}.GroupName", f"no group {meta.group_name!r}; groups: {', '.join(groups)}")
+        elif meta.group_name and meta.media and meta.media not in groups[meta.group_name].media_array:
+            v.add(f"{mp}.Media", f"not in the MediaArray of group {meta.group_name!r}")
         for j, r in enumerate(meta.time_range_list):
             if not 0 <= getattr(r, "in") < r.out:
                 v.add(f"{mp}.TimeRangeList[{j}]", "needs 0 <= In < Out")
@@ -314,10 +344,17 @@ def _check_editing(v: Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) ->
     bp = f"{p}.BackgroundImageConfig"
     if bg.sub_type and bg.sub_type not in BACKGROUND_TYPES:
         v.add(f"{bp}.SubType", f"must be one of {', '.join(BACKGROUND_TYPES)}")
+    if bg.type and bg.type.strip().lower() not in jobspec.ICE_BACKGROUND_TYPES:
+        v.add(
+            f"{bp}.Type",
+            f"must be one of {', '.join(jobspec.ICE_BACKGROUND_TYPES)} (ICE's names for SubType)",
+        )
     if bg.color and not COLOR.match(bg.color):
         v.add(f"{bp}.Color", "must be #RRGGBB or #RRGGBBAA")
-    if bg.sub_type == "Image" and not ic.background_image_array:
-        v.add(f"{bp}.SubType", "Image needs InputConfig.BackgroundImageArray")
+    if jobspec.background_type(bg, ic) == "Image" and not ic.background_image_array:
+        v.add(
+            f"{bp}.SubType" if bg.sub_type else f"{bp}.Type", "Image needs InputConfig.BackgroundImageArray"
+        )
     if bg.HasField("radius") and not 0 < bg.radius <= 200:
         v.add(f"{bp}.Radius", "must be in (0, 200]")
 
@@ -368,24 +405,32 @@ def _check_texts(v: Violations, path: str, texts: Iterable[str], max_items: int,
     if len(items) > max_items:
         v.add(path, f"at most {max_items} items, got {len(items)}")
     for i, t in enumerate(items):
-        if not t.strip():
-            v.add(f"{path}[{i}]", "must not be empty")
-        elif len(t) > max_chars:
-            v.add(f"{path}[{i}]", f"at most {max_chars} characters, got {len(t)}")
+        _check_text(v, f"{path}[{i}]", t, max_chars)
+
+
+def _check_text(v: Violations, path: str, text: str, max_chars: int) -> None:
+    if not text.strip():
+        v.add(path, "must not be empty")
+    elif len(text) > max_chars:
+        v.add(path, f"at most {max_chars} characters, got {len(text)}")
 
 
 def _check_speech_texts(v: Violations, path: str, texts: Iterable[str]) -> None:
-    """The SSML subset (reelmill/ssml.py): malformed markup is rejected, never read out tag by tag."""
     for i, text in enumerate(texts):
-        if not text.strip():
-            continue  # reported by _check_texts
-        try:
-            runs = ssml.parse(text)
-        except ssml.SsmlError as e:
-            v.add(f"{path}[{i}]", f"malformed SSML: {e}")
-            continue
-        if not ssml.speaks(runs):
-            v.add(f"{path}[{i}]", "has nothing to speak")
+        _check_speech_text(v, f"{path}[{i}]", text)
+
+
+def _check_speech_text(v: Violations, path: str, text: str) -> None:
+    """The SSML subset (reelmill/ssml.py): malformed markup is rejected, never read out tag by tag."""
+    if not text.strip():
+        return  # reported by _check_text
+    try:
+        runs = ssml.parse(text)
+    except ssml.SsmlError as e:
+        v.add(path, f"malformed SSML: {e}")
+        return
+    if not ssml.speaks(runs):
+        v.add(path, "has nothing to speak")
 
 
 def _check_voice(v: Violations, path: str, sc: cfg.SpeechConfig) -> None:

@@ -61,6 +61,7 @@ DEFAULT_SMART_MIX_DURATION_S = Fraction(15)  # Smart_Mix without narration, Fixe
 DEFAULT_TRANSITIONS = ("fade", "dissolve", "wipeleft", "slideleft", "circleopen", "smoothup")
 DEFAULT_VFX_PROBABILITY = 0.5
 DEFAULT_BACKGROUND = "Crop"
+ICE_BACKGROUND_TYPES = {"blur": "Blur", "color": "Color", "colour": "Color", "image": "Image", "crop": "Crop"}
 DEFAULT_BACKGROUND_COLOR = "#000000"
 DEFAULT_BLUR_RADIUS = 20.0
 
@@ -93,6 +94,8 @@ class Timing:
     image_s: Fraction
     transition_s: Fraction  # 0: no transitions; else an even number of frames (half is on the grid), >= 2
     auto_speed: bool  # AlignmentMode AutoSpeed (else Cut)
+    group_splits: tuple[bool, ...]  # per group: long media split into single_shot_s pieces (else NoSplit)
+    pool_split: bool  # the same for Smart_Mix's pool
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,12 @@ def job_type_of(ic: cfg.InputConfig) -> str:
 def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) -> JobSpec:
     output = output_spec(oc)
     pc, sc = ec.process_config, ec.speech_config
-    narrated = bool(ic.speech_text_array) or any(g.speech_text_array for g in ic.media_group_array)
+    narrated = bool(ic.speech_text_array or ic.speech_text) or any(
+        g.speech_text_array for g in ic.media_group_array
+    )
+    clip_split = (
+        pc.enable_clip_split if pc.HasField("enable_clip_split") else True
+    )  # a group's SplitMode wins
     bg, music = ec.background_image_config, ec.background_music_config
     return JobSpec(
         job_type=job_type_of(ic),
@@ -164,6 +172,10 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
             image_s=_seconds(pc, "image_duration", DEFAULT_IMAGE_DURATION_S),
             transition_s=_transition_s(pc, output.fps) if pc.allow_transition else Fraction(0),
             auto_speed=pc.alignment_mode != "Cut",
+            group_splits=tuple(
+                g.split_mode == "AverageSplit" if g.split_mode else clip_split for g in ic.media_group_array
+            ),  # fmt: skip
+            pool_split=clip_split,
         ),
         look=Look(
             transitions=_ours(pc.transition_list, ice_names.transition) or DEFAULT_TRANSITIONS,
@@ -178,9 +190,9 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
             other_effects=_ours(pc.vfx_not_first_clip_effect_list, ice_names.effect) or VFX_EFFECTS,
             filter=pc.allow_filter,
             filters=_ours(pc.filter_list, ice_names.colour_filter) or FILTERS,
-            background=bg.sub_type or DEFAULT_BACKGROUND,
+            background=background_type(bg, ic),
             background_color=bg.color or DEFAULT_BACKGROUND_COLOR,
-            blur_radius=bg.radius if bg.HasField("radius") else DEFAULT_BLUR_RADIUS,
+            blur_radius=_radius_px(bg, oc.width if oc.HasField("width") else DEFAULT_WIDTH),
         ),
         sound=Sound(
             media_volume=_gain(ec.media_config, 0.0 if narrated else 1.0),
@@ -196,6 +208,16 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
             subtitles=sc.subtitles if sc.HasField("subtitles") else True,
         ),
     )
+
+
+def background_type(bg: cfg.BackgroundImageConfig, ic: cfg.InputConfig) -> str:
+    """SubType, or ICE's Type for it, or Image when background pictures are given (ICE uses them), else
+    Crop. "" for a Type neither vocabulary knows (validation refuses it)."""
+    if bg.sub_type:
+        return bg.sub_type
+    if bg.type:
+        return ICE_BACKGROUND_TYPES.get(bg.type.strip().lower(), "")
+    return "Image" if ic.background_image_array else DEFAULT_BACKGROUND
 
 
 def output_spec(oc: cfg.OutputConfig) -> OutputSpec:
@@ -258,6 +280,7 @@ def substitutions(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConf
             ours = mapping(name)
             if ours is not None and ours != name:
                 out.append(f"EditingConfig.{path}[{i}]: {name} → {ours} ({why})")
+    out += _not_rendered(ic, ec, oc)
     for name in voices.voice_list(ec.speech_config.voice):
         ours = ice_names.voice(name) if name else None
         if ours is not None and ours != name:
@@ -330,6 +353,58 @@ def _transition_s(pc: cfg.ProcessConfig, fps: Fraction) -> Fraction:
 def _ours(names: Sequence[str], mapping: Callable[[str], str | None]) -> tuple[str, ...]:
     """Names as reelmill renders them: its own, or ICE's mapped (reelmill/ice_names.py)."""
     return tuple(mapping(n) or n for n in names)
+
+
+# ICE's options that only its cloud has: accepted, reported, not rendered.
+_TEXT_OPTIONS = {
+    "adapt_mode": ("AdaptMode", "texts wrap at TextWidth"),
+    "size_request_type": ("SizeRequestType", "sizes are FontSize"),
+    "spacing": ("Spacing", "no letter spacing"),
+    "aai_motion_in_effect": ("AaiMotionInEffect", "no text animation"),
+    "aai_motion_out_effect": ("AaiMotionOutEffect", "no text animation"),
+    "aai_motion_loop_effect": ("AaiMotionLoopEffect", "no text animation"),
+}
+
+
+def _not_rendered(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) -> list[str]:
+    out = []
+    styles = [("EditingConfig.TitleConfig", ec.title_config),
+              ("EditingConfig.SpeechConfig.AsrConfig", ec.speech_config.asr_config)]  # fmt: skip
+    styles += [(f"EditingConfig.SubHeadingConfig.{k}", s) for k, s in sorted(ec.sub_heading_config.items())]
+    for path, style in styles:
+        for field, (label, why) in _TEXT_OPTIONS.items():
+            if style.HasField(field) if field == "spacing" else getattr(style, field):
+                out.append(f"{path}.{label}: {getattr(style, field)} → not rendered ({why})")
+    if ec.speech_config.style:
+        out.append(f"EditingConfig.SpeechConfig.Style: {ec.speech_config.style} → not rendered "
+                   "(ICE's cloud speaking styles)")  # fmt: skip
+    if music_style := ec.background_music_config.style:
+        out.append(f"EditingConfig.BackgroundMusicConfig.Style: {music_style} → not used "
+                   "(no music library: give BackgroundMusicArray)")  # fmt: skip
+    stickers = [(f"InputConfig.StickerArray[{i}]", s) for i, s in enumerate(ic.sticker_array)]
+    stickers += [("InputConfig.Sticker", ic.sticker)] if ic.HasField("sticker") else []
+    for path, sticker in stickers:
+        if sticker.HasField("dync_frames"):
+            out.append(f"{path}.DyncFrames: {sticker.dync_frames} → drawn as a still picture")
+    for label, value in (("StorageLocation", oc.storage_location), ("FileName", oc.file_name)):
+        if value:
+            out.append(
+                f"OutputConfig.{label}: {value} → not used (outputs go to MediaURL or the output folder)"
+            )
+    for label, one, many in (("Title", ic.title, ic.title_array), ("SpeechText", ic.speech_text,
+                             ic.speech_text_array), ("BackgroundMusic", ic.background_music,
+                             ic.background_music_array)):  # fmt: skip
+        if one and many:
+            out.append(f"InputConfig.{label}: ignored ({label}Array is given)")
+    if ic.HasField("sticker") and ic.sticker_array:
+        out.append("InputConfig.Sticker: ignored (StickerArray is given)")
+    return out
+
+
+def _radius_px(bg: cfg.BackgroundImageConfig, requested_width: int) -> float:
+    """Pixels (of the requested width) if > 1, else a fraction of the width, as ICE clients send it."""
+    radius = bg.radius if bg.HasField("radius") else DEFAULT_BLUR_RADIUS
+    return radius if radius > 1 else radius * requested_width
 
 
 def _gain(conf: cfg.MediaConfig | cfg.SpeechConfig | cfg.BackgroundMusicConfig, default: float) -> float:

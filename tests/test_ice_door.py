@@ -201,16 +201,22 @@ def test_an_old_date_and_a_replayed_nonce_are_refused(door: Door) -> None:
     assert body["RequestId"] and body["HostId"]
 
 
-def test_a_document_with_ice_names_renders_and_says_what_it_substituted(door: Door) -> None:
-    doc = ice_document(door.stack.media_dir) | {
+def test_a_document_with_ices_names_and_fields_renders_and_says_what_it_substituted(door: Door) -> None:
+    media = door.stack.media_dir
+    doc = ice_document(media) | {
+        "input_config": json.dumps({
+            "MediaGroupArray": [{"GroupName": "open", "MediaArray": [f"file://{media}/a.mp4"]},
+                                {"GroupName": "close", "MediaArray": [f"file://{media}/still.png"]}],
+            "Title": "新品上市", "SpeechText": "新品上市。",
+        }, ensure_ascii=False),
         "editing_config": json.dumps({
-            "SpeechConfig": {"Voice": "zhiqi"},
+            "MediaConfig": {"MediaMetaDataArray": [{"Media": f"file://{media}/a.mp4", "GroupName": "open",
+                                                    "TimeRangeList": [{"In": "0", "Out": "1"}]}]},
+            "SpeechConfig": {"Voice": "zhiqi", "Style": "Gentle"},
             "ProcessConfig": {"AllowTransition": True, "TransitionList": ["directional"],
                               "AllowFilter": True, "FilterList": ["pf1"],
                               "AllowVfxEffect": True, "VfxFirstClipEffectList": ["zoominout"]},
         }),
-        "input_config": json.dumps({**json.loads(ice_document(door.stack.media_dir)["input_config"]),
-                                    "SpeechTextArray": ["新品上市。"]}, ensure_ascii=False),
         "output_config": json.dumps({"Count": 1, "Width": 160, "Height": 288}),
     }  # fmt: skip
     client = door.client()
@@ -225,5 +231,8 @@ def test_a_document_with_ice_names_renders_and_says_what_it_substituted(door: Do
     assert batch.status == "Finished", batch.to_map()
     substitutions = json.loads(batch.extend)["Substitutions"]
     assert any("directional → slideleft" in s for s in substitutions)
-    assert any("zhiqi → zh-female-1" in s for s in substitutions) and len(substitutions) == 4
-    # (what the plan draws with them: tests/worker/plans/ice-names.json)
+    assert any("zhiqi → zh-female-1" in s for s in substitutions)
+    assert any(s.startswith("EditingConfig.SpeechConfig.Style: Gentle → not rendered") for s in substitutions)
+    assert len(substitutions) == 5
+    assert json.loads(batch.input_config)["Title"] == "新品上市"  # echoed as given
+    # (what the plan draws with them: tests/worker/plans/ice-names.json and ice-fields.json)

@@ -151,3 +151,49 @@ def test_ice_names_are_rendered_by_the_nearest_of_ours_and_reported() -> None:
         "EditingConfig.SpeechConfig.Voice: andy → en-male-1 (an offline voice of its language and gender)",
     )
     assert jobspec.substitutions(cfg.InputConfig(), cfg.EditingConfig(), oc) == ()
+
+
+def test_ice_fields_behave_as_ice_documents_them() -> None:
+    ic = cfg.InputConfig(
+        media_group_array=[cfg.MediaGroup(group_name="a", media_array=["x"]),
+                           cfg.MediaGroup(group_name="b", media_array=["y"], split_mode="AverageSplit")],
+        speech_text="one narration", background_image_array=["bg.png"],
+    )  # fmt: skip
+    ec = cfg.EditingConfig(process_config=cfg.ProcessConfig(enable_clip_split=False),
+                           background_image_config=cfg.BackgroundImageConfig(radius=0.1))  # fmt: skip
+    oc = cfg.OutputConfig(width=720, height=1280)
+    spec = jobspec.normalise(ic, ec, oc)
+    assert spec.timing.group_splits == (False, True) and not spec.timing.pool_split  # SplitMode wins
+    assert spec.sound.media_volume == 0.0  # SpeechText narrates, as SpeechTextArray does
+    assert spec.look.background == "Image"  # background pictures given: used, as ICE does
+    assert spec.look.blur_radius == pytest.approx(72.0)  # 0.1 of the width, as ICE clients mean it
+    for ice_type, ours in (("blur", "Blur"), ("COLOUR", "Color"), ("Image", "Image"), ("crop", "Crop")):
+        bg = cfg.BackgroundImageConfig(type=ice_type)
+        assert (
+            jobspec.normalise(ic, cfg.EditingConfig(background_image_config=bg), oc).look.background == ours
+        )
+    bg = cfg.BackgroundImageConfig(type="blur", sub_type="Color")
+    assert jobspec.normalise(ic, cfg.EditingConfig(background_image_config=bg), oc).look.background == "Color"
+
+
+def test_what_only_ices_cloud_has_is_reported_not_refused() -> None:
+    ic = cfg.InputConfig(title="T", title_array=["A"], sticker=cfg.Sticker(media_url="s.png", dync_frames=12))
+    ec = cfg.EditingConfig(
+        speech_config=cfg.SpeechConfig(style="Gentle",
+                                       asr_config=cfg.TextStyle(aai_motion_in_effect="wave_in")),
+        background_music_config=cfg.BackgroundMusicConfig(style="bgm-relaxing"),
+        title_config=cfg.TextStyle(adapt_mode="AutoWrap", spacing=0),
+    )  # fmt: skip
+    oc = cfg.OutputConfig(storage_location="vod.example", file_name="a_{index}.mp4")
+    assert jobspec.substitutions(ic, ec, oc) == (
+        "EditingConfig.TitleConfig.AdaptMode: AutoWrap → not rendered (texts wrap at TextWidth)",
+        "EditingConfig.TitleConfig.Spacing: 0.0 → not rendered (no letter spacing)",
+        "EditingConfig.SpeechConfig.AsrConfig.AaiMotionInEffect: wave_in → not rendered (no text animation)",
+        "EditingConfig.SpeechConfig.Style: Gentle → not rendered (ICE's cloud speaking styles)",
+        "EditingConfig.BackgroundMusicConfig.Style: bgm-relaxing → not used (no music library: give "
+        "BackgroundMusicArray)",
+        "InputConfig.Sticker.DyncFrames: 12 → drawn as a still picture",
+        "OutputConfig.StorageLocation: vod.example → not used (outputs go to MediaURL or the output folder)",
+        "OutputConfig.FileName: a_{index}.mp4 → not used (outputs go to MediaURL or the output folder)",
+        "InputConfig.Title: ignored (TitleArray is given)",
+    )

@@ -57,15 +57,32 @@ def select(cmd: render_pb2.RenderCommand, spec: JobSpec | None = None) -> Select
         if sh.title_array
     )
     return Selection(
-        title=rotate(list(ic.title_array), seed, index, "title") or "",
+        title=rotate(titles(ic), seed, index, "title") or "",
         subheadings=subheadings,
-        speech_text=rotate(list(ic.speech_text_array), seed, index, "speech") or "",
+        speech_text=rotate(speech_texts(ic), seed, index, "speech") or "",
         paragraphs=_paragraphs(ic, seed, index),
         voice=rotate(spec.speech.voices, seed, index, "voice") or "",
-        sticker=rotate(list(ic.sticker_array), seed, index, "sticker"),
-        music_url=rotate(list(ic.background_music_array), seed, index, "music") or "",
+        sticker=rotate(stickers(ic), seed, index, "sticker"),
+        music_url=rotate(musics(ic), seed, index, "music") or "",
         background_image_url=rotate(list(ic.background_image_array), seed, index, "background") or "",
     )
+
+
+# ICE's singular forms (Title, SpeechText, Sticker, BackgroundMusic): one item, when the array is empty.
+def titles(ic: cfg.InputConfig) -> list[str]:
+    return list(ic.title_array) or ([ic.title] if ic.title else [])
+
+
+def speech_texts(ic: cfg.InputConfig) -> list[str]:
+    return list(ic.speech_text_array) or ([ic.speech_text] if ic.speech_text else [])
+
+
+def stickers(ic: cfg.InputConfig) -> list[cfg.Sticker]:
+    return list(ic.sticker_array) or ([ic.sticker] if ic.HasField("sticker") else [])
+
+
+def musics(ic: cfg.InputConfig) -> list[str]:
+    return list(ic.background_music_array) or ([ic.background_music] if ic.background_music else [])
 
 
 def rotate(items: Sequence[T], seed: int, index: int, salt: str) -> T | None:

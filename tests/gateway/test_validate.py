@@ -119,6 +119,28 @@ BAD_REQUESTS = [
     Bad("wrong-type", _set("OutputConfig.Video.Crf", "high"), "OutputConfig.Video.Crf", "whole number"),
     Bad("group-duration-negative", _set("InputConfig.MediaGroupArray.0.Duration", -1),
         "InputConfig.MediaGroupArray[0].Duration", "seconds"),
+    # ICE's fields: checked like their reelmill twins, refused only where ICE refuses or reelmill cannot
+    Bad("title-51", _set("InputConfig.Title", "t" * 51), "InputConfig.Title", "50 characters"),
+    Bad("speech-text-and-grouped", lambda d, m: (d["InputConfig"].update(SpeechText="global"),
+        d["InputConfig"]["MediaGroupArray"][0].update(SpeechTextArray=["grouped"])),
+        "InputConfig.SpeechText", "both"),
+    Bad("speech-text-bad-ssml", _set("InputConfig.SpeechText", "<speak>"), "InputConfig.SpeechText", "SSML"),
+    Bad("sticker-media-id", _set("InputConfig.Sticker", {"MediaId": "****9d46****"}),
+        "InputConfig.Sticker.MediaId", "media library"),
+    Bad("sticker-dync-frames", _set("InputConfig.StickerArray", [{"MediaURL": "file://{media}/a.png",
+        "DyncFrames": 101}]), "InputConfig.StickerArray[0].DyncFrames", "[0, 100]"),
+    Bad("music-outside-roots", _set("InputConfig.BackgroundMusic", "file:///etc/m.m4a"),
+        "InputConfig.BackgroundMusic", "under"),
+    Bad("meta-unknown-group", _set("EditingConfig.MediaConfig.MediaMetaDataArray",
+        [{"Media": "file://{media}/a.mp4", "GroupName": "middle"}]),
+        "EditingConfig.MediaConfig.MediaMetaDataArray[0].GroupName", "no group 'middle'"),
+    Bad("meta-media-not-in-group", _set("EditingConfig.MediaConfig.MediaMetaDataArray",
+        [{"Media": "file://{media}/a.mp4", "GroupName": "closing"}]),
+        "EditingConfig.MediaConfig.MediaMetaDataArray[0].Media", "not in the MediaArray of group 'closing'"),
+    Bad("background-type-unknown", _set("EditingConfig.BackgroundImageConfig.Type", "sparkle"),
+        "EditingConfig.BackgroundImageConfig.Type", "blur"),
+    Bad("background-type-image-without-pictures", _set("EditingConfig.BackgroundImageConfig.Type", "image"),
+        "EditingConfig.BackgroundImageConfig.Type", "BackgroundImageArray"),
 ]  # fmt: skip
 
 
@@ -165,3 +187,50 @@ def test_every_field_of_the_wrong_shape_is_named() -> None:
         "EditingConfig.MediaConfig.Volume", "EditingConfig.SubHeadingConfig.one",
         "OutputConfig.Count", "OutputConfig.Video.Colour", "OutputConfig.Width",
     ], found  # fmt: skip
+
+
+def test_media_meta_data_group_name_is_for_script_mode_only() -> None:
+    doc = {
+        "InputConfig": {"MediaArray": [f"file://{MEDIA}/a.mp4"]},
+        "EditingConfig": {
+            "MediaConfig": {
+                "MediaMetaDataArray": [
+                    {
+                        "Media": f"file://{MEDIA}/a.mp4",
+                        "GroupName": "g",
+                        "TimeRangeList": [{"In": 0, "Out": 1}],
+                    }
+                ]
+            }
+        },
+    }
+    assert violations(doc) == [("EditingConfig.MediaConfig.MediaMetaDataArray[0].GroupName",
+                                "only in Script mode (MediaGroupArray), as in ICE")]  # fmt: skip
+
+
+def test_an_ice_document_with_ices_fields_is_valid() -> None:
+    doc = job_doc(MEDIA)
+    doc["InputConfig"].update(
+        Title="新品上市",
+        SpeechText="欢迎选购。",
+        BackgroundMusic=f"file://{MEDIA}/m.m4a",
+        Sticker={"MediaURL": f"file://{MEDIA}/logo.png", "DyncFrames": 10},
+    )
+    doc["EditingConfig"] = {
+        "MediaConfig": {
+            "MediaMetaDataArray": [
+                {
+                    "Media": f"file://{MEDIA}/a.mp4",
+                    "GroupName": "opening",
+                    "TimeRangeList": [{"In": 0, "Out": 1}],
+                }
+            ]
+        },
+        "SpeechConfig": {"Voice": "zhiqi", "Style": "Gentle", "AsrConfig": {"AdaptMode": "AutoWrap"}},
+        "BackgroundMusicConfig": {"Style": "bgm-relaxing"},
+        "ProcessConfig": {"EnableClipSplit": False, "TransitionList": ["directional"]},
+        "BackgroundImageConfig": {"Type": "blur", "Radius": 0.05},
+    }
+    doc["OutputConfig"].update(StorageLocation="vod.example.com", FileName="out_{index}.mp4")
+    job = validate(doc)
+    assert job.input_config.title == "新品上市" and job.input_config.sticker.dync_frames == 10

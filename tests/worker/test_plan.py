@@ -160,6 +160,36 @@ def test_only_the_time_ranges_become_shots() -> None:
         assert plan.duration_s == 6
 
 
+def test_time_ranges_with_a_group_name_apply_to_that_group_only() -> None:
+    """ICE's MediaMetaData.GroupName: the same media in two groups, cut to 2–5 s in one of them."""
+    meta = cfg.MediaMetaData(
+        media="long2", group_name="cut", time_range_list=[cfg.TimeRange(**{"in": 2, "out": 5})]
+    )
+    editing = cfg.EditingConfig(media_config=cfg.MediaConfig(media_meta_data_array=[meta]))
+    groups = [cfg.MediaGroup(group_name="cut", media_array=["long2"], duration=3),
+              cfg.MediaGroup(group_name="whole", media_array=["long2"], duration=12)]  # fmt: skip
+    plan = plan_variant(command(0, groups=groups, editing=editing, count=1), FACTS)
+    cut = [s for s in plan.shots if s.group == "cut"]
+    whole = [s for s in plan.shots if s.group == "whole"]
+    assert cut and all(s.in_s >= 2 and s.in_s + s.duration_s * s.speed <= 5 for s in cut)
+    assert any(s.in_s < 2 or s.in_s >= 5 for s in whole)  # the other group uses all of it
+
+
+def test_singular_fields_and_no_clip_split() -> None:
+    """ICE's Title and Sticker as one-item arrays; EnableClipSplit false: a long media is one piece,
+    each shot starting anywhere in it (as NoSplit)."""
+    editing = cfg.EditingConfig(process_config=cfg.ProcessConfig(enable_clip_split=False))
+    group = cfg.MediaGroup(group_name="g", media_array=["long2"], duration=3)
+    starts = set()
+    for i in range(6):
+        cmd = command(i, groups=[group], editing=editing, count=6, title="Only one",
+                      sticker=cfg.Sticker(media_url="logo.png"))  # fmt: skip
+        plan = plan_variant(cmd, FACTS)
+        assert [c.text for c in plan.captions] == ["Only one"] and plan.stickers[0].url == "logo.png"
+        starts |= {s.in_s for s in plan.shots}
+    assert len(starts) > 3 and not starts <= {0, 3, 6, 9}  # random starts, not the 3 s piece grid
+
+
 def test_global_narration_speed_fits_the_video_to_the_speech() -> None:
     groups = [
         cfg.MediaGroup(group_name="one", media_array=["long1", "long2"]),

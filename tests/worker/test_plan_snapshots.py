@@ -147,6 +147,43 @@ JOBS: dict[str, dict[str, Any]] = {
         "OutputConfig": {"Count": 4, "Width": 720, "Height": 1280},
         "Seed": 5,
     },
+    # ICE's own fields: singular Title, SpeechText, Sticker and BackgroundMusic; time ranges for one group;
+    # EnableClipSplit; Type for SubType with a fractional Radius; styles and VOD fields (reported)
+    "ice-fields": {
+        "InputConfig": {
+            "MediaGroupArray": [
+                {"GroupName": "open", "MediaArray": _media("long.mp4", "o2.mp4")},
+                {"GroupName": "more", "MediaArray": _media("long.mp4")},
+            ],
+            "Title": "新品上市",
+            "SpeechText": "新品上市，轻巧耐用，欢迎选购。",
+            "Sticker": {"MediaURL": f"file://{MEDIA}/logo.png", "Width": 0.2, "DyncFrames": 12},
+            "BackgroundMusic": f"file://{MEDIA}/m.m4a",
+        },
+        "EditingConfig": {
+            "MediaConfig": {
+                "MediaMetaDataArray": [
+                    {
+                        "Media": f"file://{MEDIA}/long.mp4",
+                        "GroupName": "open",
+                        "TimeRangeList": [{"In": 1, "Out": 2.5}],
+                    }
+                ]
+            },
+            "SpeechConfig": {"Voice": "zhilun", "Style": "Gentle", "AsrConfig": {"AdaptMode": "AutoWrap"}},
+            "BackgroundMusicConfig": {"Style": "bgm-relaxing", "Volume": 0.3},
+            "ProcessConfig": {"EnableClipSplit": False},
+            "BackgroundImageConfig": {"Type": "blur", "Radius": 0.05},
+        },
+        "OutputConfig": {
+            "Count": 3,
+            "Width": 720,
+            "Height": 1280,
+            "StorageLocation": "vod.example.com",
+            "FileName": "out_{index}.mp4",
+        },
+        "Seed": 9,
+    },
     # Smart_Mix: a pool, FixedDuration, a preview
     "smart-mix": {
         "InputConfig": {
@@ -185,6 +222,7 @@ def _urls(cmd: render_pb2.RenderCommand) -> set[str]:
     ic = cmd.input_config
     urls = set(ic.media_array) | {u for g in ic.media_group_array for u in g.media_array}
     urls |= set(ic.background_image_array) | {s.media_url for s in ic.sticker_array}
+    urls |= {ic.sticker.media_url} if ic.HasField("sticker") else set()
     return urls
 
 

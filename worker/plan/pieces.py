@@ -25,21 +25,26 @@ class Piece:
     end_s: Fraction = Fraction(0)  # where the usable range the piece lies in ends
 
 
+Ranges = Mapping[tuple[str, str], list[tuple[Fraction, Fraction]]]  # by (group name or "", media URL)
+
+
 def pieces_of(
     url: str,
     facts: Mapping[str, MediaFacts],
-    ranges: Mapping[str, list[tuple[Fraction, Fraction]]],
+    ranges: Ranges,
     split: bool,
     shot_s: Fraction,
     fps: Fraction,
+    group: str = "",
 ) -> list[Piece]:
     """AverageSplit: each usable range in n = ⌊length/SingleShotDuration⌋ equal pieces (one when
-    shorter). NoSplit: each range one piece. Only the TimeRangeList ranges of a media, when given."""
+    shorter). NoSplit: each range one piece. Only the TimeRangeList ranges of a media, when given: those
+    named for `group`, else those for every group."""
     f = facts[url]
     if f.is_image:
         return [Piece(url, Fraction(0), None, False)]
     out = []
-    for a, b in ranges.get(url) or [(Fraction(0), f.duration_s)]:
+    for a, b in ranges.get((group, url)) or ranges.get(("", url)) or [(Fraction(0), f.duration_s)]:
         a, b = ceil_grid(max(a, Fraction(0)), fps), min(b, f.duration_s)
         length = on_grid(b - a, fps)
         if length <= 0:
@@ -56,10 +61,10 @@ def pieces_of(
     return out
 
 
-def ranges_of(mc: cfg.MediaConfig) -> dict[str, list[tuple[Fraction, Fraction]]]:
-    out: dict[str, list[tuple[Fraction, Fraction]]] = {}
+def ranges_of(mc: cfg.MediaConfig) -> dict[tuple[str, str], list[tuple[Fraction, Fraction]]]:
+    out: dict[tuple[str, str], list[tuple[Fraction, Fraction]]] = {}
     for meta in mc.media_meta_data_array:
-        out.setdefault(meta.media, []).extend(
+        out.setdefault((meta.group_name, meta.media), []).extend(
             (Fraction(str(getattr(r, "in"))), Fraction(str(r.out))) for r in meta.time_range_list
         )
     return out

@@ -224,15 +224,15 @@ class _Planner:
         chosen, round_ = chosen_group_media(self.cmd)
         orders = []
         for gi, (g, first_url) in enumerate(zip(self.ic.media_group_array, chosen, strict=True)):
-            split = g.split_mode != "NoSplit"
-            own = pieces_of(first_url, self.facts, self.ranges, split, self.shot_s, self.fps)
+            split = self.timing.group_splits[gi]
+            own = pieces_of(first_url, self.facts, self.ranges, split, self.shot_s, self.fps, g.group_name)
             shuffled = random.Random(f"{self.cmd.seed}:pieces:{gi}").sample(own, len(own))
             round_, digit = divmod(round_, len(own))
             first = shuffled[digit]
             others = [
                 p
                 for url in dict.fromkeys(g.media_array)
-                for p in pieces_of(url, self.facts, self.ranges, split, self.shot_s, self.fps)
+                for p in pieces_of(url, self.facts, self.ranges, split, self.shot_s, self.fps, g.group_name)
                 if p != first
             ]
             orders.append(self._drafts([first], others, gi))
@@ -242,7 +242,8 @@ class _Planner:
         """Smart_Mix: pieces of the whole pool, no repeats while the pool allows; the first few form a
         sequence that no other variant of the batch starts with (while the pool allows)."""
         urls = list(dict.fromkeys(self.ic.media_array))
-        pool = [p for u in urls for p in pieces_of(u, self.facts, self.ranges, True, self.shot_s, self.fps)]
+        split = self.timing.pool_split
+        pool = [p for u in urls for p in pieces_of(u, self.facts, self.ranges, split, self.shot_s, self.fps)]
         first, remaining = pool_start(pool, self.cmd.seed, self.cmd.index, self.cmd.count)
         return self._drafts(first, remaining, -1)
 

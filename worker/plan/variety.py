@@ -30,19 +30,20 @@ def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFa
     ranges = ranges_of(cmd.editing_config.media_config)
     if ic.media_group_array:
         groups = [list(g.media_array) for g in ic.media_group_array]
-        splits = [g.split_mode != "NoSplit" for g in ic.media_group_array]
+        splits, names = spec.timing.group_splits, [g.group_name for g in ic.media_group_array]
         total = math.prod(len(g) for g in groups)
         distinct = 0
         for k in range(min(count, total)):
             picks, _ = combination([len(g) for g in groups], cmd.seed, k)
             users = count // total + (1 if k < count % total else 0)
             pieces = math.prod(
-                len(pieces_of(g[p], facts, ranges, split, shot_s, fps))
-                for g, p, split in zip(groups, picks, splits, strict=True)
+                len(pieces_of(g[p], facts, ranges, split, shot_s, fps, name))
+                for g, p, split, name in zip(groups, picks, splits, names, strict=True)
             )
             distinct += min(users, pieces)
         return distinct
-    pool = [p for u in dict.fromkeys(ic.media_array) for p in pieces_of(u, facts, ranges, True, shot_s, fps)]
+    split = spec.timing.pool_split
+    pool = [p for u in dict.fromkeys(ic.media_array) for p in pieces_of(u, facts, ranges, split, shot_s, fps)]
     return min(count, falling(len(pool), min(len(pool), prefix_length(len(pool), count))))
 
 
