@@ -115,6 +115,9 @@ def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namesp
     doc = load_job_file(args.job_file)
     req = submit_request(doc, os.path.dirname(os.path.abspath(args.job_file)))
     resp = stub.SubmitBatchMediaProducingJob(req, timeout=30)
+    if resp.ignored_fields:
+        print(f"warning: ignored fields unknown to ICE and reelmill: {', '.join(resp.ignored_fields)}",
+              file=sys.stderr)  # fmt: skip
     if not (args.wait or args.watch):
         print(resp.job_id)
         return 0

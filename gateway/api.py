@@ -73,8 +73,10 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     async def SubmitBatchMediaProducingJob(
         self, request: api.SubmitBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
     ) -> api.SubmitBatchMediaProducingJobResponse:
-        job_id = await self.app.submit(self._tenant(context), request)
-        return api.SubmitBatchMediaProducingJobResponse(request_id=_request_id(), job_id=job_id)
+        done = await self.app.submit(self._tenant(context), request)
+        return api.SubmitBatchMediaProducingJobResponse(
+            request_id=_request_id(), job_id=done.job_id, ignored_fields=done.ignored_fields
+        )
 
     @_unary
     async def GetBatchMediaProducingJob(

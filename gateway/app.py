@@ -48,6 +48,12 @@ DEFAULT_PAGE = 10
 
 
 @dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    ignored_fields: tuple[str, ...]  # fields neither ICE's documents nor reelmill know
+
+
+@dataclass(frozen=True)
 class Page:
     rows: list[BatchRow]
     next_token: str
@@ -65,8 +71,8 @@ class Application:
                            networks=parse_networks(settings.allowed_networks),
                            max_count=settings.max_count)  # fmt: skip
 
-    async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> str:
-        """The job id: a new batch, or the one this ClientToken made before."""
+    async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
+        """A new batch, or the one this ClientToken made before."""
         templates = await self._templates(tenant, list(request.template_config))
         job = validate_submit(request, self.roots, templates)
         await self._check_notify_address(job.user_data)
@@ -74,7 +80,10 @@ class Application:
         if result.created:
             self.relay.poke()
             log.info("submitted job %s with %d variants", result.job_id, job.count)
-        return result.job_id
+        if job.ignored_fields:
+            log.info("job %s: ignored fields unknown to ICE and reelmill: %s", result.job_id,
+                     ", ".join(job.ignored_fields))  # fmt: skip
+        return Submitted(result.job_id, job.ignored_fields)
 
     async def get(self, tenant: str, job_id: str) -> BatchWithSubJobs:
         return await asyncio.to_thread(self.batches.get, tenant, job_id)

@@ -125,13 +125,18 @@ class KeysFileError(GatewayError):
 
 
 class Violations:
-    """Every problem of a request, collected so that a client fixes them all at once."""
+    """Every problem of a request, collected so that a client fixes them all at once; and the fields it
+    had that neither ICE's documents nor reelmill know, which are ignored (and said so)."""
 
     def __init__(self) -> None:
         self.items: list[FieldViolation] = []
+        self.ignored: list[str] = []
 
     def add(self, field: str, description: str) -> None:
         self.items.append(FieldViolation(field, description))
+
+    def ignore(self, field: str) -> None:
+        self.ignored.append(field)
 
     def raise_any(self) -> None:
         if self.items:

@@ -130,7 +130,11 @@ async def submit(app: Application, tenant: str, p: Params) -> dict[str, Any]:
         req.ClearField("editing_config_json")
     if not req.output_config_json:
         req.ClearField("output_config_json")
-    return {"JobId": await app.submit(tenant, req)}
+    done = await app.submit(tenant, req)
+    return {
+        "JobId": done.job_id,
+        **({"IgnoredFields": list(done.ignored_fields)} if done.ignored_fields else {}),
+    }
 
 
 async def get(app: Application, tenant: str, p: Params) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""Reading a config as ICE clients send it (a JSON string, or the typed message): every unknown field and
-every value of the wrong type is reported with its own path, before the rules of validate.py run."""
+"""Reading a config as ICE clients send it (a JSON string, or the typed message): every value of the wrong
+type is reported with its own path, before the rules of validate.py run. A field that neither ICE's
+documents nor reelmill know is ignored, as ICE's services ignore what they do not read, and listed
+(Violations.ignored) so that the response and the log say so: a typo does not pass unseen."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def read_config(v: Violations, req: Message, oneof: str, name: str, kind: type[M
         return None
     message = kind()
     try:
-        json_format.ParseDict(doc, message)
+        json_format.ParseDict(doc, message, ignore_unknown_fields=True)
     except json_format.ParseError as e:  # what the shape check missed, reported as the parser sees it
         v.add(name, str(e))
         return None
@@ -64,15 +66,14 @@ _FLOAT_TYPES = frozenset({FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE
 
 
 def _check_shape(v: Violations, doc: dict[str, Any], descriptor: Descriptor, path: str) -> None:
-    """Every unknown field and every value of the wrong type, each with its own path (the protobuf
-    parser stops at the first and names only the top-level config)."""
+    """Every value of the wrong type, each with its own path (the protobuf parser stops at the first and
+    names only the top-level config), and every unknown field, to ignore."""
     by_name = {f.json_name: f for f in descriptor.fields} | {f.name: f for f in descriptor.fields}
     for key, value in doc.items():
         field = by_name.get(key)
         where = f"{path}.{key}"
         if field is None:
-            known = ", ".join(f.json_name for f in descriptor.fields)
-            v.add(where, f"unknown field; the fields of {descriptor.name} are {known}")
+            v.ignore(where)
         elif value is None:
             continue
         elif field.message_type is not None and field.message_type.GetOptions().map_entry:

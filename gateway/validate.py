@@ -89,6 +89,7 @@ class ValidJob:
     request_hash: str
     # With TemplateConfig: each template merged under the request's configs; a variant uses one.
     variants: tuple[Configs, ...] = ()
+    ignored_fields: tuple[str, ...] = ()  # known to neither ICE's documents nor reelmill
 
     def output_url(self, index: int) -> str:
         return self.output_config.media_url.replace("{index}", str(index))
@@ -155,7 +156,7 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots,
     return ValidJob(
         job_type=job_type, input_config=input_config, editing_config=editing_config,
         output_config=output_config, count=count, client_token=token or None, user_data=req.user_data,
-        seed=seed, variants=tuple(variants) if templates else (),
+        seed=seed, variants=tuple(variants) if templates else (), ignored_fields=tuple(v.ignored),
         request_hash=_request_hash(input_config, editing_config, output_config, req.user_data, seed,
                                    list(req.template_config)),
     )  # fmt: skip

@@ -240,6 +240,13 @@ def test_invalid_submit_names_the_field_and_stores_nothing(
     assert list_ids(idle) == before, "a rejected submit stored a job"
 
 
+def test_unknown_fields_are_ignored_and_the_response_lists_them(idle: Stack) -> None:
+    doc = job_doc(idle.media_dir, Colour="red")
+    response = idle.stub.SubmitBatchMediaProducingJob(submit_request(doc, "/"), timeout=30)
+    assert list(response.ignored_fields) == ["OutputConfig.Colour"]
+    assert idle.get(response.job_id).status == "Init"
+
+
 def test_a_valid_job_passes_the_same_checks(idle: Stack) -> None:
     """The base of the table above is valid, so each case fails for its own change only."""
     doc = job_doc(idle.media_dir)

@@ -115,7 +115,6 @@ BAD_REQUESTS = [
         "InputConfig.MediaGroupArray[0].Volume", "[0, 10]"),
     Bad("volume-numeric-string-11", _set("EditingConfig.MediaConfig.Volume", "11"),
         "EditingConfig.MediaConfig.Volume", "[0, 10]"),
-    Bad("unknown-json-field", _set("OutputConfig.Colour", "red"), "OutputConfig.Colour", "unknown field"),
     Bad("wrong-type", _set("OutputConfig.Video.Crf", "high"), "OutputConfig.Video.Crf", "whole number"),
     Bad("group-duration-negative", _set("InputConfig.MediaGroupArray.0.Duration", -1),
         "InputConfig.MediaGroupArray[0].Duration", "seconds"),
@@ -185,8 +184,23 @@ def test_every_field_of_the_wrong_shape_is_named() -> None:
     found = violations(doc)
     assert sorted(f for f, _ in found) == [
         "EditingConfig.MediaConfig.Volume", "EditingConfig.SubHeadingConfig.one",
-        "OutputConfig.Count", "OutputConfig.Video.Colour", "OutputConfig.Width",
+        "OutputConfig.Count", "OutputConfig.Width",
     ], found  # fmt: skip
+
+
+def test_fields_neither_ice_nor_reelmill_know_are_ignored_and_listed() -> None:
+    doc = job_doc(MEDIA, Colour="red")
+    doc["OutputConfig"]["Video"] = {"Crf": 23, "Quality": "high"}
+    doc["EditingConfig"] = json.dumps({"ProcessConfig": {"Sparkle": True}, "Future": {"A": 1}})
+    job = validate(doc)
+    assert job.ignored_fields == (
+        "EditingConfig.ProcessConfig.Sparkle", "EditingConfig.Future", "OutputConfig.Colour",
+        "OutputConfig.Video.Quality",
+    )  # fmt: skip
+    assert job.output_config.video.crf == 23  # the rest is read as usual
+    # what ICE's AI matching needs is still refused, saying why, rather than ignored
+    doc["InputConfig"]["MediaSearchInput"] = {"Query": "cats"}
+    assert violations(doc)[0][1].startswith("not supported")
 
 
 def test_media_meta_data_group_name_is_for_script_mode_only() -> None:
