@@ -236,3 +236,21 @@ def test_a_document_with_ices_names_and_fields_renders_and_says_what_it_substitu
     assert len(substitutions) == 5
     assert json.loads(batch.input_config)["Title"] == "新品上市"  # echoed as given
     # (what the plan draws with them: tests/worker/plans/ice-names.json and ice-fields.json)
+
+
+def test_the_migration_guides_example_runs_as_it_is(door: Door, tmp_path: Path) -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "migrating-from-ice.md").read_text(
+        encoding="utf-8"
+    )
+    code = re.search(r"## The Python SDK, end to end.*?```python\n(.*?)```", guide, re.S)
+    assert code, "docs/migrating-from-ice.md has no Python example"
+    script = tmp_path / "example.py"
+    script.write_text(code[1], encoding="utf-8")
+    key_id, secret = door.keys["acme"]
+    env = {**door.stack.env, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
+           "ICE_ENDPOINT": f"127.0.0.1:{door.port}", "MEDIA": str(door.stack.media_dir)}  # fmt: skip
+    run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    *outputs, substitutions = run.stdout.splitlines()
+    assert len(outputs) == 2 and all(line.startswith("Success file://") for line in outputs), run.stdout
+    assert "zhiqi → zh-female-1" in substitutions
