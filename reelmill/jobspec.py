@@ -51,7 +51,6 @@ PREVIEW_LONGEST_SIDE = 640
 PREVIEW_PRESET = "ultrafast"
 
 # Timing.
-DEFAULT_GROUP_DURATION_S = Fraction(5)
 DEFAULT_SHOT_DURATION_S = Fraction(3)
 DEFAULT_IMAGE_DURATION_S = Fraction(3)
 DEFAULT_TRANSITION_S = Fraction(1, 2)
@@ -153,9 +152,9 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
     narrated = bool(ic.speech_text_array or ic.speech_text) or any(
         g.speech_text_array for g in ic.media_group_array
     )
-    clip_split = (
-        pc.enable_clip_split if pc.HasField("enable_clip_split") else True
-    )  # a group's SplitMode wins
+    single_shot_s = _seconds(pc, "single_shot_duration", DEFAULT_SHOT_DURATION_S)
+    # a group's SplitMode wins over EnableClipSplit
+    clip_split = pc.enable_clip_split if pc.HasField("enable_clip_split") else True
     bg, music = ec.background_image_config, ec.background_music_config
     return JobSpec(
         job_type=job_type_of(ic),
@@ -165,10 +164,9 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
         timing=Timing(
             max_duration_s=_seconds(oc, "max_duration", None),
             fixed_duration_s=_seconds(oc, "fixed_duration", None),
-            group_durations_s=tuple(
-                _seconds(g, "duration", DEFAULT_GROUP_DURATION_S) for g in ic.media_group_array
-            ),  # fmt: skip
-            single_shot_s=_seconds(pc, "single_shot_duration", DEFAULT_SHOT_DURATION_S),
+            # without a Duration, a group lasts one SingleShotDuration, as ICE's FAQ says
+            group_durations_s=tuple(_seconds(g, "duration", single_shot_s) for g in ic.media_group_array),
+            single_shot_s=single_shot_s,
             image_s=_seconds(pc, "image_duration", DEFAULT_IMAGE_DURATION_S),
             transition_s=_transition_s(pc, output.fps) if pc.allow_transition else Fraction(0),
             auto_speed=pc.alignment_mode != "Cut",

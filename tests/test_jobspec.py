@@ -61,7 +61,7 @@ def test_what_a_job_says_wins_and_is_exact() -> None:
     )
     t = spec.timing
     assert (t.max_duration_s, t.fixed_duration_s) == (Fraction(19, 2), Fraction(8))
-    assert t.group_durations_s == (Fraction(5, 2), Fraction(5))  # the second group's is the default
+    assert t.group_durations_s == (Fraction(5, 2), Fraction(11, 5))  # without Duration: SingleShotDuration
     assert (t.single_shot_s, t.image_s, t.auto_speed) == (Fraction(11, 5), Fraction(3, 2), False)
     assert t.transition_s == 8 / Fraction(30000, 1001)  # 0.3 s at 29.97 is 8.99 frames: an even 8
     look = spec.look

@@ -4,7 +4,6 @@
     ├── MaterialNotFoundError     InvalidMaterial.NotFound
     ├── MaterialUnreadableError   InvalidMaterial.Unreadable
     ├── MaterialTooLargeError     InvalidMaterial.TooLarge
-    ├── SpeechTooLongError        SpeechTooLong
     ├── SpeechError               Internal                   (speech/engine.py; not retried)
     ├── OutputWriteError          Output.WriteFailed         (retryable)
     ├── RenderCancelledError      Cancelled
@@ -43,13 +42,6 @@ class MaterialUnreadableError(WorkerError):
 
 class MaterialTooLargeError(WorkerError):
     code = "InvalidMaterial.TooLarge"
-    retryable = False
-
-
-class SpeechTooLongError(WorkerError):
-    """The narration does not fit MaxDuration even sped up to the limit."""
-
-    code = "SpeechTooLong"
     retryable = False
 
 

@@ -53,8 +53,8 @@ def test_a_batch_settles_once_no_sub_job_can_change(
 
 
 def test_a_batch_without_a_success_fails_naming_the_first_failure() -> None:
-    subs = [SubJobOutcome(st.CANCELLED), SubJobOutcome(st.FAILED, "SpeechTooLong", "too long"),
+    subs = [SubJobOutcome(st.CANCELLED), SubJobOutcome(st.FAILED, "InvalidMaterial.NotFound", "gone"),
             SubJobOutcome(st.FAILED, "Internal", "boom")]  # fmt: skip
     assert settle(subs, cancel_requested=False) == Settled(
-        st.FAILED, "AllSubJobsFailed", "all 3 sub-jobs failed; first: SpeechTooLong: too long"
+        st.FAILED, "AllSubJobsFailed", "all 3 sub-jobs failed; first: InvalidMaterial.NotFound: gone"
     )

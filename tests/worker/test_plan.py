@@ -10,7 +10,6 @@ import pytest
 
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
-from worker.errors import SpeechTooLongError
 from worker.narration import Cue, Narration
 from worker.plan import MediaFacts, plan_variant
 from worker.selection import select
@@ -107,7 +106,7 @@ def test_groups_last_their_duration_on_the_frame_grid() -> None:
         plan = plan_variant(command(i), FACTS)
         a, b = plan.shots[0], plan.shots[1]
         assert a.duration_s == 2 and plan.shots[-1].is_image
-        assert plan.duration_s == Fraction(17, 2)  # 2 + 1.5 + 5 (the default group duration)
+        assert plan.duration_s == Fraction(13, 2)  # 2 + 1.5 + 3 (no Duration: one SingleShotDuration)
         if b.source_url == "b2":  # a 1 s clip cannot fill 1.5 s: the group takes another piece
             assert [s.group for s in plan.shots] == ["a", "b", "b", "c"]
         for shot in plan.shots:
@@ -119,12 +118,12 @@ def test_groups_last_their_duration_on_the_frame_grid() -> None:
 
 
 def test_fixed_duration_scales_the_groups_and_max_duration_caps_it() -> None:
-    plan = plan_variant(command(0, output=cfg.OutputConfig(fixed_duration=17, width=180, height=320)), FACTS)
-    assert plan.duration_s == 17
+    plan = plan_variant(command(0, output=cfg.OutputConfig(fixed_duration=13, width=180, height=320)), FACTS)
+    assert plan.duration_s == 13
     groups = Counter()
     for s in plan.shots:
         groups[s.group] += s.duration_s
-    assert groups == {"a": 4, "b": 3, "c": 10}  # 2 : 1.5 : 5, doubled
+    assert groups == {"a": 4, "b": 3, "c": 6}  # 2 : 1.5 : 3, doubled
     capped = cfg.OutputConfig(fixed_duration=17, max_duration=4.25, width=180, height=320)
     assert plan_variant(command(0, output=capped), FACTS).duration_s == Fraction(127, 30)  # on the grid
 
@@ -253,15 +252,17 @@ def test_grouped_narration_gives_each_group_its_paragraph() -> None:
         assert subtitles[2].start_s == second.start_s  # cues move with their paragraph
 
 
-def test_speech_is_sped_up_to_fit_max_duration_or_fails() -> None:
+def test_speech_is_sped_up_to_fit_max_duration_or_sets_the_length() -> None:
     output = cfg.OutputConfig(width=180, height=320, max_duration=10)
     plan = plan_variant(command(0, speech_text_array=["t"], output=output), FACTS, {"t": narration("t", 12)})
     assert plan.duration_s == 10 and plan.speech[0].speed == Fraction(6, 5)
     cues = [c for c in plan.captions if c.kind == "Subtitle"]
     assert (cues[0].end_s, cues[1].end_s) == (5, 10)  # cues scaled with the speech
-    with pytest.raises(SpeechTooLongError) as err:
-        plan_variant(command(0, speech_text_array=["t"], output=output), FACTS, {"t": narration("t", 12.6)})
-    assert err.value.code == "SpeechTooLong" and not err.value.retryable
+    # more than 1.25x would be needed: the narration sets the length at its own speed, as in ICE
+    long = plan_variant(
+        command(0, speech_text_array=["t"], output=output), FACTS, {"t": narration("t", 12.6)}
+    )
+    assert long.duration_s == Fraction(63, 5) and long.speech[0].speed == 1
 
 
 def test_texts_and_assets_are_spread_over_the_variants() -> None:

@@ -23,7 +23,7 @@ from reelmill import jobspec
 from reelmill.jobspec import DEFAULT_SMART_MIX_DURATION_S, JobSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
-from worker.errors import MaterialUnreadableError, SpeechTooLongError
+from worker.errors import MaterialUnreadableError
 from worker.narration import Narration
 from worker.plan.grid import ceil_grid, grid_split, on_grid, round_grid
 from worker.plan.layout import sticker_layer, text_look
@@ -195,18 +195,16 @@ class _Planner:
     def _fit_speech(
         self, spoken: list[Fraction], silent: list[Fraction], limit: Fraction | None
     ) -> tuple[list[Fraction], Fraction]:
-        """Narration lengths on the timeline and the speed-up that makes them fit MaxDuration."""
+        """Narration lengths on the timeline and the speed-up that makes them fit MaxDuration: at most
+        MAX_SPEECH_SPEEDUP. A narration that would need more sets the length at its own speed, past
+        MaxDuration, as ICE's FAQ says a narration does (speech far faster than spoken is not kept)."""
         speed = Fraction(1)
         total = sum(spoken, Fraction(0)) + sum(silent, Fraction(0))
         if limit and total > limit:
             room = limit - sum(silent, Fraction(0))
             speed = sum(spoken, Fraction(0)) / room if room > 0 else MAX_SPEECH_SPEEDUP + 1
             if speed > MAX_SPEECH_SPEEDUP:
-                raise SpeechTooLongError(
-                    f"the narration lasts {float(total):.2f} s; even sped up {float(MAX_SPEECH_SPEEDUP):g}× "
-                    f"it does not fit MaxDuration {float(limit):g} s: shorten the text, raise "
-                    "SpeechRate or MaxDuration"
-                )
+                return [ceil_grid(s, self.fps) for s in spoken], Fraction(1)
             speed = Fraction(round(speed * 10000), 10000)
             while sum(spoken, Fraction(0)) / speed + sum(silent, Fraction(0)) > limit:
                 speed += Fraction(1, 10000)
