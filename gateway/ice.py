@@ -92,7 +92,8 @@ class IceDoor:
         except GatewayError as e:
             return _error(request_id, e)
         except web.HTTPRequestEntityTooLarge:
-            raise
+            limit = f"at most {self.max_request_bytes} bytes (REELMILL_MAX_REQUEST_BYTES)"
+            return _error(request_id, InvalidArgumentError([FieldViolation("body", limit)]))
         except Exception:
             log.exception("ICE %s failed", request.headers.get("x-acs-action", "?"))
             return _error(request_id, GatewayError("internal error; the gateway log has the details"))

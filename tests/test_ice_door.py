@@ -191,6 +191,14 @@ def send(request: urllib.request.Request) -> tuple[int, dict[str, Any]]:
             return e.code, json.loads(e.read())
 
 
+def test_a_body_over_the_limit_is_refused_as_ice_json(door: Door) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    url = f"http://127.0.0.1:{door.port}/"
+    request = urllib.request.Request(url, data=b"x" * (5 << 20), method="POST", headers=form)
+    status, body = send(request)
+    assert (status, body["Code"]) == (400, "InvalidParameter") and "bytes" in body["Message"]
+
+
 def test_an_old_date_and_a_replayed_nonce_are_refused(door: Door) -> None:
     now = datetime.now(UTC)
     assert send(signed_request(door, now, "nonce-1"))[0] == 200
