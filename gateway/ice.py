@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway import acs3
+from gateway import acs3, metrics
 from gateway.app import Application
 from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status
 from gateway.store.batches import BatchWithSubJobs
@@ -38,6 +39,7 @@ from reelmill.v1 import batch_service_pb2 as api
 log = logging.getLogger(__name__)
 VERSION = "2020-11-09"
 HOST_ID = "ice.reelmill"
+CODE_HEADER = "x-acs-error-code"  # the Code of an error answer, also in a header (for metrics)
 
 # Each status of the error tree on this door: the HTTP status, and ICE's Code where ours differs.
 HTTP_STATUS: dict[Status, int] = {
@@ -75,6 +77,15 @@ class IceDoor:
         return server
 
     async def handle(self, request: web.Request) -> web.Response:
+        started = time.monotonic()
+        response = await self._answer(request)
+        name = request.headers.get("x-acs-action", "")
+        action = name if name in ACTIONS else "unknown"  # a bounded set of label values
+        metrics.ICE_HANDLED.labels(action, response.headers.get(CODE_HEADER, "OK")).inc()
+        metrics.ICE_SECONDS.labels(action).observe(time.monotonic() - started)
+        return response
+
+    async def _answer(self, request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4()).upper()
         try:
             body = await request.read()
@@ -227,4 +238,4 @@ def _error(request_id: str, error: GatewayError) -> web.Response:
     body = {"RequestId": request_id, "HostId": HOST_ID, "Code": code, "Message": str(error)}
     if isinstance(error, InvalidArgumentError):
         body["Recommend"] = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
-    return web.json_response(body, status=HTTP_STATUS[error.status])
+    return web.json_response(body, status=HTTP_STATUS[error.status], headers={CODE_HEADER: code})

@@ -57,6 +57,17 @@ GRPC_HANDLED = Counter(
     "RPCs completed on the server, by service, method and status code",
     ["grpc_service", "grpc_method", "grpc_code"],
 )
+ICE_HANDLED = Counter(
+    "reelmill_ice_requests",
+    "ICE door requests by action and ICE code (OK when answered)",
+    ["action", "code"],
+)
+ICE_SECONDS = Histogram(
+    "reelmill_ice_request_seconds",
+    "Time to answer an ICE door request",
+    ["action"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 GRPC_SECONDS = Histogram(
     "reelmill_grpc_server_handling_seconds",
     "Time to answer a unary RPC",

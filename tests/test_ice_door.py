@@ -46,8 +46,8 @@ def new_keys(stack: Stack, tenant: str) -> tuple[str, str]:
 
 
 class Door:
-    def __init__(self, stack: Stack, port: int, keys: dict[str, tuple[str, str]]) -> None:
-        self.stack, self.port, self.keys = stack, port, keys
+    def __init__(self, stack: Stack, port: int, keys: dict[str, tuple[str, str]], metrics_port: int) -> None:
+        self.stack, self.port, self.keys, self.metrics_port = stack, port, keys, metrics_port
 
     def client(self, tenant: str = "acme", secret: str | None = None) -> Client:
         key_id, real_secret = self.keys[tenant]
@@ -60,10 +60,11 @@ class Door:
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
     tmp = tmp_path_factory.mktemp("ice")
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     stack = make_stack(tmp, None, REELMILL_OPEN="", REELMILL_API_KEYS_FILE=str(tmp / "keys.json"),
                        REELMILL_ACCESS_KEY_MASTER_FILE=str(tmp / "master.key"),
-                       REELMILL_ICE_LISTEN=f"127.0.0.1:{port}")  # fmt: skip
+                       REELMILL_ICE_LISTEN=f"127.0.0.1:{port}",
+                       REELMILL_METRICS_PORT=str(metrics_port))  # fmt: skip
     try:
         keys = {tenant: new_keys(stack, tenant) for tenant in ("acme", "globex")}
         make_video(str(stack.media_dir / "a.mp4"), 320, 240, 1.5)
@@ -71,7 +72,7 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
         make_image(str(stack.media_dir / "still.png"), 320, 240)
         stack.start("gateway")
         stack.start("worker")
-        yield Door(stack, port, keys)
+        yield Door(stack, port, keys, metrics_port)
     finally:
         stack.close()
 
@@ -129,6 +130,12 @@ def test_errors_reach_the_sdk_as_ice_codes(door: Door) -> None:
     with pytest.raises(ClientException) as e:
         client.get_batch_media_producing_job(ice.GetBatchMediaProducingJobRequest(job_id="nope"))
     assert (e.value.status_code, e.value.code) == (404, "InvalidParameter.JobNotFound")
+    with urllib.request.urlopen(f"http://127.0.0.1:{door.metrics_port}/metrics", timeout=5) as r:
+        scraped = r.read().decode()
+    counted = (
+        'reelmill_ice_requests_total{action="GetBatchMediaProducingJob",code="InvalidParameter.JobNotFound"}'
+    )
+    assert counted in scraped  # operators see the door's answers by action and ICE code
     bad = ice_document(door.stack.media_dir) | {"output_config": json.dumps({"Count": 0})}
     with pytest.raises(ClientException) as e:
         client.submit_batch_media_producing_job(ice.SubmitBatchMediaProducingJobRequest(**bad))
