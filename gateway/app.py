@@ -132,6 +132,9 @@ class Application:
             raise InvalidArgumentError([FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}")])
         return await asyncio.to_thread(self.templates.page, tenant, limit, page_token)
 
+    async def template_count(self, tenant: str) -> int:
+        return await asyncio.to_thread(self.templates.count, tenant)
+
     async def delete_template(self, tenant: str, template_id: str) -> None:
         await asyncio.to_thread(self.templates.delete, tenant, template_id)
 

@@ -4,6 +4,7 @@
     ├── InvalidArgumentError          INVALID_ARGUMENT    INVALID_ARGUMENT, with field violations
     │   └── PageTokenError                                a NextToken this service did not issue
     ├── NotFoundError                 NOT_FOUND           JOB_NOT_FOUND
+    │   └── TemplateNotFoundError                         TEMPLATE_NOT_FOUND
     ├── IdempotencyMismatchError      ALREADY_EXISTS      IdempotentParameterMismatch
     ├── FailedPreconditionError       FAILED_PRECONDITION JOB_ALREADY_TERMINAL
     ├── UnauthenticatedError          UNAUTHENTICATED     UNAUTHENTICATED
@@ -67,6 +68,10 @@ class PageTokenError(InvalidArgumentError):
 class NotFoundError(GatewayError):
     status = Status.NOT_FOUND
     reason = "JOB_NOT_FOUND"
+
+
+class TemplateNotFoundError(NotFoundError):
+    reason = "TEMPLATE_NOT_FOUND"
 
 
 class IdempotencyMismatchError(GatewayError):

@@ -1,9 +1,9 @@
 """The ICE door: Alibaba Cloud ICE's OpenAPI over HTTP, as its official SDKs speak it, so that an ICE user
 points the SDK at reelmill and changes nothing else.
 
-RPC style: `POST /` with the action's parameters in the query and a form-encoded body, the action and
+RPC style: `POST /` (or `GET /`) with the parameters in the query and a form body, the action and
 version in `x-acs-action` / `x-acs-version`, signed with ACS3-HMAC-SHA256 (acs3.py) by a tenant's
-AccessKey. Answers are ICE's JSON with a RequestId; errors are ICE's error JSON (RequestId, HostId,
+AccessKey. Actions: the batch family and the batch-editing templates. Answers are ICE's JSON with a RequestId; errors are ICE's error JSON (RequestId, HostId,
 Code, Message) with an HTTP status, from our error tree in one table, so the SDK raises its usual
 ClientException carrying the Code. Everything else is the application layer's (app.py): the same
 validation, store and rules as the gRPC door.
@@ -30,10 +30,10 @@ from gateway.app import Application
 from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status
 from gateway.store.batches import BatchWithSubJobs
 from gateway.store.nonces import Nonces
-from gateway.store.schema import BatchRow
+from gateway.store.schema import BatchRow, TemplateRow
 from gateway.templates import template_ids
 from gateway.tenants import Authenticator
-from gateway.views import batch_message
+from gateway.views import batch_message, template_message
 from reelmill.v1 import batch_service_pb2 as api
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ HTTP_STATUS: dict[Status, int] = {
 ICE_CODES = {
     "INVALID_ARGUMENT": "InvalidParameter",
     "JOB_NOT_FOUND": "InvalidParameter.JobNotFound",
+    "TEMPLATE_NOT_FOUND": "InvalidParameter.TemplateNotFound",
     "JOB_ALREADY_TERMINAL": "Forbidden.JobStatus",
     "UNAUTHENTICATED": "InvalidAccessKeyId.NotFound",
     "DATABASE_UNAVAILABLE": "ServiceUnavailable",
@@ -74,6 +75,7 @@ class IceDoor:
     def web_app(self) -> web.Application:
         server = web.Application(client_max_size=self.max_request_bytes)
         server.router.add_post("/", self.handle)
+        server.router.add_get("/", self.handle)  # the SDKs send some actions as GET, all in the query
         return server
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -168,10 +170,53 @@ async def list_jobs(app: Application, tenant: str, p: Params) -> dict[str, Any]:
             "MaxResults": page.limit}  # fmt: skip
 
 
+# -- batch-editing templates (ICE's AddTemplate family, Type BatchEditing: the kind reelmill has)
+
+TEMPLATE_TYPE = "BatchEditing"
+MAX_TEMPLATE_PAGE = 100
+
+
+async def add_template(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    kind = p.get("Type", TEMPLATE_TYPE)
+    if kind != TEMPLATE_TYPE:
+        raise InvalidArgumentError([FieldViolation("Type", f"reelmill's templates are {TEMPLATE_TYPE} ones")])
+    request = api.AddTemplateRequest(name=p.get("Name", ""), config_json=_required(p, "Config"))
+    return {"Template": ice_template(await app.add_template(tenant, request))}
+
+
+async def get_template(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    return {"Template": ice_template(await app.template(tenant, _required(p, "TemplateId")))}
+
+
+async def list_templates(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    """ICE pages by number (PageNo from 1, PageSize ≤ 100, newest first); reelmill's store by token."""
+    page_no, size = _int(p, "PageNo") or 1, _int(p, "PageSize") or 10
+    if page_no < 1 or not 1 <= size <= MAX_TEMPLATE_PAGE:
+        raise InvalidArgumentError([FieldViolation("PageNo", "must be 1 or more"), FieldViolation(
+            "PageSize", f"must be 1–{MAX_TEMPLATE_PAGE}")])  # fmt: skip
+    if p.get("Type", TEMPLATE_TYPE) != TEMPLATE_TYPE:
+        return {"Templates": [], "TotalCount": 0}
+    rows, token = await app.templates_page(tenant, size, "")
+    for _ in range(page_no - 1):
+        rows, token = await app.templates_page(tenant, size, token) if token else ([], "")
+    return {"Templates": [ice_template(r) for r in rows], "TotalCount": await app.template_count(tenant)}
+
+
+async def delete_template(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    ids = [i.strip() for i in _required(p, "TemplateIds").split(",") if i.strip()]
+    for template_id in ids:
+        await app.delete_template(tenant, template_id)
+    return {}
+
+
 ACTIONS: dict[str, Action] = {
     "SubmitBatchMediaProducingJob": submit,
     "GetBatchMediaProducingJob": get,
     "ListBatchMediaProducingJobs": list_jobs,
+    "AddTemplate": add_template,
+    "GetTemplate": get_template,
+    "ListTemplates": list_templates,
+    "DeleteTemplate": delete_template,
 }
 
 
@@ -189,6 +234,16 @@ def ice_job(batch: BatchRow, found: BatchWithSubJobs | None = None) -> dict[str,
         if value is not None:
             doc[name] = ice_time(value)
     return doc
+
+
+def ice_template(row: TemplateRow) -> dict[str, Any]:
+    """A template as ICE returns it: its Config as a JSON string of ICE's names."""
+    config = json_format.MessageToDict(template_message(row).config)
+    created = ice_time(row.created_at)
+    return {"TemplateId": row.id, "Name": row.name, "Type": TEMPLATE_TYPE, "Status": "Available",
+            "Config": json.dumps(config, ensure_ascii=False, separators=(",", ":")),
+            "CreateSource": "OpenAPI", "ModifiedSource": "OpenAPI", "CreationTime": created,
+            "ModifiedTime": created}  # fmt: skip
 
 
 def ice_time(value: datetime) -> str:

@@ -269,3 +269,30 @@ def test_the_migration_guides_example_runs_as_it_is(door: Door, tmp_path: Path) 
     *outputs, substitutions = run.stdout.splitlines()
     assert len(outputs) == 2 and all(line.startswith("Success file://") for line in outputs), run.stdout
     assert "zhiqi → zh-female-1" in substitutions
+
+
+def test_batch_editing_templates_through_the_sdk(door: Door) -> None:
+    client = door.client()
+    config = {"EditingTemplateConfig": {"MediaConfig": {"Volume": 0.4}},
+              "OutputTemplateConfig": {"Width": 128, "Height": 224}}  # fmt: skip
+    added = client.add_template(ice.AddTemplateRequest(name="portrait-small", type="BatchEditing",
+                                                       config=json.dumps(config))).body.template  # fmt: skip
+    assert added.template_id and added.type == "BatchEditing" and json.loads(added.config) == config
+    got = client.get_template(ice.GetTemplateRequest(template_id=added.template_id)).body.template
+    assert (got.name, got.status) == ("portrait-small", "Available") and ICE_TIME.match(got.creation_time)
+    listed = client.list_templates(ice.ListTemplatesRequest(type="BatchEditing", page_no=1, page_size=5)).body
+    assert added.template_id in [t.template_id for t in listed.templates] and listed.total_count >= 1
+
+    doc = ice_document(door.stack.media_dir) | {"output_config": json.dumps({"Count": 1})}
+    request = ice.SubmitBatchMediaProducingJobRequest(template_config=json.dumps([added.template_id]), **doc)
+    job_id = client.submit_batch_media_producing_job(request).body.job_id
+    batch = client.get_batch_media_producing_job(ice.GetBatchMediaProducingJobRequest(job_id=job_id))
+    assert batch.body.editing_batch_job.status in ("Init", "Processing", "Finished")
+
+    client.delete_template(ice.DeleteTemplateRequest(template_ids=added.template_id))
+    with pytest.raises(ClientException) as e:
+        client.get_template(ice.GetTemplateRequest(template_id=added.template_id))
+    assert (e.value.status_code, e.value.code) == (404, "InvalidParameter.TemplateNotFound")
+    with pytest.raises(ClientException) as e:
+        client.add_template(ice.AddTemplateRequest(name="x", type="Timeline", config="{}"))
+    assert e.value.code == "InvalidParameter" and "BatchEditing" in e.value.message

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.errors import NotFoundError
+from gateway.errors import TemplateNotFoundError
 from gateway.store.paging import decode_token, encode_token
 from gateway.store.schema import TemplateRow
 from gateway.store.transactions import Transactions, utcnow
@@ -28,20 +28,21 @@ class Templates:
         def read(s: Session) -> TemplateRow:
             row = s.get(TemplateRow, template_id)
             if row is None or row.tenant != tenant:
-                raise NotFoundError(f"template {template_id} not found")
+                raise TemplateNotFoundError(f"template {template_id} not found")
             return row
 
         return self._tx.read(read)
 
     def named(self, tenant: str, ids: Sequence[str]) -> list[TemplateRow]:
-        """The named templates of a tenant, in the order asked; NotFoundError names the first missing."""
+        """The named templates of a tenant, in the order asked; TemplateNotFoundError names the first
+        missing."""
 
         def read(s: Session) -> list[TemplateRow]:
             stmt = select(TemplateRow).where(TemplateRow.tenant == tenant, TemplateRow.id.in_(list(ids)))
             rows = {r.id: r for r in s.scalars(stmt)}
             missing = [i for i in ids if i not in rows]
             if missing:
-                raise NotFoundError(f"template {missing[0]} not found")
+                raise TemplateNotFoundError(f"template {missing[0]} not found")
             return [rows[i] for i in ids]
 
         return self._tx.read(read)
@@ -63,11 +64,15 @@ class Templates:
 
         return self._tx.read(read)
 
+    def count(self, tenant: str) -> int:
+        stmt = select(func.count()).select_from(TemplateRow).where(TemplateRow.tenant == tenant)
+        return int(self._tx.read(lambda s: s.scalar(stmt)) or 0)
+
     def delete(self, tenant: str, template_id: str) -> None:
         def write(s: Session) -> None:
             row = s.get(TemplateRow, template_id)
             if row is None or row.tenant != tenant:
-                raise NotFoundError(f"template {template_id} not found")
+                raise TemplateNotFoundError(f"template {template_id} not found")
             s.delete(row)
 
         self._tx.run(write)
