@@ -3,10 +3,10 @@ points the SDK at reelmill and changes nothing else.
 
 RPC style: `POST /` (or `GET /`) with the parameters in the query and a form body, the action and
 version in `x-acs-action` / `x-acs-version`, signed with ACS3-HMAC-SHA256 (acs3.py) by a tenant's
-AccessKey. Actions: the batch family and the batch-editing templates. Answers are ICE's JSON with a RequestId; errors are ICE's error JSON (RequestId, HostId,
-Code, Message) with an HTTP status, from our error tree in one table, so the SDK raises its usual
-ClientException carrying the Code. Everything else is the application layer's (app.py): the same
-validation, store and rules as the gRPC door.
+AccessKey. Actions: the batch family and the batch-editing templates. Answers are ICE's JSON with a
+RequestId; errors are ICE's error JSON (RequestId, HostId, Code, Message) with an HTTP status, from our
+error tree in one table, so the SDK raises its usual ClientException carrying the Code. Everything else
+is the application layer's (app.py): the same validation, store and rules as the gRPC door.
 """
 
 from __future__ import annotations
