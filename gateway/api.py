@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 from gateway.app import Application
 from gateway.errors import GatewayError, InvalidArgumentError, Status
 from gateway.tenants import Authenticator
-from gateway.views import batch_message, template_message
+from gateway.views import batch_message, media_message, template_message
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -144,6 +144,33 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
                              context: grpc.aio.ServicerContext) -> api.DeleteTemplateResponse:  # fmt: skip
         await self.app.delete_template(self._tenant(context), request.template_id)
         return api.DeleteTemplateResponse(request_id=_request_id())
+
+    @_unary
+    async def RegisterMedia(self, request: api.RegisterMediaRequest,
+                            context: grpc.aio.ServicerContext) -> api.RegisterMediaResponse:  # fmt: skip
+        row = await self.app.register_media(self._tenant(context), request)
+        return api.RegisterMediaResponse(request_id=_request_id(), media_id=row.id, media=media_message(row))
+
+    @_unary
+    async def GetMedia(self, request: api.GetMediaRequest,
+                       context: grpc.aio.ServicerContext) -> api.GetMediaResponse:  # fmt: skip
+        row = await self.app.media_item(self._tenant(context), request.media_id)
+        return api.GetMediaResponse(request_id=_request_id(), media=media_message(row))
+
+    @_unary
+    async def ListMedia(self, request: api.ListMediaRequest,
+                        context: grpc.aio.ServicerContext) -> api.ListMediaResponse:  # fmt: skip
+        rows, token = await self.app.media_page(
+            self._tenant(context), request.max_results, request.next_token
+        )
+        return api.ListMediaResponse(request_id=_request_id(), media_list=[media_message(r) for r in rows],
+                                     next_token=token)  # fmt: skip
+
+    @_unary
+    async def DeleteMedia(self, request: api.DeleteMediaRequest,
+                          context: grpc.aio.ServicerContext) -> api.DeleteMediaResponse:  # fmt: skip
+        await self.app.delete_media(self._tenant(context), list(request.media_ids))
+        return api.DeleteMediaResponse(request_id=_request_id())
 
     def _tenant(self, context: grpc.aio.ServicerContext) -> str:
         return self.auth.tenant(context.invocation_metadata()).name

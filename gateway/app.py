@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
 from urllib.parse import urlsplit
@@ -31,10 +31,12 @@ from gateway.store.batches import (
     NewMessage,
     NewSubJob,
 )
-from gateway.store.schema import BatchRow, TemplateRow
+from gateway.store.media import MediaLibrary
+from gateway.store.schema import BatchRow, MediaRow, TemplateRow
 from gateway.store.templates import Templates
+from gateway.store.transactions import utcnow
 from gateway.userdata import notify_address
-from gateway.validate import Roots, ValidJob, validate_submit, validate_template
+from gateway.validate import Roots, ValidJob, validate_media, validate_submit, validate_template
 from reelmill import jobspec, topology
 from reelmill.jobspec import JOB_TYPES
 from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
@@ -42,6 +44,9 @@ from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
+PROBE_TIMEOUT_S = 60.0  # a worker fetches (http media: downloads) and decodes the first frame
+# (tenant, url, timeout_s) -> what a worker found; the gateway bus's probe_media.
+Probe = Callable[[str, str, float], Awaitable[render_pb2.MediaProbeReply]]
 WATCH_RECHECK_S = 1.0
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -62,9 +67,11 @@ class Page:
 
 class Application:
     def __init__(self, settings: GatewaySettings, batches: Batches, templates: Templates, relay: OutboxRelay,
-                 changes: BatchChanges) -> None:  # fmt: skip
+                 changes: BatchChanges, media: MediaLibrary, probe: Probe) -> None:  # fmt: skip
         self.batches = batches
         self.templates = templates
+        self.media = media
+        self.probe = probe
         self.relay = relay
         self.changes = changes
         self.roots = Roots(media=settings.media_roots, output=settings.output_dir,
@@ -137,6 +144,37 @@ class Application:
 
     async def delete_template(self, tenant: str, template_id: str) -> None:
         await asyncio.to_thread(self.templates.delete, tenant, template_id)
+
+    # -- the media library
+
+    async def register_media(self, tenant: str, request: api.RegisterMediaRequest) -> MediaRow:
+        """A MediaId for a URL, once a worker has probed it: media a render could not read are refused
+        now, naming InputURL with the ErrorCode the render would have failed with."""
+        validate_media(request, self.roots)
+        found = await self.probe(tenant, request.input_url, PROBE_TIMEOUT_S)
+        if found.error_code:
+            bad = f"{found.error_code}: {found.error_message}"
+            raise InvalidArgumentError([FieldViolation("InputURL", bad)])
+        kind = "image" if found.is_image else "video" if found.has_video else "audio"
+        if request.media_type and request.media_type != kind:
+            raise InvalidArgumentError([FieldViolation("MediaType", f"the media is {kind}")])
+        row = MediaRow(id=uuid.uuid4().hex, tenant=tenant, input_url=request.input_url, media_type=kind,
+                       title=request.title, status="Normal", duration_s=found.duration_s, width=found.width,
+                       height=found.height, has_audio=found.has_audio, created_at=utcnow())  # fmt: skip
+        return await asyncio.to_thread(self.media.add, row)
+
+    async def media_item(self, tenant: str, media_id: str) -> MediaRow:
+        return await asyncio.to_thread(self.media.get, tenant, media_id)
+
+    async def media_page(self, tenant: str, limit: int, page_token: str) -> tuple[list[MediaRow], str]:
+        limit = limit or DEFAULT_PAGE
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidArgumentError([FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}")])
+        return await asyncio.to_thread(self.media.page, tenant, limit, page_token)
+
+    async def delete_media(self, tenant: str, media_ids: list[str]) -> None:
+        for media_id in media_ids:
+            await asyncio.to_thread(self.media.delete, tenant, media_id)
 
     async def _templates(self, tenant: str, ids: list[str]) -> list[api.TemplateContent]:
         """The contents of the templates a submit names; an unknown id is a bad field, not NOT_FOUND."""

@@ -30,8 +30,10 @@ from nats.js.api import (
 
 from gateway.errors import BusUnavailableError
 from reelmill import topology
+from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
+NO_WORKER_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,25 @@ class GatewayBus:
             await self._js().publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
         except (TimeoutError, nats.errors.Error, OSError) as e:
             raise BusUnavailableError(f"publish to {subject} failed: {e!r}") from e
+
+    async def probe_media(self, tenant: str, url: str, timeout_s: float) -> render_pb2.MediaProbeReply:
+        """A worker's probe of a media for the library (request–reply: workers can reach media, gateways
+        need not). BusUnavailableError when no worker answers in time."""
+        if self.nc is None:
+            raise BusUnavailableError("not connected to NATS")
+        request = render_pb2.MediaProbeRequest(tenant=tenant, url=url).SerializeToString()
+        loop = asyncio.get_running_loop()
+        patience = loop.time() + NO_WORKER_WAIT_S  # a worker starting or restarting subscribes in a moment
+        while True:
+            try:
+                reply = await self.nc.request(topology.MEDIA_PROBE_SUBJECT, request, timeout=timeout_s)
+                return render_pb2.MediaProbeReply.FromString(reply.data)
+            except nats.errors.NoRespondersError as e:
+                if loop.time() >= patience:
+                    raise BusUnavailableError("no worker is running to probe the media") from e
+                await asyncio.sleep(0.25)
+            except (TimeoutError, nats.errors.Error, OSError) as e:
+                raise BusUnavailableError(f"no worker probed the media within {timeout_s:g} s: {e!r}") from e
 
     async def publish_many(self, messages: list[tuple[str, bytes, str]]) -> list[bool]:
         """Publishes (subject, payload, msg_id) messages pipelined: all sent, then all acks awaited.

@@ -4,7 +4,8 @@
     ├── InvalidArgumentError          INVALID_ARGUMENT    INVALID_ARGUMENT, with field violations
     │   └── PageTokenError                                a NextToken this service did not issue
     ├── NotFoundError                 NOT_FOUND           JOB_NOT_FOUND
-    │   └── TemplateNotFoundError                         TEMPLATE_NOT_FOUND
+    │   ├── TemplateNotFoundError                         TEMPLATE_NOT_FOUND
+    │   └── MediaNotFoundError                            MEDIA_NOT_FOUND
     ├── IdempotencyMismatchError      ALREADY_EXISTS      IdempotentParameterMismatch
     ├── FailedPreconditionError       FAILED_PRECONDITION JOB_ALREADY_TERMINAL
     ├── UnauthenticatedError          UNAUTHENTICATED     UNAUTHENTICATED
@@ -72,6 +73,10 @@ class NotFoundError(GatewayError):
 
 class TemplateNotFoundError(NotFoundError):
     reason = "TEMPLATE_NOT_FOUND"
+
+
+class MediaNotFoundError(NotFoundError):
+    reason = "MEDIA_NOT_FOUND"
 
 
 class IdempotencyMismatchError(GatewayError):

@@ -28,6 +28,7 @@ from gateway.settings import GatewaySettings
 from gateway.store import migrate
 from gateway.store.batches import Batches
 from gateway.store.engine import make_engine
+from gateway.store.media import MediaLibrary
 from gateway.store.nonces import Nonces
 from gateway.store.outbox import Outbox
 from gateway.store.templates import Templates
@@ -65,7 +66,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     sweeper = Sweeper(batches, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
-    app = Application(settings, batches, Templates(tx), relay, changes)
+    app = Application(settings, batches, Templates(tx), relay, changes, MediaLibrary(tx), bus.probe_media)
     server = grpc.aio.server(
         interceptors=[ObservingInterceptor()],
         options=[("grpc.max_receive_message_length", settings.max_request_bytes)],

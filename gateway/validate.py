@@ -162,6 +162,21 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots,
     )  # fmt: skip
 
 
+MEDIA_TYPES = ("video", "image", "audio")
+MAX_MEDIA_TITLE_CHARS = 128
+
+
+def validate_media(req: api.RegisterMediaRequest, roots: Roots) -> None:
+    """A media to register: a URL a document could name, and a known type if one is given."""
+    v = Violations()
+    _check_media_url(v, "InputURL", req.input_url, roots)
+    if req.media_type and req.media_type not in MEDIA_TYPES:
+        v.add("MediaType", f"must be one of {', '.join(MEDIA_TYPES)}")
+    if len(req.title) > MAX_MEDIA_TITLE_CHARS:
+        v.add("Title", f"at most {MAX_MEDIA_TITLE_CHARS} characters")
+    v.raise_any()
+
+
 def validate_template(req: api.AddTemplateRequest, roots: Roots) -> api.TemplateContent:
     """A template's content: only the parts a template may set, each as valid as in a submit."""
     v = Violations()

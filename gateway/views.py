@@ -7,7 +7,7 @@ from datetime import datetime
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway.store.schema import BatchRow, SubJobRow, TemplateRow
+from gateway.store.schema import BatchRow, MediaRow, SubJobRow, TemplateRow
 from reelmill import jobspec
 from reelmill.v1 import batch_service_pb2 as api
 
@@ -50,6 +50,12 @@ def template_message(row: TemplateRow) -> api.Template:
     template = api.Template(template_id=row.id, name=row.name, create_time=_ts(row.created_at))
     json_format.Parse(row.config, template.config)
     return template
+
+
+def media_message(row: MediaRow) -> api.Media:
+    return api.Media(media_id=row.id, input_url=row.input_url, media_type=row.media_type, title=row.title,
+                     status=row.status, duration=row.duration_s, width=row.width, height=row.height,
+                     has_audio=row.has_audio, create_time=_ts(row.created_at))  # fmt: skip
 
 
 def _ts(value: datetime) -> Timestamp:

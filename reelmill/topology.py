@@ -22,6 +22,11 @@ CANCEL_BUCKET = "reelmill_cancelled"
 DUPLICATE_WINDOW_S = 600.0
 
 
+# The media library asks a worker to probe a media (core NATS request–reply, one worker of the group).
+MEDIA_PROBE_SUBJECT = "media.probe"
+MEDIA_PROBE_GROUP = "media-probers"
+
+
 def command_subject(tenant: str, sub_job_id: str) -> str:
     return f"render.cmd.{tenant}.{sub_job_id}"
 

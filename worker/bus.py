@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import nats
 import nats.errors
@@ -65,6 +66,18 @@ class WorkerBus:
                     pass
                 delay = min(delay * 2, 5.0)
         return False
+
+    async def serve_probes(self, probe: Callable[[bytes], Awaitable[bytes]]) -> None:
+        """Answers the media library's probe requests (one worker of the group each), with `probe`."""
+        assert self.nc is not None
+
+        async def answer(msg: Msg) -> None:
+            try:
+                await msg.respond(await probe(msg.data))
+            except (TimeoutError, OSError, nats.errors.Error) as e:
+                log.warning("could not answer a media probe: %r", e)
+
+        await self.nc.subscribe(topology.MEDIA_PROBE_SUBJECT, queue=topology.MEDIA_PROBE_GROUP, cb=answer)
 
     async def next_command(self, timeout_s: float) -> Msg | None:
         assert self.sub is not None

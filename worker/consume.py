@@ -21,6 +21,7 @@ from worker import metrics
 from worker.bus import WorkerBus
 from worker.errors import BusUnavailableError, RenderCancelledError, RenderTimeoutError, WorkerError
 from worker.job import JobState, Rendered, existing_output, run_job
+from worker.library import probe_for_library
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,13 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         if not await self.bus.connect(stop):
             return
+        await self.bus.serve_probes(self._probe)
         slots = [asyncio.create_task(self._slot(stop), name=f"slot-{i}") for i in range(self.settings.slots)]
         await asyncio.gather(*slots)
+
+    async def _probe(self, data: bytes) -> bytes:
+        """A media library probe, in a thread: it fetches and decodes like a render."""
+        return await asyncio.to_thread(probe_for_library, data, self.settings)
 
     async def _slot(self, stop: asyncio.Event) -> None:
         while not stop.is_set() and not self.stuck:

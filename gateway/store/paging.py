@@ -5,8 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from gateway.errors import PageTokenError
+
+R = TypeVar("R")
 
 
 def encode_token(created_at: datetime, job_id: str, fingerprint: str) -> str:
@@ -23,3 +29,19 @@ def decode_token(token: str, fingerprint: str) -> tuple[datetime, str]:
     if raw.get("f") != fingerprint:
         raise PageTokenError("NextToken belongs to a query with other filters or sort order")
     return created_at, job_id
+
+
+def newest_first(
+    s: Session, stmt: Select[R], created: InstrumentedAttribute[Any], ident: InstrumentedAttribute[Any],
+    limit: int, token: str, kind: str,
+) -> tuple[list[R], str]:  # fmt: skip
+    """A page of `stmt`'s rows, newest first (ties by id), after `token`, and the token of the next."""
+    if token:
+        after_time, after_id = decode_token(token, kind)
+        stmt = stmt.where(or_(created < after_time, and_(created == after_time, ident < after_id)))
+    rows = list(s.scalars(stmt.order_by(created.desc(), ident.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, ""
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, encode_token(getattr(last, created.key), getattr(last, ident.key), kind)

@@ -175,3 +175,23 @@ class NonceRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (Index("ix_signature_nonces_seen", "seen_at"),)
+
+
+class MediaRow(Base):
+    """A media of a tenant's library: a URL with what probing it found, named by a MediaId."""
+
+    __tablename__ = "media"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    input_url: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(String(16))  # video, image or audio
+    title: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(16))  # Normal once probed
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    has_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_media_tenant_created", "tenant", "created_at", "id"),)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import TemplateNotFoundError
-from gateway.store.paging import decode_token, encode_token
+from gateway.store.paging import newest_first
 from gateway.store.schema import TemplateRow
 from gateway.store.transactions import Transactions, utcnow
 
@@ -48,21 +48,9 @@ class Templates:
         return self._tx.read(read)
 
     def page(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
-        def read(s: Session) -> tuple[list[TemplateRow], str]:
-            stmt = select(TemplateRow).where(TemplateRow.tenant == tenant)
-            if page_token:
-                after_time, after_id = decode_token(page_token, "templates")
-                same_time = and_(TemplateRow.created_at == after_time, TemplateRow.id < after_id)
-                stmt = stmt.where(or_(TemplateRow.created_at < after_time, same_time))
-            rows = list(s.scalars(stmt.order_by(TemplateRow.created_at.desc(), TemplateRow.id.desc())
-                                  .limit(limit + 1)))  # fmt: skip
-            token = ""
-            if len(rows) > limit:
-                rows = rows[:limit]
-                token = encode_token(rows[-1].created_at, rows[-1].id, "templates")
-            return rows, token
-
-        return self._tx.read(read)
+        stmt = select(TemplateRow).where(TemplateRow.tenant == tenant)
+        return self._tx.read(lambda s: newest_first(s, stmt, TemplateRow.created_at, TemplateRow.id, limit,
+                                                    page_token, "templates"))  # fmt: skip
 
     def count(self, tenant: str) -> int:
         stmt = select(func.count()).select_from(TemplateRow).where(TemplateRow.tenant == tenant)

@@ -83,6 +83,22 @@ def _duration(container: InputContainer, stream: VideoStream) -> Fraction:
     return Fraction(0)
 
 
+def sound_length(path: str, url: str) -> Fraction:
+    """The length of a media without pictures (music, a recorded voice-over)."""
+    with open_input(path, url) as container:
+        if not container.streams.audio:
+            raise MaterialUnreadableError(f"media {url} has neither pictures nor sound")
+        stream = container.streams.audio[0]
+        if stream.duration and stream.time_base:
+            return stream.duration * stream.time_base
+        return Fraction(container.duration or 0, av.time_base)
+
+
+def has_pictures(path: str, url: str) -> bool:
+    with open_input(path, url) as container:
+        return bool(container.streams.video)
+
+
 def container_tags(path: str, url: str) -> dict[str, str]:
     """The container-level metadata tags of a media file (e.g. the sub-job that wrote an output)."""
     with open_input(path, url) as container:
