@@ -8,6 +8,7 @@ here knows a wire: it takes request messages of the contract and returns rows an
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from gateway import media_ids
 from gateway import status as st
 from gateway.changes import BatchChanges
 from gateway.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
@@ -44,6 +46,7 @@ from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
+SubmitRequest = api.SubmitBatchMediaProducingJobRequest
 PROBE_TIMEOUT_S = 60.0  # a worker fetches (http media: downloads) and decodes the first frame
 # (tenant, url, timeout_s) -> what a worker found; the gateway bus's probe_media.
 Probe = Callable[[str, str, float], Awaitable[render_pb2.MediaProbeReply]]
@@ -80,6 +83,7 @@ class Application:
 
     async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
         """A new batch, or the one this ClientToken made before."""
+        request = await self._resolve_media(tenant, request)
         templates = await self._templates(tenant, list(request.template_config))
         job = validate_submit(request, self.roots, templates)
         await self._check_notify_address(job.user_data)
@@ -175,6 +179,35 @@ class Application:
     async def delete_media(self, tenant: str, media_ids: list[str]) -> None:
         for media_id in media_ids:
             await asyncio.to_thread(self.media.delete, tenant, media_id)
+
+    async def _resolve_media(self, tenant: str, request: SubmitRequest) -> SubmitRequest:
+        """The request with the MediaIds of its configs replaced by their URLs (gateway/media_ids.py)."""
+        docs: dict[str, dict[str, object]] = {}
+        for oneof in ("input", "editing"):
+            which = request.WhichOneof(oneof)
+            if which is None:
+                continue
+            if which.endswith("_json"):
+                try:
+                    doc = json.loads(getattr(request, which))
+                except ValueError:
+                    continue  # validation says what is wrong with it
+            else:
+                doc = json_format.MessageToDict(getattr(request, which))
+            if isinstance(doc, dict):
+                docs[oneof] = doc
+        ids = set().union(*(media_ids.media_ids(doc) for doc in docs.values()))
+        if not ids:
+            return request
+        urls = await asyncio.to_thread(self.media.urls, tenant, sorted(ids))
+        resolved, bad = SubmitRequest(), []
+        resolved.CopyFrom(request)
+        for oneof, doc in docs.items():
+            bad += media_ids.substitute(doc, urls, f"{oneof.capitalize()}Config")
+            setattr(resolved, f"{oneof}_config_json", json.dumps(doc, ensure_ascii=False))
+        if bad:
+            raise InvalidArgumentError(bad)
+        return resolved
 
     async def _templates(self, tenant: str, ids: list[str]) -> list[api.TemplateContent]:
         """The contents of the templates a submit names; an unknown id is a bad field, not NOT_FOUND."""

@@ -30,7 +30,7 @@ from gateway.app import Application
 from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status
 from gateway.store.batches import BatchWithSubJobs
 from gateway.store.nonces import Nonces
-from gateway.store.schema import BatchRow, TemplateRow
+from gateway.store.schema import BatchRow, MediaRow, TemplateRow
 from gateway.templates import template_ids
 from gateway.tenants import Authenticator
 from gateway.views import batch_message, template_message
@@ -55,6 +55,7 @@ ICE_CODES = {
     "INVALID_ARGUMENT": "InvalidParameter",
     "JOB_NOT_FOUND": "InvalidParameter.JobNotFound",
     "TEMPLATE_NOT_FOUND": "InvalidParameter.TemplateNotFound",
+    "MEDIA_NOT_FOUND": "InvalidParameter.MediaNotFound",
     "JOB_ALREADY_TERMINAL": "Forbidden.JobStatus",
     "UNAUTHENTICATED": "InvalidAccessKeyId.NotFound",
     "DATABASE_UNAVAILABLE": "ServiceUnavailable",
@@ -209,6 +210,31 @@ async def delete_template(app: Application, tenant: str, p: Params) -> dict[str,
     return {}
 
 
+# -- the media library (ICE's media asset actions, for the MediaIds documents use)
+
+
+async def register_media(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    request = api.RegisterMediaRequest(input_url=_required(p, "InputURL"), media_type=p.get("MediaType", ""),
+                                       title=p.get("Title", ""))  # fmt: skip
+    return {"MediaId": (await app.register_media(tenant, request)).id}
+
+
+async def get_media(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    return {"MediaInfo": ice_media(await app.media_item(tenant, _required(p, "MediaId")))}
+
+
+async def list_media(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    rows, token = await app.media_page(tenant, _int(p, "MaxResults"), p.get("NextToken", ""))
+    return {"MediaInfos": [ice_media(r) for r in rows], "NextToken": token,
+            "MaxResults": _int(p, "MaxResults") or len(rows)}  # fmt: skip
+
+
+async def delete_media(app: Application, tenant: str, p: Params) -> dict[str, Any]:
+    ids = [i.strip() for i in _required(p, "MediaIds").split(",") if i.strip()]
+    await app.delete_media(tenant, ids)
+    return {"IgnoredList": [], "ForbiddenList": []}
+
+
 ACTIONS: dict[str, Action] = {
     "SubmitBatchMediaProducingJob": submit,
     "GetBatchMediaProducingJob": get,
@@ -217,6 +243,10 @@ ACTIONS: dict[str, Action] = {
     "GetTemplate": get_template,
     "ListTemplates": list_templates,
     "DeleteTemplate": delete_template,
+    "RegisterMediaInfo": register_media,
+    "GetMediaInfo": get_media,
+    "ListMediaBasicInfos": list_media,
+    "DeleteMediaInfos": delete_media,
 }
 
 
@@ -244,6 +274,17 @@ def ice_template(row: TemplateRow) -> dict[str, Any]:
             "Config": json.dumps(config, ensure_ascii=False, separators=(",", ":")),
             "CreateSource": "OpenAPI", "ModifiedSource": "OpenAPI", "CreationTime": created,
             "ModifiedTime": created}  # fmt: skip
+
+
+def ice_media(row: MediaRow) -> dict[str, Any]:
+    """A media as ICE returns it: basic info, and one file with its probed facts (ICE gives numbers as
+    strings there)."""
+    created = ice_time(row.created_at)
+    basic = {"MediaId": row.id, "InputURL": row.input_url, "MediaType": row.media_type, "Title": row.title,
+             "Status": row.status, "CreateTime": created, "ModifiedTime": created}  # fmt: skip
+    facts = {"FileUrl": row.input_url, "FileStatus": row.status, "Duration": f"{row.duration_s:g}",
+             "Width": str(row.width), "Height": str(row.height), "CreateTime": created}  # fmt: skip
+    return {"MediaId": row.id, "MediaBasicInfo": basic, "FileInfoList": [{"FileBasicInfo": facts}]}
 
 
 def ice_time(value: datetime) -> str:

@@ -298,7 +298,7 @@ def _check_sticker(v: Violations, sp: str, sticker: cfg.Sticker, roots: Roots) -
     if sticker.media_id:
         v.add(
             f"{sp}.MediaId",
-            "media IDs need the media library, which reelmill does not have yet; give MediaURL",
+            "not a MediaId of this tenant's library (RegisterMediaInfo first)",
         )
     else:
         _check_media_url(v, f"{sp}.MediaURL", sticker.media_url, roots)

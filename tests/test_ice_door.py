@@ -296,3 +296,48 @@ def test_batch_editing_templates_through_the_sdk(door: Door) -> None:
     with pytest.raises(ClientException) as e:
         client.add_template(ice.AddTemplateRequest(name="x", type="Timeline", config="{}"))
     assert e.value.code == "InvalidParameter" and "BatchEditing" in e.value.message
+
+
+def test_media_ids_work_wherever_a_document_takes_media(door: Door) -> None:
+    client, media = door.client(), door.stack.media_dir
+    ids = {}
+    for name in ("a.mp4", "b.mp4", "still.png"):
+        registered = client.register_media_info(ice.RegisterMediaInfoRequest(input_url=f"file://{media}/{name}",
+                                                                             title=name))  # fmt: skip
+        ids[name] = registered.body.media_id
+    info = client.get_media_info(ice.GetMediaInfoRequest(media_id=ids["a.mp4"])).body.media_info
+    assert (info.media_basic_info.media_type, info.media_basic_info.status) == ("video", "Normal")
+    assert info.file_info_list[0].file_basic_info.width == "320"
+    assert float(info.file_info_list[0].file_basic_info.duration) == pytest.approx(1.5, abs=0.05)
+
+    doc = ice_document(media) | {
+        "input_config": json.dumps({
+            "MediaGroupArray": [{"GroupName": "open", "MediaArray": [ids["a.mp4"], ids["b.mp4"]]},
+                                {"GroupName": "close", "MediaArray": [ids["still.png"]]}],
+            "Sticker": {"MediaId": ids["still.png"], "Width": 0.2},
+        }),
+        "output_config": json.dumps({"Count": 2, "Width": 160, "Height": 288}),
+    }  # fmt: skip
+    job_id = client.submit_batch_media_producing_job(
+        ice.SubmitBatchMediaProducingJobRequest(**doc)
+    ).body.job_id
+    deadline = time.monotonic() + 120
+    while (batch := client.get_batch_media_producing_job(
+        ice.GetBatchMediaProducingJobRequest(job_id=job_id)).body.editing_batch_job
+    ).status not in ("Finished", "Failed") and time.monotonic() < deadline:  # fmt: skip
+        time.sleep(0.5)
+    assert batch.status == "Finished", batch.to_map()
+    assert f"file://{media}/a.mp4" in batch.input_config  # the job records the URLs the ids stood for
+
+    listed = client.list_media_basic_infos(ice.ListMediaBasicInfosRequest(max_results=50)).body
+    assert set(ids.values()) <= {m.media_id for m in listed.media_infos}
+    # another tenant's ids are not this tenant's media
+    other = {"input_config": json.dumps({"MediaArray": [ids["a.mp4"]]})}
+    with pytest.raises(ClientException) as e:
+        door.client("globex").submit_batch_media_producing_job(
+            ice.SubmitBatchMediaProducingJobRequest(**(ice_document(media) | other)))  # fmt: skip
+    assert e.value.code == "InvalidParameter" and "InputConfig.MediaArray[0]" in e.value.message
+    client.delete_media_infos(ice.DeleteMediaInfosRequest(media_ids=ids["b.mp4"]))
+    with pytest.raises(ClientException) as e:
+        client.get_media_info(ice.GetMediaInfoRequest(media_id=ids["b.mp4"]))
+    assert (e.value.status_code, e.value.code) == (404, "InvalidParameter.MediaNotFound")

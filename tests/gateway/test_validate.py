@@ -125,7 +125,7 @@ BAD_REQUESTS = [
         "InputConfig.SpeechText", "both"),
     Bad("speech-text-bad-ssml", _set("InputConfig.SpeechText", "<speak>"), "InputConfig.SpeechText", "SSML"),
     Bad("sticker-media-id", _set("InputConfig.Sticker", {"MediaId": "****9d46****"}),
-        "InputConfig.Sticker.MediaId", "media library"),
+        "InputConfig.Sticker.MediaId", "RegisterMediaInfo"),
     Bad("sticker-dync-frames", _set("InputConfig.StickerArray", [{"MediaURL": "file://{media}/a.png",
         "DyncFrames": 101}]), "InputConfig.StickerArray[0].DyncFrames", "[0, 100]"),
     Bad("music-outside-roots", _set("InputConfig.BackgroundMusic", "file:///etc/m.m4a"),
