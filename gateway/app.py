@@ -37,6 +37,7 @@ from gateway.store.media import MediaLibrary
 from gateway.store.schema import BatchRow, MediaRow, TemplateRow
 from gateway.store.templates import Templates
 from gateway.store.transactions import utcnow
+from gateway.templates import template_ids
 from gateway.userdata import notify_address
 from gateway.validate import Roots, ValidJob, validate_media, validate_submit, validate_template
 from reelmill import jobspec, topology
@@ -83,7 +84,7 @@ class Application:
 
     async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
         """A new batch, or the one this ClientToken made before."""
-        request = await self._resolve_media(tenant, request)
+        request = await self._resolve_media(tenant, _with_template_ids(request))
         templates = await self._templates(tenant, list(request.template_config))
         job = validate_submit(request, self.roots, templates)
         await self._check_notify_address(job.user_data)
@@ -232,6 +233,17 @@ class Application:
             await asyncio.to_thread(resolve_public, parts.hostname or "", port, self.roots.networks)
         except BlockedAddressError as e:
             raise InvalidArgumentError([FieldViolation("UserData.NotifyAddress", str(e))]) from e
+
+
+def _with_template_ids(request: SubmitRequest) -> SubmitRequest:
+    """ICE's TemplateConfig string (a JSON array of ids) read into the list of template ids."""
+    if not request.template_config_json:
+        return request
+    merged = SubmitRequest()
+    merged.CopyFrom(request)
+    merged.template_config.extend(template_ids(request.template_config_json))
+    merged.template_config_json = ""
+    return merged
 
 
 def new_batch(tenant: str, job: ValidJob) -> NewBatch:

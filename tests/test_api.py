@@ -247,6 +247,20 @@ def test_unknown_fields_are_ignored_and_the_response_lists_them(idle: Stack) -> 
     assert idle.get(response.job_id).status == "Init"
 
 
+def test_an_ice_document_sent_in_the_json_mapping_works_as_it_is(idle: Stack) -> None:
+    """What grpcurl -d sends: ICE's names, configs as JSON strings, TemplateConfig as a JSON string."""
+    doc = job_doc(idle.media_dir)
+    ice = {name: json.dumps(doc[name]) for name in ("InputConfig", "OutputConfig")}
+    request = json_format.ParseDict(ice, api.SubmitBatchMediaProducingJobRequest())
+    job_id = idle.stub.SubmitBatchMediaProducingJob(request, timeout=30).job_id
+    assert idle.get(job_id).output_config.width == WIDTH
+    request = json_format.ParseDict(
+        {**ice, "TemplateConfig": '["t-9"]'}, api.SubmitBatchMediaProducingJobRequest()
+    )
+    found = violations(rpc_error(lambda: idle.stub.SubmitBatchMediaProducingJob(request, timeout=30)))
+    assert found[0][0] == "TemplateConfig[0]"  # the string form was read as ICE's list of ids
+
+
 def test_a_valid_job_passes_the_same_checks(idle: Stack) -> None:
     """The base of the table above is valid, so each case fails for its own change only."""
     doc = job_doc(idle.media_dir)

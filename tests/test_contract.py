@@ -71,3 +71,16 @@ def test_buf_lint() -> None:
         buf = Path(found)
     result = subprocess.run([str(buf), "lint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_ice_document_parses_as_it_is_in_the_json_mapping() -> None:
+    """What grpcurl -d or buf curl send: ICE's names with the configs and TemplateConfig as strings."""
+    doc = {"InputConfig": ICE_INPUT, "EditingConfig": ICE_EDITING, "OutputConfig": ICE_OUTPUT,
+           "UserData": '{"k": 1}', "ClientToken": "t", "TemplateConfig": '["t-1"]'}  # fmt: skip
+    request = json_format.ParseDict(doc, api.SubmitBatchMediaProducingJobRequest())
+    assert request.WhichOneof("input") == "input_config_json" and request.input_config_json == ICE_INPUT
+    assert request.output_config_json == ICE_OUTPUT and request.template_config_json == '["t-1"]'
+    typed = json_format.ParseDict(
+        {"OutputConfigObject": {"Count": 2}}, api.SubmitBatchMediaProducingJobRequest()
+    )
+    assert typed.output_config.count == 2  # the typed form keeps a name of its own
