@@ -7,6 +7,7 @@ from datetime import datetime
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gateway import status as st
 from gateway.store.schema import BatchRow, MediaRow, SubJobRow, TemplateRow
 from reelmill import jobspec
 from reelmill.v1 import batch_service_pb2 as api
@@ -41,6 +42,7 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
                 error_message=sub.error_message,
                 progress=sub.progress,
                 plan=sub.plan,
+                media_id=sub.id if sub.status == st.SUCCESS else "",
             )  # fmt: skip
         )
     return job

@@ -119,6 +119,13 @@ def test_the_sdk_submits_polls_and_lists(door: Door) -> None:
     for sub in batch.sub_job_list:
         assert sub.media_url.startswith("file://") and sub.duration == pytest.approx(1.5, abs=0.1)
         assert Path(sub.media_url.removeprefix("file://")).is_file()
+        # each output is in the media library, as ICE registers its outputs
+        output = client.get_media_info(ice.GetMediaInfoRequest(media_id=sub.media_id)).body.media_info
+        assert output.media_basic_info.input_url == sub.media_url
+        assert (output.file_info_list[0].file_basic_info.width, output.media_basic_info.media_type) == (
+            "160",
+            "video",
+        )
 
     listed = client.list_batch_media_producing_jobs(ice.ListBatchMediaProducingJobsRequest(max_results=5))
     assert job_id in [j.job_id for j in listed.body.editing_batch_job_list]

@@ -16,7 +16,7 @@ from gateway import status as st
 from gateway.errors import FailedPreconditionError, IdempotencyMismatchError, NotFoundError
 from gateway.status import EventUpdate
 from gateway.store.paging import decode_token, encode_token
-from gateway.store.schema import BatchRow, OutboxRow, SubJobRow, WebhookRow
+from gateway.store.schema import BatchRow, MediaRow, OutboxRow, SubJobRow, WebhookRow
 from gateway.store.transactions import Transactions, utcnow
 from gateway.userdata import notify_address
 
@@ -112,6 +112,19 @@ class StalledSubJob:
     id: str
     batch_id: str
     tenant: str
+
+
+def output_media(batch: BatchRow, sub: SubJobRow, now: datetime) -> MediaRow:
+    """A finished variant in its tenant's media library, as ICE registers its outputs: its MediaId is
+    the sub-job's id, its size the plan's."""
+    try:
+        output = json.loads(sub.plan).get("Output", {}) if sub.plan else {}
+    except (ValueError, AttributeError):
+        output = {}
+    width, height = (v if isinstance(v := output.get(k), int) else 0 for k in ("Width", "Height"))
+    return MediaRow(id=sub.id, tenant=batch.tenant, input_url=sub.media_url, media_type="video",
+                    title=f"{batch.id} variant {sub.idx}", status="Normal", duration_s=sub.duration_s,
+                    width=width, height=height, has_audio=True, created_at=now)  # fmt: skip
 
 
 def _state_of(sub: SubJobRow) -> st.SubJobState:
@@ -296,6 +309,8 @@ class Batches:
             batch.distinct_variants = max(batch.distinct_variants, distinct_variants(ev.plan))
         if batch.status == st.INIT:
             batch.status = st.PROCESSING
+        if after.status == st.SUCCESS and s.get(MediaRow, sub.id) is None:
+            s.add(output_media(batch, sub, now))
         self._settle(s, batch, now)
         return True
 

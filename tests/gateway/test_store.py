@@ -17,6 +17,7 @@ from gateway.status import EventUpdate
 from gateway.store import migrate
 from gateway.store.batches import Batches, ListQuery, NewBatch, NewMessage, NewSubJob, SubmitResult
 from gateway.store.engine import make_engine
+from gateway.store.media import MediaLibrary
 from gateway.store.nonces import Nonces
 from gateway.store.outbox import Outbox
 from gateway.store.schema import BatchRow, NonceRow
@@ -204,3 +205,17 @@ def test_a_nonce_is_taken_once_within_its_window(db_url: str, store: Store) -> N
     with store.engine.connect() as conn:
         left = conn.execute(select(NonceRow.access_key_id, NonceRow.nonce).order_by(NonceRow.nonce)).all()
     assert [tuple(r) for r in left] == [("AK", "n2")]
+
+
+def test_a_finished_variant_enters_the_media_library_under_its_sub_job_id(store: Store) -> None:
+    batch = new_batch(1)
+    store.batches.submit(batch)
+    plan = '{"Output": {"Width": 720, "Height": 1280}}'
+    store.batches.apply_event(event(batch, 0, st.PROCESSING, plan=plan))
+    store.batches.apply_event(event(batch, 0, st.SUCCESS, media_url="file:///o/0.mp4", duration_s=6.5))
+    library = MediaLibrary(Transactions(store.engine))
+    media = library.get("t1", batch.sub_jobs[0].id)
+    assert (media.input_url, media.media_type, media.duration_s, media.width, media.height) == (
+        "file:///o/0.mp4", "video", 6.5, 720, 1280)  # fmt: skip
+    with pytest.raises(NotFoundError):
+        library.get("another-tenant", batch.sub_jobs[0].id)
