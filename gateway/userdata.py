@@ -4,9 +4,12 @@ key of it, NotifyAddress (the completion callback, spec §8); this module is whe
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_BYTES = 512
+# An Alibaba Cloud MNS queue name (ICE sends callbacks there when NotifyAddress is not a URL).
+MNS_QUEUE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,255}$")
 
 
 class UserDataError(ValueError):
@@ -29,7 +32,19 @@ def parse(user_data: str) -> dict[str, Any]:
 
 
 def notify_address(user_data: str) -> str:
-    """NotifyAddress, or "" when there is none (nor a valid UserData to hold one)."""
+    """NotifyAddress as a webhook URL, or "" when there is none (nor a valid UserData to hold one, nor
+    a URL: an MNS queue name is ICE's, see notify_queue)."""
+    value = _notify(user_data)
+    return value if value.startswith(("http://", "https://")) else ""
+
+
+def notify_queue(user_data: str) -> str:
+    """NotifyAddress when it names an MNS queue (ICE's other kind of callback), else ""."""
+    value = _notify(user_data)
+    return value if MNS_QUEUE.match(value) else ""
+
+
+def _notify(user_data: str) -> str:
     try:
         value = parse(user_data).get("NotifyAddress")
     except UserDataError:

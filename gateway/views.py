@@ -8,6 +8,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import status as st
+from gateway import userdata
 from gateway.store.schema import BatchRow, MediaRow, SubJobRow, TemplateRow
 from reelmill import jobspec
 from reelmill.v1 import batch_service_pb2 as api
@@ -26,6 +27,9 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
     job.extend.substitutions.extend(
         jobspec.substitutions(job.input_config, job.editing_config, job.output_config)
     )
+    if queue := userdata.notify_queue(batch.user_data):
+        job.extend.substitutions.append(f"UserData.NotifyAddress: {queue} → not delivered (an Alibaba Cloud "
+                                        "MNS queue; give an http(s) URL for a webhook)")  # fmt: skip
     if batch.completed_at is not None:
         job.complete_time.CopyFrom(_ts(batch.completed_at))
     if batch.seed is not None:

@@ -261,6 +261,14 @@ def test_an_ice_document_sent_in_the_json_mapping_works_as_it_is(idle: Stack) ->
     assert found[0][0] == "TemplateConfig[0]"  # the string form was read as ICE's list of ids
 
 
+def test_an_mns_queue_as_notify_address_is_accepted_and_reported(idle: Stack) -> None:
+    doc = job_doc(idle.media_dir)
+    doc["UserData"] = json.dumps({"NotifyAddress": "ice-callback-demo"})
+    job = idle.get(submit(idle, doc))
+    assert any(s.startswith("UserData.NotifyAddress: ice-callback-demo → not delivered")
+               for s in job.extend.substitutions)  # fmt: skip
+
+
 def test_a_valid_job_passes_the_same_checks(idle: Stack) -> None:
     """The base of the table above is valid, so each case fails for its own change only."""
     doc = job_doc(idle.media_dir)

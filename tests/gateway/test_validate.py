@@ -248,3 +248,11 @@ def test_an_ice_document_with_ices_fields_is_valid() -> None:
     doc["OutputConfig"].update(StorageLocation="vod.example.com", FileName="out_{index}.mp4")
     job = validate(doc)
     assert job.input_config.title == "新品上市" and job.input_config.sticker.dync_frames == 10
+
+
+def test_notify_address_may_name_an_mns_queue_as_in_ice() -> None:
+    doc = job_doc(MEDIA)
+    doc["UserData"] = json.dumps({"NotifyAddress": "ice-callback-demo"})
+    assert validate(doc).user_data == doc["UserData"]  # accepted (Get reports it is not delivered)
+    doc["UserData"] = json.dumps({"NotifyAddress": "not a queue"})
+    assert violations(doc)[0][0] == "UserData.NotifyAddress"
