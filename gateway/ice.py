@@ -33,7 +33,7 @@ from gateway.store.nonces import Nonces
 from gateway.store.schema import BatchRow, MediaRow, TemplateRow
 from gateway.templates import template_ids
 from gateway.tenants import Authenticator
-from gateway.views import batch_message, template_message
+from gateway.views import batch_message, ice_time, template_message
 from reelmill.v1 import batch_service_pb2 as api
 
 log = logging.getLogger(__name__)
@@ -254,16 +254,9 @@ ACTIONS: dict[str, Action] = {
 
 
 def ice_job(batch: BatchRow, found: BatchWithSubJobs | None = None) -> dict[str, Any]:
-    """A batch as ICE returns it: the configs and Extend as JSON strings, times to the second with Z."""
-    message = batch_message(batch, found.sub_jobs if found else None)
-    doc = json_format.MessageToDict(message)
-    for name in ("InputConfig", "EditingConfig", "OutputConfig", "Extend"):
-        doc[name] = json.dumps(doc.get(name, {}), ensure_ascii=False, separators=(",", ":"))
-    for name, value in (("CreateTime", batch.created_at), ("ModifiedTime", batch.modified_at),
-                        ("CompleteTime", batch.completed_at)):  # fmt: skip
-        if value is not None:
-            doc[name] = ice_time(value)
-    return doc
+    """A batch as ICE returns it: the message's ICE forms (views.py), without the typed ones."""
+    doc = json_format.MessageToDict(batch_message(batch, found.sub_jobs if found else None))
+    return {k: v for k, v in doc.items() if not k.endswith(("Object", "Timestamp"))}
 
 
 def ice_template(row: TemplateRow) -> dict[str, Any]:
@@ -285,10 +278,6 @@ def ice_media(row: MediaRow) -> dict[str, Any]:
     facts = {"FileUrl": row.input_url, "FileStatus": row.status, "Duration": f"{row.duration_s:g}",
              "Width": str(row.width), "Height": str(row.height), "CreateTime": created}  # fmt: skip
     return {"MediaId": row.id, "MediaBasicInfo": basic, "FileInfoList": [{"FileBasicInfo": facts}]}
-
-
-def ice_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _params(request: web.Request, body: bytes) -> dict[str, str]:

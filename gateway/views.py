@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import UTC, datetime
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import status as st
@@ -32,6 +34,10 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
                                         "MNS queue; give an http(s) URL for a webhook)")  # fmt: skip
     if batch.completed_at is not None:
         job.complete_time.CopyFrom(_ts(batch.completed_at))
+        job.complete_time_text = ice_time(batch.completed_at)
+    job.create_time_text, job.modified_time_text = ice_time(batch.created_at), ice_time(batch.modified_at)
+    job.input_config_json, job.editing_config_json = ice_json(job.input_config), ice_json(job.editing_config)
+    job.output_config_json, job.extend_json = ice_json(job.output_config), ice_json(job.extend)
     if batch.seed is not None:
         job.seed = int(batch.seed)
     for sub in sub_jobs or ():
@@ -62,6 +68,16 @@ def media_message(row: MediaRow) -> api.Media:
     return api.Media(media_id=row.id, input_url=row.input_url, media_type=row.media_type, title=row.title,
                      status=row.status, duration=row.duration_s, width=row.width, height=row.height,
                      has_audio=row.has_audio, create_time=_ts(row.created_at))  # fmt: skip
+
+
+def ice_json(message: Message) -> str:
+    """A message as ICE gives configs: compact JSON, ICE's names, in a string."""
+    return json.dumps(json_format.MessageToDict(message), ensure_ascii=False, separators=(",", ":"))
+
+
+def ice_time(value: datetime) -> str:
+    """A time as ICE gives it: UTC, to the second."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ts(value: datetime) -> Timestamp:

@@ -700,17 +700,20 @@ def test_get_is_ice_shaped_json(busy: Stack) -> None:
     ice = json.loads(text)
     job = ice["EditingBatchJob"]
     assert job["JobId"] == job_id and job["JobType"] == "Script" and job["Status"] == "Finished"
-    for key in ("CreateTime", "ModifiedTime", "CompleteTime"):
-        assert RFC3339_UTC.match(job[key]), job[key]
+    for key in ("CreateTime", "ModifiedTime", "CompleteTime"):  # ICE's: UTC to the second
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", job[key]), job[key]
+        assert RFC3339_UTC.match(job[key.replace("Time", "Timestamp")])  # exact, for ordering
     b = resp.editing_batch_job
     assert b.create_time.ToNanoseconds() <= b.modified_time.ToNanoseconds() <= b.complete_time.ToNanoseconds()
     assert json.loads(job["UserData"]) == {"Campaign": "api"}
-    assert job["OutputConfig"]["Count"] == 2
-    assert job["InputConfig"]["MediaGroupArray"][0]["GroupName"] == "opening"
+    # ICE's configs and Extend: JSON strings under ICE's names; the typed forms beside them
+    assert json.loads(job["OutputConfig"])["Count"] == 2 == job["OutputConfigObject"]["Count"]
+    assert json.loads(job["InputConfig"])["MediaGroupArray"][0]["GroupName"] == "opening"
+    assert json.loads(job["Extend"])["DistinctVariants"] == job["ExtendObject"]["DistinctVariants"]
     assert [s["Status"] for s in job["SubJobList"]] == ["Success", "Success"]
     assert [s.get("Index", 0) for s in job["SubJobList"]] == [0, 1]
     # The ICE document parses back into the contract's messages.
     back = api.GetBatchMediaProducingJobResponse()
     json_format.Parse(text, back)
     assert back == resp
-    assert json_format.ParseDict(job["InputConfig"], cfg.InputConfig()) == resp.editing_batch_job.input_config
+    assert json_format.Parse(job["InputConfig"], cfg.InputConfig()) == resp.editing_batch_job.input_config

@@ -43,17 +43,24 @@ def test_ice_documents_parse_verbatim() -> None:
 
 
 def test_messages_print_ice_names() -> None:
+    """ICE's names carry ICE's forms (strings, times to the second); the typed forms have names of their
+    own (…Object, …Timestamp). gateway/views.py fills both."""
     job = api.EditingBatchJob(job_id="j", job_type="Script", status="Finished")
+    job.create_time_text, job.output_config_json = "2024-06-13T08:47:07Z", ICE_OUTPUT
     job.sub_job_list.add(job_id="s", index=1, status="Success", media_url="file:///o/1.mp4", duration=6.5)
-    job.create_time.FromJsonString("2024-06-13T08:47:07Z")
+    job.create_time.FromJsonString("2024-06-13T08:47:07.250Z")
     json_format.Parse(ICE_OUTPUT, job.output_config)
     doc = json.loads(json_format.MessageToJson(api.GetBatchMediaProducingJobResponse(editing_batch_job=job)))
     batch = doc["EditingBatchJob"]
-    assert batch["CreateTime"] == "2024-06-13T08:47:07Z"
+    assert (batch["CreateTime"], batch["CreateTimestamp"]) == (
+        "2024-06-13T08:47:07Z",
+        "2024-06-13T08:47:07.250Z",
+    )
     assert batch["SubJobList"][0] == {
         "JobId": "s", "Index": 1, "Status": "Success", "MediaURL": "file:///o/1.mp4", "Duration": 6.5,
     }  # fmt: skip
-    assert batch["OutputConfig"]["MediaURL"] == "file:///out/xxx_{index}.mp4"
+    assert json.loads(batch["OutputConfig"])["MediaURL"] == "file:///out/xxx_{index}.mp4"
+    assert batch["OutputConfigObject"]["MediaURL"] == "file:///out/xxx_{index}.mp4"
 
 
 def test_ice_example_with_its_missing_comma_is_malformed() -> None:
