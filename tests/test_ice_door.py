@@ -3,7 +3,6 @@ ICE user changes the endpoint and nothing else. Keys come from `reelmill keys ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -22,7 +21,6 @@ from alibabacloud_ice20201109.client import Client
 from alibabacloud_tea_openapi import models as openapi
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.utils import Utils
-from darabonba.request import DaraRequest
 
 from cli.natsd import free_port
 from cli.samples import make_image, make_video
@@ -178,24 +176,6 @@ def test_a_wrong_secret_an_unknown_key_and_another_tenant_are_refused(door: Door
     assert e.value.code == "InvalidParameter.JobNotFound"
 
 
-def signed_request(door: Door, date: datetime, nonce: str) -> urllib.request.Request:
-    """A ListBatchMediaProducingJobs request signed by the SDK's own signing code, with a chosen date."""
-    key_id, secret = door.keys["acme"]
-    body = b""
-    request = DaraRequest()
-    request.method, request.pathname, request.query = "POST", "/", {"MaxResults": "2"}
-    request.headers = {
-        "host": f"127.0.0.1:{door.port}", "x-acs-action": "ListBatchMediaProducingJobs",
-        "x-acs-version": "2020-11-09", "x-acs-date": date.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "x-acs-signature-nonce": nonce, "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
-        "accept": "application/json",
-    }  # fmt: skip
-    payload = request.headers["x-acs-content-sha256"]
-    auth = Utils.get_authorization(request, "ACS3-HMAC-SHA256", payload, key_id, secret)
-    return urllib.request.Request(f"http://127.0.0.1:{door.port}/?MaxResults=2", data=body, method="POST",
-                                  headers={**request.headers, "Authorization": auth})  # fmt: skip
-
-
 def send(request: urllib.request.Request) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(request, timeout=10) as r:
@@ -213,14 +193,21 @@ def test_a_body_over_the_limit_is_refused_as_ice_json(door: Door) -> None:
     assert (status, body["Code"]) == (400, "InvalidParameter") and "bytes" in body["Message"]
 
 
-def test_an_old_date_and_a_replayed_nonce_are_refused(door: Door) -> None:
-    now = datetime.now(UTC)
-    assert send(signed_request(door, now, "nonce-1"))[0] == 200
-    status, body = send(signed_request(door, now, "nonce-1"))  # the same request again
-    assert (status, body["Code"]) == (401, "SignatureNonceUsed")
-    status, body = send(signed_request(door, now - timedelta(minutes=20), "nonce-2"))
-    assert (status, body["Code"]) == (401, "InvalidTimeStamp.Expired")
-    assert body["RequestId"] and body["HostId"]
+def test_an_old_date_and_a_replayed_nonce_are_refused(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's own requests, with its clock set back and then its nonce fixed: its exception carries
+    ICE's code."""
+    client, listing = door.client(), ice.ListBatchMediaProducingJobsRequest(max_results=1)
+    old = (datetime.now(UTC) - timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    monkeypatch.setattr(Utils, "get_timestamp", staticmethod(lambda: old))
+    with pytest.raises(ClientException) as e:
+        client.list_batch_media_producing_jobs(listing)
+    assert (e.value.status_code, e.value.code) == (401, "InvalidTimeStamp.Expired")
+    monkeypatch.undo()
+    monkeypatch.setattr(Utils, "get_nonce", staticmethod(lambda: "the-same-nonce"))
+    client.list_batch_media_producing_jobs(listing)
+    with pytest.raises(ClientException) as e:
+        client.list_batch_media_producing_jobs(listing)
+    assert (e.value.status_code, e.value.code) == (401, "SignatureNonceUsed")
 
 
 def test_a_document_with_ices_names_and_fields_renders_and_says_what_it_substituted(door: Door) -> None:
@@ -317,13 +304,20 @@ def test_media_ids_work_wherever_a_document_takes_media(door: Door) -> None:
     assert info.file_info_list[0].file_basic_info.width == "320"
     assert float(info.file_info_list[0].file_basic_info.duration) == pytest.approx(1.5, abs=0.05)
 
-    doc = ice_document(media) | {
+    # the seed document of ICE's page, its media named by MediaId (and a sticker too), small and 2 variants
+    doc = {
         "input_config": json.dumps({
-            "MediaGroupArray": [{"GroupName": "open", "MediaArray": [ids["a.mp4"], ids["b.mp4"]]},
-                                {"GroupName": "close", "MediaArray": [ids["still.png"]]}],
+            "MediaGroupArray": [{"GroupName": "MediaGroup1", "MediaArray": [ids["a.mp4"], ids["b.mp4"]]},
+                                {"GroupName": "MediaGroup2", "MediaArray": [ids["still.png"], ids["a.mp4"]]}],
+            "TitleArray": ["回龙观盒马鲜生开业啦", "盒马鲜生开业啦"],
+            "SpeechTextArray": ["附近的商场新开了一家盒马鲜生,今天是第一天开业",
+                                "商场里的人不少,零食、酒水都比较便宜大家也快来看看呀"],
             "Sticker": {"MediaId": ids["still.png"], "Width": 0.2},
-        }),
-        "output_config": json.dumps({"Count": 2, "Width": 160, "Height": 288}),
+        }, ensure_ascii=False),
+        "editing_config": json.dumps({"MediaConfig": {"Volume": 0}, "SpeechConfig": {"Volume": 1},
+                                      "BackgroundMusicConfig": {"Volume": 0.3}}),
+        "output_config": json.dumps({"Count": 2, "MaxDuration": 15, "Width": 160, "Height": 288,
+                                     "Video": {"Crf": 27}}),
     }  # fmt: skip
     job_id = client.submit_batch_media_producing_job(
         ice.SubmitBatchMediaProducingJobRequest(**doc)
@@ -348,3 +342,28 @@ def test_media_ids_work_wherever_a_document_takes_media(door: Door) -> None:
     with pytest.raises(ClientException) as e:
         client.get_media_info(ice.GetMediaInfoRequest(media_id=ids["b.mp4"]))
     assert (e.value.status_code, e.value.code) == (404, "InvalidParameter.MediaNotFound")
+
+
+def test_reelmill_dev_serves_the_ice_door_open_and_prints_it(tmp_path: Path) -> None:
+    ice_port = free_port()
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "cli", "dev", "--data-dir", str(tmp_path / "data"), "--nats-port", "0",
+         "--listen", f"127.0.0.1:{free_port()}", "--ice-listen", f"127.0.0.1:{ice_port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert dev.stdout is not None
+        lines = []
+        while not lines or not lines[-1].startswith("ready"):
+            line = dev.stdout.readline()
+            assert line, f"reelmill dev ended early: {lines}"
+            lines.append(line)
+        assert f"ICE door     http://127.0.0.1:{ice_port}" in "".join(lines)
+        config = openapi.Config(access_key_id="any", access_key_secret="key", protocol="HTTP",
+                                endpoint=f"127.0.0.1:{ice_port}", region_id="cn-shanghai")  # fmt: skip
+        client = Client(config)
+        listed = client.list_batch_media_producing_jobs(ice.ListBatchMediaProducingJobsRequest()).body
+        assert listed.editing_batch_job_list == [] and listed.max_results == 10  # open: any AccessKey
+    finally:
+        dev.terminate()
+        dev.communicate(timeout=60)  # reads what is left and closes the pipe
