@@ -11,9 +11,10 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from google.protobuf import json_format
@@ -48,6 +49,13 @@ from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
 SubmitRequest = api.SubmitBatchMediaProducingJobRequest
+M = TypeVar("M", bound=Message)
+# Where requests take media, for MediaIds: (oneof, its JSON-string field, ICE's name for paths).
+SUBMIT_MEDIA = (
+    ("input", "input_config_json", "InputConfig"),
+    ("editing", "editing_config_json", "EditingConfig"),
+)
+TEMPLATE_MEDIA = (("content", "config_json", "Config"),)
 PROBE_TIMEOUT_S = 60.0  # a worker fetches (http media: downloads) and decodes the first frame
 # (tenant, url, timeout_s) -> what a worker found; the gateway bus's probe_media.
 Probe = Callable[[str, str, float], Awaitable[render_pb2.MediaProbeReply]]
@@ -84,7 +92,7 @@ class Application:
 
     async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
         """A new batch, or the one this ClientToken made before."""
-        request = await self._resolve_media(tenant, _with_template_ids(request))
+        request = await self._resolve_media(tenant, _with_template_ids(request), SUBMIT_MEDIA)
         templates = await self._templates(tenant, list(request.template_config))
         job = validate_submit(request, self.roots, templates)
         await self._check_notify_address(job.user_data)
@@ -130,6 +138,7 @@ class Application:
         return found
 
     async def add_template(self, tenant: str, request: api.AddTemplateRequest) -> TemplateRow:
+        request = await self._resolve_media(tenant, request, TEMPLATE_MEDIA)
         content = validate_template(request, self.roots)
         return await asyncio.to_thread(
             self.templates.add, tenant, uuid.uuid4().hex, request.name, message_json(content)
@@ -181,14 +190,15 @@ class Application:
         for media_id in media_ids:
             await asyncio.to_thread(self.media.delete, tenant, media_id)
 
-    async def _resolve_media(self, tenant: str, request: SubmitRequest) -> SubmitRequest:
-        """The request with the MediaIds of its configs replaced by their URLs (gateway/media_ids.py)."""
-        docs: dict[str, dict[str, object]] = {}
-        for oneof in ("input", "editing"):
+    async def _resolve_media(self, tenant: str, request: M, parts: Sequence[tuple[str, str, str]]) -> M:
+        """The request with the MediaIds of its configs replaced by their URLs (gateway/media_ids.py).
+        `parts`: (oneof, its JSON-string field, ICE's name for paths) of each config that takes media."""
+        docs: dict[tuple[str, str], dict[str, object]] = {}
+        for oneof, json_field, name in parts:
             which = request.WhichOneof(oneof)
             if which is None:
                 continue
-            if which.endswith("_json"):
+            if which == json_field:
                 try:
                     doc = json.loads(getattr(request, which))
                 except ValueError:
@@ -196,16 +206,16 @@ class Application:
             else:
                 doc = json_format.MessageToDict(getattr(request, which))
             if isinstance(doc, dict):
-                docs[oneof] = doc
+                docs[(json_field, name)] = doc
         ids = set().union(*(media_ids.media_ids(doc) for doc in docs.values()))
         if not ids:
             return request
         urls = await asyncio.to_thread(self.media.urls, tenant, sorted(ids))
-        resolved, bad = SubmitRequest(), []
+        resolved, bad = type(request)(), []
         resolved.CopyFrom(request)
-        for oneof, doc in docs.items():
-            bad += media_ids.substitute(doc, urls, f"{oneof.capitalize()}Config")
-            setattr(resolved, f"{oneof}_config_json", json.dumps(doc, ensure_ascii=False))
+        for (json_field, name), doc in docs.items():
+            bad += media_ids.substitute(doc, urls, name)
+            setattr(resolved, json_field, json.dumps(doc, ensure_ascii=False))
         if bad:
             raise InvalidArgumentError(bad)
         return resolved

@@ -330,6 +330,14 @@ def test_media_ids_work_wherever_a_document_takes_media(door: Door) -> None:
     assert batch.status == "Finished", batch.to_map()
     assert f"file://{media}/a.mp4" in batch.input_config  # the job records the URLs the ids stood for
 
+    # templates take MediaIds too
+    config = {"InputTemplateConfig": {"StickerArray": [{"MediaId": ids["still.png"]}]},
+              "OutputTemplateConfig": {"Width": 160, "Height": 288}}  # fmt: skip
+    template = client.add_template(
+        ice.AddTemplateRequest(name="logo", config=json.dumps(config))
+    ).body.template
+    sticker = json.loads(template.config)["InputTemplateConfig"]["StickerArray"][0]
+    assert sticker == {"MediaURL": f"file://{media}/still.png"}
     listed = client.list_media_basic_infos(ice.ListMediaBasicInfosRequest(max_results=50)).body
     assert set(ids.values()) <= {m.media_id for m in listed.media_infos}
     # another tenant's ids are not this tenant's media
