@@ -75,6 +75,17 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
         stack.close()
 
 
+def ended(client: Client, job_id: str, timeout_s: float = 120) -> Any:
+    """Get, polled as an ICE user polls, until the batch ends (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batch = client.get_batch_media_producing_job(ice.GetBatchMediaProducingJobRequest(job_id=job_id))
+        job = batch.body.editing_batch_job
+        if job.status in ("Finished", "Failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
+
+
 def ice_document(media: Path) -> dict[str, str]:
     """The configs as ICE clients send them: JSON in strings."""
     return {
@@ -101,13 +112,7 @@ def test_the_sdk_submits_polls_and_lists(door: Door) -> None:
     )
     assert again.body.job_id == job_id  # ClientToken: the same request is the same job
 
-    deadline = time.monotonic() + 120
-    while True:
-        job = client.get_batch_media_producing_job(ice.GetBatchMediaProducingJobRequest(job_id=job_id))
-        batch = job.body.editing_batch_job
-        if batch.status in ("Finished", "Failed") or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    batch = ended(client, job_id)
     assert batch.status == "Finished", batch.to_map()
     assert batch.job_type == "Script" and json.loads(batch.user_data) == {"Campaign": "ice"}
     # ICE's shapes: the configs as JSON strings, times to the second in UTC
@@ -232,11 +237,7 @@ def test_a_document_with_ices_names_and_fields_renders_and_says_what_it_substitu
     job_id = client.submit_batch_media_producing_job(
         ice.SubmitBatchMediaProducingJobRequest(**doc)
     ).body.job_id
-    deadline = time.monotonic() + 120
-    while (batch := client.get_batch_media_producing_job(
-        ice.GetBatchMediaProducingJobRequest(job_id=job_id)).body.editing_batch_job
-    ).status not in ("Finished", "Failed") and time.monotonic() < deadline:  # fmt: skip
-        time.sleep(0.5)
+    batch = ended(client, job_id)
     assert batch.status == "Finished", batch.to_map()
     substitutions = json.loads(batch.extend)["Substitutions"]
     assert any("directional → slideleft" in s for s in substitutions)
@@ -322,11 +323,7 @@ def test_media_ids_work_wherever_a_document_takes_media(door: Door) -> None:
     job_id = client.submit_batch_media_producing_job(
         ice.SubmitBatchMediaProducingJobRequest(**doc)
     ).body.job_id
-    deadline = time.monotonic() + 120
-    while (batch := client.get_batch_media_producing_job(
-        ice.GetBatchMediaProducingJobRequest(job_id=job_id)).body.editing_batch_job
-    ).status not in ("Finished", "Failed") and time.monotonic() < deadline:  # fmt: skip
-        time.sleep(0.5)
+    batch = ended(client, job_id)
     assert batch.status == "Finished", batch.to_map()
     assert f"file://{media}/a.mp4" in batch.input_config  # the job records the URLs the ids stood for
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gateway.errors import MediaNotFoundError
 from gateway.store.paging import newest_first
 from gateway.store.schema import MediaRow
-from gateway.store.transactions import Transactions
+from gateway.store.transactions import Transactions, owned
 
 
 class MediaLibrary:
@@ -23,13 +22,8 @@ class MediaLibrary:
         return row
 
     def get(self, tenant: str, media_id: str) -> MediaRow:
-        def read(s: Session) -> MediaRow:
-            row = s.get(MediaRow, media_id)
-            if row is None or row.tenant != tenant:
-                raise MediaNotFoundError(f"media {media_id} not found")
-            return row
-
-        return self._tx.read(read)
+        missing = MediaNotFoundError(f"media {media_id} not found")
+        return self._tx.read(lambda s: owned(s, MediaRow, media_id, tenant, missing))
 
     def urls(self, tenant: str, ids: Sequence[str]) -> dict[str, str]:
         """The URLs of those of `ids` that are this tenant's media."""
@@ -46,10 +40,5 @@ class MediaLibrary:
                                                     page_token, "media"))  # fmt: skip
 
     def delete(self, tenant: str, media_id: str) -> None:
-        def write(s: Session) -> None:
-            row = s.get(MediaRow, media_id)
-            if row is None or row.tenant != tenant:
-                raise MediaNotFoundError(f"media {media_id} not found")
-            s.delete(row)
-
-        self._tx.run(write)
+        missing = MediaNotFoundError(f"media {media_id} not found")
+        self._tx.run(lambda s: s.delete(owned(s, MediaRow, media_id, tenant, missing)))

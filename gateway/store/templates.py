@@ -10,14 +10,12 @@ from sqlalchemy.orm import Session
 from gateway.errors import TemplateNotFoundError
 from gateway.store.paging import newest_first
 from gateway.store.schema import TemplateRow
-from gateway.store.transactions import Transactions, utcnow
+from gateway.store.transactions import Transactions, owned, utcnow
 
 
 class Templates:
     def __init__(self, tx: Transactions) -> None:
         self._tx = tx
-
-    # -- templates ----------------------------------------------------------------------------
 
     def add(self, tenant: str, template_id: str, name: str, config: str) -> TemplateRow:
         row = TemplateRow(id=template_id, tenant=tenant, name=name, config=config, created_at=utcnow())
@@ -25,13 +23,8 @@ class Templates:
         return row
 
     def get(self, tenant: str, template_id: str) -> TemplateRow:
-        def read(s: Session) -> TemplateRow:
-            row = s.get(TemplateRow, template_id)
-            if row is None or row.tenant != tenant:
-                raise TemplateNotFoundError(f"template {template_id} not found")
-            return row
-
-        return self._tx.read(read)
+        missing = TemplateNotFoundError(f"template {template_id} not found")
+        return self._tx.read(lambda s: owned(s, TemplateRow, template_id, tenant, missing))
 
     def named(self, tenant: str, ids: Sequence[str]) -> list[TemplateRow]:
         """The named templates of a tenant, in the order asked; TemplateNotFoundError names the first
@@ -57,10 +50,5 @@ class Templates:
         return int(self._tx.read(lambda s: s.scalar(stmt)) or 0)
 
     def delete(self, tenant: str, template_id: str) -> None:
-        def write(s: Session) -> None:
-            row = s.get(TemplateRow, template_id)
-            if row is None or row.tenant != tenant:
-                raise TemplateNotFoundError(f"template {template_id} not found")
-            s.delete(row)
-
-        self._tx.run(write)
+        missing = TemplateNotFoundError(f"template {template_id} not found")
+        self._tx.run(lambda s: s.delete(owned(s, TemplateRow, template_id, tenant, missing)))

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import DatabaseUnavailableError
+from gateway.errors import DatabaseUnavailableError, GatewayError
 from gateway.store.engine import READ_ONLY
 
 T = TypeVar("T")
@@ -51,3 +51,19 @@ class Transactions:
         """`fn` in one read-only transaction."""
         with self._tx(read_only=True) as s:
             return fn(s)
+
+
+class Owned(Protocol):
+    tenant: str
+
+
+Row = TypeVar("Row", bound=Owned)
+
+
+def owned(s: Session, model: type[Row], key: str, tenant: str, missing: GatewayError) -> Row:
+    """The row `key` of `model` if it is `tenant`'s; else `missing` (another tenant's rows do not
+    exist for it)."""
+    row = s.get(model, key)
+    if row is None or row.tenant != tenant:
+        raise missing
+    return row
