@@ -25,6 +25,18 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"REELMILL_{name}", default)
 
 
+BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+
+
+def boolean(value: str, env: str) -> bool:
+    """A yes/no setting, read strictly: REELMILL_OPEN=false must not open the gateway. Anything but
+    true/false/1/0/yes/no (any case; empty is no) stops the command with the setting's name."""
+    parsed = BOOLEANS.get(value.strip().lower())
+    if parsed is None:
+        raise SystemExit(f"error: REELMILL_{env}={value!r}: must be one of true, false, 1, 0, yes, no")
+    return parsed
+
+
 def _opt(p: argparse.ArgumentParser, flag: str, env: str, default: str, help: str, **kw: Any) -> None:
     p.add_argument(
         flag, default=_env(env, default), help=f"{help} [env REELMILL_{env}; default: %(default)s]", **kw
@@ -73,8 +85,8 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--stall-after", "STALL_AFTER_S", "300", "seconds unchanged before a sub-job counts as stuck",
          type=float)  # fmt: skip
     _opt(p, "--api-keys-file", "API_KEYS_FILE", "", "JSON file of API keys (SHA-256) and their tenants")
-    _opt(p, "--open", "OPEN", "", "accept every caller as tenant 'default' when there is no keys file",
-         action="store_const", const="1")  # fmt: skip
+    _opt(p, "--open", "OPEN", "", "accept every caller as tenant 'default' when there is no keys file "
+         "(true/false/1/0/yes/no)", action="store_const", const="1")  # fmt: skip
     _opt(p, "--webhook-secret", "WEBHOOK_SECRET", "", "signs completion callbacks when running open")
     _opt(p, "--webhook-retry-base", "WEBHOOK_RETRY_BASE_S", "5", "seconds before the first callback retry",
          type=float)  # fmt: skip
@@ -85,8 +97,8 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--max-count", "MAX_COUNT", "100", "most variants one batch may ask for (at most 100)", type=int)
     _opt(p, "--max-request-bytes", "MAX_REQUEST_BYTES", str(4 << 20), "largest gRPC request accepted",
          type=int)  # fmt: skip
-    _opt(p, "--no-migrate", "NO_MIGRATE", "", "do not run database migrations at start", action="store_const",
-         const="1")  # fmt: skip
+    _opt(p, "--no-migrate", "NO_MIGRATE", "", "do not run database migrations at start "
+         "(true/false/1/0/yes/no)", action="store_const", const="1")  # fmt: skip
 
 
 def _worker_options(p: argparse.ArgumentParser) -> None:
@@ -242,8 +254,9 @@ def _gateway(args: argparse.Namespace) -> int:
 
     settings = GatewaySettings(
         listen=args.listen, database_url=_database_url(args), nats_url=args.nats_url,
-        media_roots=_media_roots(args), output_dir=_output_dir(args), auto_migrate=not args.no_migrate,
-        api_keys_file=args.api_keys_file, open=bool(args.open), ack_wait_s=args.ack_wait,
+        media_roots=_media_roots(args), output_dir=_output_dir(args),
+        auto_migrate=not boolean(args.no_migrate, "NO_MIGRATE"),
+        api_keys_file=args.api_keys_file, open=boolean(args.open, "OPEN"), ack_wait_s=args.ack_wait,
         max_deliver=args.max_deliver, sweep_interval_s=args.sweep_interval,
         webhook_secret=args.webhook_secret, allowed_networks=args.allowed_networks,
         webhook_retry_base_s=args.webhook_retry_base, max_count=args.max_count,

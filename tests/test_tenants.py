@@ -88,12 +88,25 @@ def test_keys_and_tenants(tmp_path: Path) -> None:
         stack.close()
 
 
-def test_gateway_refuses_to_start_without_keys_unless_told_to_run_open(tmp_path: Path) -> None:
-    stack = make_stack(tmp_path, None, REELMILL_OPEN="")
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("", "REELMILL_API_KEYS_FILE"),
+        ("false", "REELMILL_API_KEYS_FILE"),
+        ("No", "REELMILL_API_KEYS_FILE"),
+        ("maybe", "REELMILL_OPEN='maybe'"),
+    ],
+)
+def test_gateway_refuses_to_start_without_keys_unless_told_to_run_open(
+    tmp_path: Path, value: str, says: str
+) -> None:
+    """Fails closed: REELMILL_OPEN=false is false (it used to open the gateway), a value that is no
+    boolean stops it naming the setting."""
+    stack = make_stack(tmp_path, None, REELMILL_OPEN=value)
     try:
         result = subprocess.run([sys.executable, "-m", "cli", "gateway"], env=stack.env,
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         assert result.returncode != 0
-        assert "REELMILL_API_KEYS_FILE" in result.stderr
+        assert says in result.stderr
     finally:
         stack.close()
