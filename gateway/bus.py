@@ -167,7 +167,14 @@ class GatewayBus:
             return await self._events_sub.fetch(batch=batch, timeout=timeout_s)
         except nats.errors.TimeoutError:
             return []
-        except (TimeoutError, nats.errors.Error, OSError) as e:
+        except TimeoutError as e:
+            # An idle fetch on a live connection: nats-py raises asyncio's TimeoutError for it at times,
+            # not its own. Nothing is wrong, so nothing is logged (it was a WARNING every few seconds).
+            if self.nc is not None and self.nc.is_connected:
+                return []
+            self._events_sub = None
+            raise BusUnavailableError(f"fetching events failed: {e!r}") from e
+        except (nats.errors.Error, OSError) as e:
             self._events_sub = None
             raise BusUnavailableError(f"fetching events failed: {e!r}") from e
 
