@@ -148,10 +148,7 @@ class Application:
         return await asyncio.to_thread(self.templates.get, tenant, template_id)
 
     async def templates_page(self, tenant: str, limit: int, page_token: str) -> tuple[list[TemplateRow], str]:
-        limit = limit or DEFAULT_PAGE
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidArgumentError([FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}")])
-        return await asyncio.to_thread(self.templates.page, tenant, limit, page_token)
+        return await asyncio.to_thread(self.templates.page, tenant, page_size(limit), page_token)
 
     async def template_count(self, tenant: str) -> int:
         return await asyncio.to_thread(self.templates.count, tenant)
@@ -181,10 +178,7 @@ class Application:
         return await asyncio.to_thread(self.media.get, tenant, media_id)
 
     async def media_page(self, tenant: str, limit: int, page_token: str) -> tuple[list[MediaRow], str]:
-        limit = limit or DEFAULT_PAGE
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidArgumentError([FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}")])
-        return await asyncio.to_thread(self.media.page, tenant, limit, page_token)
+        return await asyncio.to_thread(self.media.page, tenant, page_size(limit), page_token)
 
     async def delete_media(self, tenant: str, media_ids: list[str]) -> None:
         for media_id in media_ids:
@@ -285,10 +279,18 @@ def new_batch(tenant: str, job: ValidJob) -> NewBatch:
     )  # fmt: skip
 
 
+def page_size(max_results: int) -> int:
+    """MaxResults of a List call: 1–MAX_PAGE, DEFAULT_PAGE when not given."""
+    limit = max_results or DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidArgumentError([FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}")])
+    return limit
+
+
 def list_query(tenant: str, req: api.ListBatchMediaProducingJobsRequest) -> ListQuery:
     bad: list[FieldViolation] = []
     limit = req.max_results or DEFAULT_PAGE
-    if not 1 <= limit <= MAX_PAGE:
+    if not 1 <= limit <= MAX_PAGE:  # page_size's rule, reported with the other fields' problems
         bad.append(FieldViolation("MaxResults", f"must be 1–{MAX_PAGE}"))
     if req.sort_by not in ("", "desc", "asc"):
         bad.append(FieldViolation("SortBy", "must be desc or asc"))

@@ -31,7 +31,6 @@ from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, S
 from gateway.store.batches import BatchWithSubJobs
 from gateway.store.nonces import Nonces
 from gateway.store.schema import BatchRow, MediaRow, TemplateRow
-from gateway.templates import template_ids
 from gateway.tenants import Authenticator
 from gateway.views import batch_message, ice_time, template_message
 from reelmill.v1 import batch_service_pb2 as api
@@ -133,18 +132,11 @@ class IceDoor:
 
 
 async def submit(app: Application, tenant: str, p: Params) -> dict[str, Any]:
-    req = api.SubmitBatchMediaProducingJobRequest(
-        client_token=p.get("ClientToken", ""), user_data=p.get("UserData", ""),
-        input_config_json=p.get("InputConfig", ""), editing_config_json=p.get("EditingConfig", ""),
-        output_config_json=p.get("OutputConfig", ""),
-    )  # fmt: skip
-    req.template_config.extend(template_ids(p.get("TemplateConfig", "")))
-    if not req.input_config_json:
-        req.ClearField("input_config_json")
-    if not req.editing_config_json:
-        req.ClearField("editing_config_json")
-    if not req.output_config_json:
-        req.ClearField("output_config_json")
+    # ICE's parameters are the JSON-mapping names of the request's string fields (app.py reads them)
+    names = ("ClientToken", "UserData", "InputConfig", "EditingConfig", "OutputConfig", "TemplateConfig")
+    req = json_format.ParseDict(
+        {n: p[n] for n in names if p.get(n)}, api.SubmitBatchMediaProducingJobRequest()
+    )
     done = await app.submit(tenant, req)
     return {
         "JobId": done.job_id,

@@ -156,10 +156,11 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
     # a group's SplitMode wins over EnableClipSplit
     clip_split = pc.enable_clip_split if pc.HasField("enable_clip_split") else True
     bg, music = ec.background_image_config, ec.background_music_config
+    requested_width = oc.width if oc.HasField("width") else DEFAULT_WIDTH
     return JobSpec(
         job_type=job_type_of(ic),
         output=output,
-        requested_width=oc.width if oc.HasField("width") else DEFAULT_WIDTH,
+        requested_width=requested_width,
         requested_height=oc.height if oc.HasField("height") else DEFAULT_HEIGHT,
         timing=Timing(
             max_duration_s=_seconds(oc, "max_duration", None),
@@ -190,7 +191,7 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
             filters=_ours(pc.filter_list, ice_names.colour_filter) or FILTERS,
             background=background_type(bg, ic),
             background_color=bg.color or DEFAULT_BACKGROUND_COLOR,
-            blur_radius=_radius_px(bg, oc.width if oc.HasField("width") else DEFAULT_WIDTH),
+            blur_radius=_radius_px(bg, requested_width),
         ),
         sound=Sound(
             media_volume=_gain(ec.media_config, 0.0 if narrated else 1.0),
