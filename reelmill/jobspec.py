@@ -92,7 +92,9 @@ class Timing:
     single_shot_s: Fraction
     image_s: Fraction
     transition_s: Fraction  # 0: no transitions; else an even number of frames (half is on the grid), >= 2
-    auto_speed: bool  # AlignmentMode AutoSpeed (else Cut)
+    # AlignmentMode AutoSpeed: footage sped up or slowed down to fit a narration. Otherwise (Cut, and by
+    # default) footage plays at its own speed: more shots are added and the last is cut at the end.
+    auto_speed: bool
     group_splits: tuple[bool, ...]  # per group: long media split into single_shot_s pieces (else NoSplit)
     pool_split: bool  # the same for Smart_Mix's pool
 
@@ -170,7 +172,7 @@ def normalise(ic: cfg.InputConfig, ec: cfg.EditingConfig, oc: cfg.OutputConfig) 
             single_shot_s=single_shot_s,
             image_s=_seconds(pc, "image_duration", DEFAULT_IMAGE_DURATION_S),
             transition_s=_transition_s(pc, output.fps) if pc.allow_transition else Fraction(0),
-            auto_speed=pc.alignment_mode != "Cut",
+            auto_speed=pc.alignment_mode == "AutoSpeed",
             group_splits=tuple(
                 g.split_mode == "AverageSplit" if g.split_mode else clip_split for g in ic.media_group_array
             ),  # fmt: skip

@@ -44,7 +44,7 @@ def test_an_empty_job_gets_every_default() -> None:
     assert (spec.requested_width, spec.requested_height) == (1080, 1920)
     t = spec.timing
     assert (t.max_duration_s, t.fixed_duration_s, t.group_durations_s) == (None, None, ())
-    assert (t.single_shot_s, t.image_s, t.transition_s, t.auto_speed) == (3, 3, 0, True)
+    assert (t.single_shot_s, t.image_s, t.transition_s, t.auto_speed) == (3, 3, 0, False)
     look = spec.look
     assert look.transitions == jobspec.DEFAULT_TRANSITIONS and look.uniform_transition
     assert not look.effects and look.effect_probability == 0.5 and not look.filter

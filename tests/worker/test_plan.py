@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from fractions import Fraction
 
@@ -189,28 +190,55 @@ def test_singular_fields_and_no_clip_split() -> None:
     assert len(starts) > 3 and not starts <= {0, 3, 6, 9}  # random starts, not the 3 s piece grid
 
 
-def test_global_narration_speed_fits_the_video_to_the_speech() -> None:
+def test_global_narration_plays_footage_at_its_own_speed_by_default() -> None:
+    """No AlignmentMode: a long narration gets more shots, each at speed 1, the last cut at its end
+    (never one piece stretched into slow motion)."""
     groups = [
         cfg.MediaGroup(group_name="one", media_array=["long1", "long2"]),
         cfg.MediaGroup(group_name="two", media_array=["a1", "a2"]),
     ]
-    for seconds in (3.5, 5.0, 6.9, 11.5):
+    for seconds in (3.5, 6.9, 11.5, 14.0, 40.0):
         nar = {"t": narration("t", seconds)}
         plan = plan_variant(command(0, groups=groups, speech_text_array=["t"]), FACTS, nar)
-        assert plan.duration_s == Fraction(str(seconds)) and len(plan.shots) == 2
-        assert [s.group for s in plan.shots] == ["one", "two"]
-        speed = plan.shots[0].speed
-        assert Fraction(1, 2) <= speed <= 2 and all(s.speed == speed for s in plan.shots)
-        assert abs(float(speed) - 6 / seconds) < 0.02
+        assert plan.duration_s == Fraction(str(seconds))
+        assert all(s.speed == 1 for s in plan.shots)
+        assert len(plan.shots) == max(2, math.ceil(seconds / 3))  # 3 s pieces, as many as it takes
+        assert all(s.duration_s <= 3 for s in plan.shots)
         assert plan.shots[0].volume == 0  # the clips' own sound is off under narration
         assert plan.speech[0].start_s == 0 and plan.speech[0].duration_s == plan.duration_s
-    # Too long for two shots even at half speed: more shots, cycling through the groups.
-    nar = {"t": narration("t", 14.0)}
-    plan = plan_variant(command(0, groups=groups, speech_text_array=["t"]), FACTS, nar)
-    assert [s.group for s in plan.shots] == ["one", "two", "one"] and plan.duration_s == 14
-    assert Fraction(1, 2) <= plan.shots[0].speed < 1
+
+
+def test_a_narration_shorter_than_one_shot_per_group_still_shows_every_group() -> None:
+    groups = [
+        cfg.MediaGroup(group_name="one", media_array=["long1"]),
+        cfg.MediaGroup(group_name="two", media_array=["a1"]),
+        cfg.MediaGroup(group_name="three", media_array=["c.png"]),
+    ]
+    plan = plan_variant(command(0, groups=groups, speech_text_array=["t"]), FACTS, {"t": narration("t", 2.4)})
+    assert [s.group for s in plan.shots] == ["one", "two", "three"] and plan.duration_s == Fraction(12, 5)
+    assert all(s.speed == 1 for s in plan.shots)
+    assert [s.duration_s for s in plan.shots] == [Fraction(4, 5)] * 3  # equal shares of 3 s shots
+
+
+def test_auto_speed_fits_the_video_to_the_speech_with_as_many_shots_as_keep_it_near_speed_one() -> None:
+    editing = cfg.EditingConfig(process_config=cfg.ProcessConfig(alignment_mode="AutoSpeed"))
+    groups = [
+        cfg.MediaGroup(group_name="one", media_array=["long1", "long2"]),
+        cfg.MediaGroup(group_name="two", media_array=["a1", "a2"]),
+    ]
+    # seconds → shots (3 s of footage each): the number whose speed is closest to 1
+    for seconds, shots in ((3.5, 2), (5.0, 2), (6.9, 2), (11.5, 4), (14.0, 5), (40.0, 13)):
+        nar = {"t": narration("t", seconds)}
+        plan = plan_variant(command(0, groups=groups, editing=editing, speech_text_array=["t"]), FACTS, nar)
+        assert plan.duration_s == Fraction(str(seconds)) and len(plan.shots) == shots, seconds
+        assert [s.group for s in plan.shots[:3]] == ["one", "two", "one"][:shots]
+        speed = plan.shots[0].speed
+        assert all(s.speed == speed for s in plan.shots)
+        assert abs(float(speed) - 3 * shots / seconds) < 0.02
+        assert Fraction(4, 5) < speed  # never the slow motion of one piece stretched
     # Far too short: the fastest speed, shots shortened.
-    plan = plan_variant(command(0, groups=groups, speech_text_array=["t"]), FACTS, {"t": narration("t", 1.0)})
+    nar = {"t": narration("t", 1.0)}
+    plan = plan_variant(command(0, groups=groups, editing=editing, speech_text_array=["t"]), FACTS, nar)
     assert plan.duration_s == 1 and all(s.speed == 2 for s in plan.shots)
 
 

@@ -308,8 +308,9 @@ class _Planner:
 
     def _fit(self, seg: _Segment, half: Fraction, prev: _Draft | None, more_after: bool) -> None:
         """AutoSpeed: one speed for the segment's shots so that their cells add up to the target, within
-        MIN_SPEED…MAX_SPEED; slower than that, more shots (Script: as few as possible; Smart_Mix: as
-        many as bring the speed closest to 1)."""
+        MIN_SPEED…MAX_SPEED. Shots are added while the footage is shorter than the target, and then as
+        many are kept as bring the speed closest to 1: footage is never slowed down for want of shots
+        (it looks like slow motion), only by a little where one more shot would speed it up more."""
 
         def speed_of(drafts: list[_Draft]) -> Fraction:
             natural = sum((d.source_s for d in drafts), Fraction(0))
@@ -318,13 +319,14 @@ class _Planner:
 
         if not seg.drafts:
             seg.drafts.append(next(seg.more))
+        given = len(seg.drafts)  # the storyboard's own shots (one per group) stay
         while len(seg.drafts) < MAX_SHOTS:
             speed = speed_of(seg.drafts)
-            if speed >= 1 or (speed >= MIN_SPEED and self.job_type == "Script"):
+            if speed >= 1:
                 break
             seg.drafts.append(next(seg.more))
         speed = speed_of(seg.drafts)
-        if self.job_type == "Smart_Mix" and len(seg.drafts) > 1:
+        if len(seg.drafts) > given:
             fewer = speed_of(seg.drafts[:-1])
             if fewer >= MIN_SPEED and abs(math.log(fewer)) < abs(math.log(speed)):
                 seg.drafts.pop()
@@ -342,6 +344,8 @@ class _Planner:
         self, seg: _Segment, half: Fraction, prev: _Draft | None, more_after: bool, narrated: bool
     ) -> None:
         """Shots at speed 1 until the target is covered; the last one is cut where the target ends."""
+        if narrated and self._share(seg, half, prev, more_after):
+            return
         pending, seg.drafts = list(seg.drafts), []
         got, tries = Fraction(0), 0
         while got < seg.target_s and tries < MAX_SHOTS:
@@ -373,6 +377,20 @@ class _Planner:
             d.cell_s, d.speed = cell, Fraction(1)
             got += cell
             seg.drafts.append(d)
+
+    def _share(self, seg: _Segment, half: Fraction, prev: _Draft | None, more_after: bool) -> bool:
+        """A narration shorter than the storyboard's first shots (one per group): every group still
+        shows, each shot shortened to its share of the speech, at speed 1. False when not the case."""
+        if len(seg.drafts) < 2 or seg.target_s < 2 * self.frame * len(seg.drafts):
+            return False
+        overlaps = _overlaps(seg.drafts, half, prev, more_after)
+        own = [d.source_s - a - b for d, (a, b) in zip(seg.drafts, overlaps, strict=True)]
+        if sum(own) < seg.target_s or min(own) <= 0:
+            return False
+        for d, o, (a, b) in zip(seg.drafts, own, overlaps, strict=True):
+            d.cell_s = seg.target_s * o / sum(own)
+            d.source_s, d.speed = d.cell_s + a + b, Fraction(1)
+        return True
 
     def _transitions(self, drafts: list[_Draft], cells: list[Fraction]) -> list[tuple[str, Fraction]]:
         """(name, length) of each cut between two shots: none next to a short piece (as the timing
