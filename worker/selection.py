@@ -1,21 +1,19 @@
 """What one variant uses, chosen before anything is fetched: pure functions of the command and its seed.
 
 Per variant one title, one text per sub-heading level, one speech text (or one paragraph per speaking
-group), one voice, sticker, music and background image, and one media per group (spec §4). Lists
-rotate from a seeded random start, so n items over Count variants are each used Count/n times
-(rounded) and consecutive variants differ; media per group follow `combination`, so variants are
-pairwise distinct combinations while the pool allows.
+group), one voice, sticker, music, background image, filter and transition, and one media per group
+(spec §4). They are chosen jointly for the batch by reelmill/design.py: pairwise distinct combinations
+while there are enough, each option used as evenly as possible.
 """
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from reelmill import jobspec
+from reelmill.design import choices, dimensions, musics, speech_texts, stickers, titles
 from reelmill.jobspec import JobSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
@@ -35,6 +33,11 @@ class Selection:
     sticker: cfg.Sticker | None
     music_url: str
     background_image_url: str
+    filter: str = ""  # the colour filter of the whole picture ("" when AllowFilter is off)
+    transition: int = 0  # the first of the job's transitions this variant uses (see planner)
+    group_media: tuple[int, ...] = ()  # Script: per group, the media the variant starts the group with
+    round: int = 0  # how many earlier variants took the same combination of choices
+    group_spread: tuple[int, ...] = ()  # per group, design.Pick.spread: where its pieces start
 
     @property
     def has_narration(self) -> bool:
@@ -50,94 +53,59 @@ def select(cmd: render_pb2.RenderCommand, spec: JobSpec | None = None) -> Select
     """`spec`: the command's (jobspec.of_command), when the caller has it already."""
     ic = cmd.input_config
     spec = spec or jobspec.of_command(cmd)
-    seed, index = cmd.seed, cmd.index
+    chosen, pick = choices(ic, spec, cmd.seed, cmd.index)
+    dims = [name for name, _ in dimensions(ic, spec)]
     subheadings = tuple(
-        (sh.level, rotate(list(sh.title_array), seed, index, f"subheading{sh.level}") or "")
+        (sh.level, _at(list(sh.title_array), chosen, f"subheading{sh.level}") or "")
         for sh in sorted(ic.sub_heading_array, key=lambda s: s.level)
         if sh.title_array
     )
+    look = spec.look
     return Selection(
-        title=rotate(titles(ic), seed, index, "title") or "",
+        title=_at(titles(ic), chosen, "title") or "",
         subheadings=subheadings,
-        speech_text=rotate(speech_texts(ic), seed, index, "speech") or "",
-        paragraphs=_paragraphs(ic, seed, index),
-        voice=rotate(spec.speech.voices, seed, index, "voice") or "",
-        sticker=rotate(stickers(ic), seed, index, "sticker"),
-        music_url=rotate(musics(ic), seed, index, "music") or "",
-        background_image_url=rotate(list(ic.background_image_array), seed, index, "background") or "",
+        speech_text=_at(speech_texts(ic), chosen, "speech") or "",
+        paragraphs=_paragraphs(ic, chosen),
+        voice=_at(spec.speech.voices, chosen, "voice") or "",
+        sticker=_at(stickers(ic), chosen, "sticker"),
+        music_url=_at(musics(ic), chosen, "music") or "",
+        background_image_url=_at(list(ic.background_image_array), chosen, "background") or "",
+        filter=(_at(look.filters, chosen, "filter") or "") if look.filter else "",
+        transition=chosen.get("transition", 0),
+        group_media=tuple(chosen.get(f"group{i}", 0) for i in range(len(ic.media_group_array))),
+        round=pick.round,
+        group_spread=tuple(
+            pick.spread[dims.index(f"group{i}")] if f"group{i}" in dims else 0
+            for i in range(len(ic.media_group_array))
+        ),
     )
 
 
-# ICE's singular forms (Title, SpeechText, Sticker, BackgroundMusic): one item, when the array is empty.
-def titles(ic: cfg.InputConfig) -> list[str]:
-    return list(ic.title_array) or ([ic.title] if ic.title else [])
-
-
-def speech_texts(ic: cfg.InputConfig) -> list[str]:
-    return list(ic.speech_text_array) or ([ic.speech_text] if ic.speech_text else [])
-
-
-def stickers(ic: cfg.InputConfig) -> list[cfg.Sticker]:
-    return list(ic.sticker_array) or ([ic.sticker] if ic.HasField("sticker") else [])
-
-
-def musics(ic: cfg.InputConfig) -> list[str]:
-    return list(ic.background_music_array) or ([ic.background_music] if ic.background_music else [])
-
-
-def rotate(items: Sequence[T], seed: int, index: int, salt: str) -> T | None:
-    """Item (start + index) mod n, the start drawn from the seed: an even spread, no repeats before
-    every item has been used once."""
+def _at(items: Sequence[T], chosen: dict[str, int], dimension: str) -> T | None:
+    """The item the design chose in `dimension` (the only one, when the dimension has one)."""
     if not items:
         return None
-    start = random.Random(f"{seed}:{salt}").randrange(len(items))
-    return items[(start + index) % len(items)]
+    return items[chosen.get(dimension, 0) % len(items)]
 
 
-def _paragraphs(ic: cfg.InputConfig, seed: int, index: int) -> tuple[str, ...]:
+def _paragraphs(ic: cfg.InputConfig, chosen: dict[str, int]) -> tuple[str, ...]:
     groups = list(ic.media_group_array)
-    counts = {len(g.speech_text_array) for g in groups if g.speech_text_array}
-    if not counts:
+    if not any(g.speech_text_array for g in groups):
         return ()
-    if len(counts) == 1:  # the same number everywhere: variant k speaks paragraph k mod n of each group
-        n = counts.pop()
-        return tuple(g.speech_text_array[index % n] if g.speech_text_array else "" for g in groups)
-    return tuple(
-        rotate(list(g.speech_text_array), seed, index, f"paragraph{i}") or "" for i, g in enumerate(groups)
-    )
+    if "script" in chosen:  # the same number everywhere: version k of the script is paragraph k of each
+        k = chosen["script"]
+        return tuple(g.speech_text_array[k] if g.speech_text_array else "" for g in groups)
+    return tuple(_at(list(g.speech_text_array), chosen, f"paragraph{i}") or "" for i, g in enumerate(groups))
 
 
 # -- media combinations ----------------------------------------------------------------------------
 
 
-def combination(options: Sequence[int], seed: int, index: int) -> tuple[tuple[int, ...], int]:
-    """Variant `index`'s pick from each of len(options) lists of options[i] items, and its round.
-
-    Variant k takes combination (offset + k·stride) mod total, read as a mixed-radix number whose
-    digits index seeded shuffles of each list; a stride coprime with total visits every combination
-    once before any repeats. The round (k // total) says how many times the combination was used
-    before: variants of a later round must differ in something else (the planner picks other pieces).
-    """
-    rng = random.Random(f"{seed}:combinations")
-    orders = [rng.sample(range(n), n) for n in options]
-    total = math.prod(options)
-    offset = rng.randrange(total)
-    stride = rng.randrange(1, total) if total > 1 else 1
-    while math.gcd(stride, total) != 1:
-        stride += 1
-    number = (offset + index * stride) % total
-    picks = []
-    for order in orders:
-        number, digit = divmod(number, len(order))
-        picks.append(order[digit])
-    return tuple(picks), index // total
-
-
 def chosen_group_media(cmd: render_pb2.RenderCommand) -> tuple[list[str], int]:
     """Script mode: the media of each group that variant `cmd.index` starts the group with, and its round."""
+    sel = select(cmd)
     groups = [list(g.media_array) for g in cmd.input_config.media_group_array]
-    picks, round_ = combination([len(g) for g in groups], cmd.seed, cmd.index)
-    return [g[p] for g, p in zip(groups, picks, strict=True)], round_
+    return [g[p] for g, p in zip(groups, sel.group_media, strict=True)], sel.round
 
 
 def media_urls(cmd: render_pb2.RenderCommand) -> list[str]:

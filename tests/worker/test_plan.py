@@ -82,8 +82,11 @@ def test_same_inputs_and_seed_give_the_same_plan() -> None:
     cmd = command(3, speech_text_array=["hello"], title_array=["T"])
     assert plan_variant(cmd, FACTS, nar) == plan_variant(cmd, FACTS, nar)
     assert plan_variant(cmd, FACTS, nar).to_json() == plan_variant(cmd, FACTS, nar).to_json()
-    other = command(3, seed=7, speech_text_array=["hello"], title_array=["T"])
-    assert plan_variant(other, FACTS, nar).shots != plan_variant(cmd, FACTS, nar).shots
+    batch = [plan_variant(command(i, speech_text_array=["hello"]), FACTS, nar).shots for i in range(6)]
+    other = [
+        plan_variant(command(i, seed=7, speech_text_array=["hello"]), FACTS, nar).shots for i in range(6)
+    ]
+    assert batch != other  # another seed, another batch
 
 
 def test_variants_are_pairwise_distinct_while_the_media_combinations_last() -> None:
@@ -100,6 +103,37 @@ def test_variants_are_pairwise_distinct_while_the_media_combinations_last() -> N
     # 2 combinations, 10 variants each. long1 splits into 3 pieces and long2 into 4: all 10 variants
     # with long1 can differ (12 piece pairs); a1 is one piece, so only 4 of its 10 can: 14 in all.
     assert len(sequences) == 14 == plans[0].distinct_variants
+
+
+def test_titles_texts_and_clips_are_combined_jointly_not_in_lock_step() -> None:
+    """2 groups × 2 one-piece clips, 2 titles, 2 texts: 16 combinations, all of them used by Count 16;
+    Count 20 has 4 variants that cannot differ, and the plans say so."""
+    groups = [
+        cfg.MediaGroup(group_name="a", media_array=["a1", "a2"]),
+        cfg.MediaGroup(group_name="b", media_array=["a3", "b1"]),
+    ]
+    nar = {t: narration(t, 3.5) for t in ("x", "y")}
+
+    def plans(count: int, seed: int = 42) -> list[str]:
+        out = []
+        for i in range(count):
+            cmd = command(
+                i,
+                seed=seed,
+                count=count,
+                groups=groups,
+                title_array=["T1", "T2"],
+                speech_text_array=["x", "y"],
+            )
+            p = plan_variant(cmd, FACTS, nar)
+            out.append(json.dumps({k: v for k, v in json.loads(p.to_json()).items() if k not in ("Index",)}))
+        return out
+
+    sixteen = plans(16)
+    assert len(set(sixteen)) == 16 and all(json.loads(p)["DistinctVariants"] == 16 for p in sixteen)
+    twenty = plans(20)
+    assert len(set(twenty)) == 16 and json.loads(twenty[0])["DistinctVariants"] == 16
+    assert plans(20) == twenty and plans(20, seed=7) != twenty  # same seed, same batch
 
 
 def test_groups_last_their_duration_on_the_frame_grid() -> None:
@@ -309,8 +343,14 @@ def test_texts_and_assets_are_spread_over_the_variants() -> None:
     ]
     selections = [select(c) for c in cmds]
     assert Counter(s.speech_text for s in selections) == {"x": 10, "y": 10}
-    titles = [s.title for s in selections]
-    assert all(a != b for a, b in zip(titles, titles[1:], strict=False))  # they alternate
+    assert Counter(s.title for s in selections) == {"T1": 10, "T2": 10}
+    # Chosen jointly: each title with each text equally often (never in lock-step), every variant's
+    # combination its own.
+    assert Counter((s.title, s.speech_text) for s in selections) == {
+        (t, x): 5 for t in ("T1", "T2") for x in ("x", "y")
+    }
+    assert len({(s.title, s.speech_text, s.sticker.media_url if s.sticker else "", s.music_url,
+                 s.subheadings, s.group_media) for s in selections}) == 20  # fmt: skip
     assert Counter(s.music_url for s in selections) == {"m1": 5, "m2": 5, "m3": 5, "m4": 5}
     assert set(Counter(s.sticker.media_url for s in selections if s.sticker).values()) == {6, 7}
     assert Counter(s.subheadings[0][1] for s in selections).most_common()[-1][1] >= 6

@@ -39,7 +39,7 @@ from worker.plan.model import (
 )
 from worker.plan.pieces import Piece, pieces_of, ranges_of
 from worker.plan.variety import distinct_variants, pool_start
-from worker.selection import Selection, chosen_group_media, select
+from worker.selection import Selection, select
 
 MIN_SPEED, MAX_SPEED = Fraction(1, 2), Fraction(2)
 MAX_SPEECH_SPEEDUP = Fraction(5, 4)
@@ -140,7 +140,7 @@ class _Planner:
             speech=tuple(speech),
             music=self._music(),
             background=self._background(),
-            color_filter=self._filter(),
+            color_filter=self.sel.filter,
             job_type=self.job_type,
             distinct_variants=distinct_variants(self.cmd, self.facts),
         )
@@ -219,14 +219,17 @@ class _Planner:
         """Per group, the shots in the order this variant takes them: first a piece of the media the
         variant's combination chose (which piece depends on the round), then the group's other pieces
         in a seeded order, over and over."""
-        chosen, round_ = chosen_group_media(self.cmd)
+        round_ = self.sel.round
         orders = []
-        for gi, (g, first_url) in enumerate(zip(self.ic.media_group_array, chosen, strict=True)):
+        for gi, (g, pick) in enumerate(zip(self.ic.media_group_array, self.sel.group_media, strict=True)):
+            first_url = g.media_array[pick]
             split = self.timing.group_splits[gi]
             own = pieces_of(first_url, self.facts, self.ranges, split, self.shot_s, self.fps, g.group_name)
             shuffled = random.Random(f"{self.cmd.seed}:pieces:{gi}").sample(own, len(own))
+            # Variants sharing the whole combination take other pieces (a digit of their round);
+            # variants sharing only this media start at other pieces too (the spread).
             round_, digit = divmod(round_, len(own))
-            first = shuffled[digit]
+            first = shuffled[(digit + self.sel.group_spread[gi]) % len(own)]
             others = [
                 p
                 for url in dict.fromkeys(g.media_array)
@@ -397,11 +400,12 @@ class _Planner:
         assumed), nor where a cell came out shorter than the transition."""
         if not self.transition_s:
             return [("", Fraction(0))] * max(len(cells) - 1, 0)
+        # The batch design chose this variant's transition (evenly over the batch); without
+        # UseUniformTransition the cuts take the job's transitions in turn from there.
         names, uniform = list(self.spec.look.transitions), self.spec.look.uniform_transition
-        shared = self.look_rng.choice(names)
         out = []
         for i in range(1, len(cells)):
-            name = shared if uniform else self.look_rng.choice(names)
+            name = names[(self.sel.transition + (0 if uniform else i - 1)) % len(names)]
             ok = not drafts[i - 1].hard and not drafts[i].hard
             ok = ok and min(cells[i - 1], cells[i]) >= self.transition_s
             out.append((name, self.transition_s) if ok else ("", Fraction(0)))
@@ -420,11 +424,6 @@ class _Planner:
         names = look.first_effects if index == 0 else look.other_effects
         roll = self.look_rng.random()
         return self.look_rng.choice(names) if roll < look.effect_probability else ""
-
-    def _filter(self) -> str:
-        if not self.spec.look.filter:
-            return ""
-        return self.look_rng.choice(self.spec.look.filters)
 
     # -- layers
 

@@ -5,46 +5,48 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from reelmill import jobspec
+from reelmill import design, jobspec
 from reelmill.v1 import render_pb2
 from worker.plan.model import MediaFacts
 from worker.plan.pieces import pieces_of, ranges_of
-from worker.selection import combination
 
 T = TypeVar("T")
 
 
 def distinct_variants(cmd: render_pb2.RenderCommand, facts: Mapping[str, MediaFacts]) -> int:
-    """How many of the batch's cmd.count variants can have pairwise different shot sequences.
+    """How many of the batch's cmd.count variants can have pairwise different plans.
 
-    Script: each combination of one media per group is used by ⌈count/total⌉ or ⌊count/total⌋
-    variants, and variants sharing a combination differ by the pieces they take from those media (as
-    long as the media split into enough pieces). Smart_Mix: sequences of distinct pieces of the pool.
+    Script: the batch design gives each variant a combination of choices (reelmill/design.py); variants
+    sharing a combination differ by the pieces they start their groups with, as long as the chosen
+    media split into enough pieces. Smart_Mix: the choices, times the sequences of distinct pieces of
+    the pool the variants start with.
     """
     count = max(cmd.count, 1)
     ic, spec = cmd.input_config, jobspec.of_command(cmd)
     shot_s, fps = spec.timing.single_shot_s, spec.output.fps
     ranges = ranges_of(cmd.editing_config.media_config)
+    dims = design.dimensions(ic, spec)
+    picks = design.batch(tuple(n for _, n in dims), cmd.seed, count)
+    users = Counter(p.options for p in picks)
     if ic.media_group_array:
         groups = [list(g.media_array) for g in ic.media_group_array]
         splits, names = spec.timing.group_splits, [g.group_name for g in ic.media_group_array]
-        total = math.prod(len(g) for g in groups)
         distinct = 0
-        for k in range(min(count, total)):
-            picks, _ = combination([len(g) for g in groups], cmd.seed, k)
-            users = count // total + (1 if k < count % total else 0)
+        for options, n in users.items():
             pieces = math.prod(
-                len(pieces_of(g[p], facts, ranges, split, shot_s, fps, name))
-                for g, p, split, name in zip(groups, picks, splits, names, strict=True)
-            )
-            distinct += min(users, pieces)
+                len(pieces_of(g[options[i]], facts, ranges, split, shot_s, fps, name))
+                for i, (g, split, name) in enumerate(zip(groups, splits, names, strict=True))
+            )  # the group dimensions come first
+            distinct += min(n, pieces)
         return distinct
     split = spec.timing.pool_split
     pool = [p for u in dict.fromkeys(ic.media_array) for p in pieces_of(u, facts, ranges, split, shot_s, fps)]
-    return min(count, falling(len(pool), min(len(pool), prefix_length(len(pool), count))))
+    starts = falling(len(pool), min(len(pool), prefix_length(len(pool), count)))
+    return sum(min(n, starts) for n in users.values())
 
 
 def pool_start(pool: Sequence[T], seed: int, index: int, count: int) -> tuple[list[T], list[T]]:
