@@ -118,6 +118,8 @@ def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namesp
     if resp.ignored_fields:
         print(f"warning: ignored fields unknown to ICE and reelmill: {', '.join(resp.ignored_fields)}",
               file=sys.stderr)  # fmt: skip
+    for warning in resp.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if not (args.wait or args.watch):
         print(resp.job_id)
         return 0

@@ -75,8 +75,9 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     ) -> api.SubmitBatchMediaProducingJobResponse:
         done = await self.app.submit(self._tenant(context), request)
         return api.SubmitBatchMediaProducingJobResponse(
-            request_id=_request_id(), job_id=done.job_id, ignored_fields=done.ignored_fields
-        )
+            request_id=_request_id(), job_id=done.job_id, ignored_fields=done.ignored_fields,
+            combinations=done.combinations, warnings=done.warnings,
+        )  # fmt: skip
 
     @_unary
     async def GetBatchMediaProducingJob(

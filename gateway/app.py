@@ -41,7 +41,7 @@ from gateway.store.transactions import utcnow
 from gateway.templates import template_ids
 from gateway.userdata import notify_address
 from gateway.validate import Roots, ValidJob, validate_media, validate_submit, validate_template
-from reelmill import jobspec, topology
+from reelmill import design, jobspec, topology
 from reelmill.jobspec import JOB_TYPES
 from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
 from reelmill.v1 import batch_service_pb2 as api
@@ -68,6 +68,8 @@ DEFAULT_PAGE = 10
 class Submitted:
     job_id: str
     ignored_fields: tuple[str, ...]  # fields neither ICE's documents nor reelmill know
+    combinations: int = 1  # how many variants can differ by their choices (reelmill/design.py)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ class Application:
         if job.ignored_fields:
             log.info("job %s: ignored fields unknown to ICE and reelmill: %s", result.job_id,
                      ", ".join(job.ignored_fields))  # fmt: skip
-        return Submitted(result.job_id, job.ignored_fields)
+        combos = combinations(job)
+        warnings = repeat_warnings(job.count, combos) if job.job_type == jobspec.SCRIPT else ()
+        return Submitted(result.job_id, job.ignored_fields, combos, warnings)
 
     async def get(self, tenant: str, job_id: str) -> BatchWithSubJobs:
         return await asyncio.to_thread(self.batches.get, tenant, job_id)
@@ -317,3 +321,24 @@ def message_json(message: Message) -> str:
 
 def _seed_of(batch_id: str) -> int:
     return int(batch_id[:16], 16)  # a random id makes a random seed, fixed once the batch exists
+
+
+def combinations(job: ValidJob) -> int:
+    """How many variants of the job can differ by their choices alone: per config set (a template
+    each, or the request's), the product of its list sizes."""
+    total = 0
+    for ic, ec, oc in job.config_sets:
+        total += design.job_combinations(ic, jobspec.normalise(ic, ec, oc))
+    return total
+
+
+def repeat_warnings(count: int, combos: int) -> tuple[str, ...]:
+    """Script jobs (Smart_Mix variants differ by their order of the pool's pieces, as its media allow)."""
+    if count <= combos:
+        return ()
+    return (
+        f"Count {count} is more than the {combos} combinations of this job's lists (media per group, "
+        "titles, sub-headings, speech texts, voices, stickers, music, backgrounds, filters, "
+        f"transitions): variants past {combos} differ only where their clips split into enough pieces; "
+        "Get names any variant that repeats an earlier one (SubJob.RepeatOf)",
+    )

@@ -141,6 +141,8 @@ async def submit(app: Application, tenant: str, p: Params) -> dict[str, Any]:
     return {
         "JobId": done.job_id,
         **({"IgnoredFields": list(done.ignored_fields)} if done.ignored_fields else {}),
+        "Combinations": done.combinations,
+        **({"Warnings": list(done.warnings)} if done.warnings else {}),
     }
 
 

@@ -405,15 +405,19 @@ def _check_output(v: Violations, oc: cfg.OutputConfig, roots: Roots) -> int:
         v.add(f"{p}.Video.Gop", f"must be {_span(jobspec.GOP_RANGE)} frames")
     if oc.audio.HasField("bitrate") and not _within(oc.audio.bitrate, jobspec.AUDIO_BITRATE_KBPS_RANGE):
         v.add(f"{p}.Audio.Bitrate", f"must be {_span(jobspec.AUDIO_BITRATE_KBPS_RANGE)} kbps")
+    if oc.audio.HasField("loudness") and not _within(oc.audio.loudness, jobspec.LOUDNESS_LUFS_RANGE):
+        v.add(f"{p}.Audio.Loudness", f"must be {_span(jobspec.LOUDNESS_LUFS_RANGE)} LUFS")
+    if oc.audio.HasField("true_peak") and not _within(oc.audio.true_peak, jobspec.TRUE_PEAK_DB_RANGE):
+        v.add(f"{p}.Audio.TruePeak", f"must be {_span(jobspec.TRUE_PEAK_DB_RANGE)} dBTP")
     return count
 
 
-def _within(value: float, bounds: tuple[int, int]) -> bool:
+def _within(value: float, bounds: tuple[float, float]) -> bool:
     return bounds[0] <= value <= bounds[1]
 
 
-def _span(bounds: tuple[int, int]) -> str:
-    return f"{bounds[0]}–{bounds[1]}"
+def _span(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:g}–{bounds[1]:g}"
 
 
 def _check_texts(v: Violations, path: str, texts: Iterable[str], max_items: int, max_chars: int) -> None:

@@ -40,6 +40,7 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
     job.output_config_json, job.extend_json = ice_json(job.output_config), ice_json(job.extend)
     if batch.seed is not None:
         job.seed = int(batch.seed)
+    repeats = repeat_of(sub_jobs or [])
     for sub in sub_jobs or ():
         job.sub_job_list.append(
             api.SubJob(
@@ -53,9 +54,32 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
                 progress=sub.progress,
                 plan=sub.plan,
                 media_id=sub.id if sub.status == st.SUCCESS else "",
+                repeat_of=repeats.get(sub.idx),
             )  # fmt: skip
         )
     return job
+
+
+def repeat_of(sub_jobs: list[SubJobRow]) -> dict[int, int]:
+    """Variant → the earliest variant whose plan has the same fingerprint (it looks and sounds the
+    same), for the variants planned so far."""
+    first: dict[str, int] = {}
+    out = {}
+    for sub in sorted(sub_jobs, key=lambda s: s.idx):
+        if not sub.plan:
+            continue
+        try:
+            doc = json.loads(sub.plan)
+        except ValueError:
+            continue
+        fingerprint = doc.get("Fingerprint") if isinstance(doc, dict) else None
+        if not isinstance(fingerprint, str):  # a plan from a worker that wrote none is no repeat
+            continue
+        if fingerprint in first:
+            out[sub.idx] = first[fingerprint]
+        else:
+            first[fingerprint] = sub.idx
+    return out
 
 
 def template_message(row: TemplateRow) -> api.Template:

@@ -47,6 +47,12 @@ VIDEO_BITRATE_KBPS_RANGE = (100, 100_000)
 GOP_RANGE = (1, 1000)
 DEFAULT_AUDIO_BITRATE_KBPS = 128
 AUDIO_BITRATE_KBPS_RANGE = (32, 512)
+# Loudness (EBU R128): -14 LUFS integrated is what YouTube, TikTok and Instagram play at; a true peak of
+# -1 dBTP leaves room for the lossy encoders those platforms re-encode with.
+DEFAULT_LOUDNESS_LUFS = -14.0
+LOUDNESS_LUFS_RANGE = (-40.0, -5.0)
+DEFAULT_TRUE_PEAK_DB = -1.0
+TRUE_PEAK_DB_RANGE = (-9.0, 0.0)
 PREVIEW_LONGEST_SIDE = 640
 PREVIEW_PRESET = "ultrafast"
 
@@ -82,6 +88,8 @@ class OutputSpec:
     video_bitrate_kbps: int | None
     gop: int | None
     audio_bitrate_kbps: int
+    loudness_lufs: float | None = None  # the integrated loudness of the mix (None: not normalised)
+    true_peak_db: float = DEFAULT_TRUE_PEAK_DB
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,14 @@ def output_spec(oc: cfg.OutputConfig) -> OutputSpec:
         video_bitrate_kbps=bitrate,
         gop=v.gop if v.HasField("gop") else None,
         audio_bitrate_kbps=oc.audio.bitrate if oc.audio.HasField("bitrate") else DEFAULT_AUDIO_BITRATE_KBPS,
+        loudness_lufs=(
+            None
+            if oc.audio.HasField("normalize") and not oc.audio.normalize
+            else oc.audio.loudness
+            if oc.audio.HasField("loudness")
+            else DEFAULT_LOUDNESS_LUFS
+        ),
+        true_peak_db=oc.audio.true_peak if oc.audio.HasField("true_peak") else DEFAULT_TRUE_PEAK_DB,
     )
 
 

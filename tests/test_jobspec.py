@@ -31,7 +31,7 @@ def full_configs() -> tuple[cfg.InputConfig, cfg.EditingConfig, cfg.OutputConfig
     )  # fmt: skip
     oc = cfg.OutputConfig(width=720, height=1280, max_duration=9.5, fixed_duration=8,
                           video=cfg.VideoSettings(fps=29.97, codec="H.265", crf=30, preset="fast", gop=48),
-                          audio=cfg.AudioSettings(bitrate=96))  # fmt: skip
+                          audio=cfg.AudioSettings(bitrate=96, loudness=-20, true_peak=-2))  # fmt: skip
     return ic, ec, oc
 
 
@@ -39,8 +39,8 @@ def test_an_empty_job_gets_every_default() -> None:
     spec = jobspec.normalise(cfg.InputConfig(media_array=["x"]), cfg.EditingConfig(), cfg.OutputConfig())
     assert spec.job_type == "Smart_Mix"
     assert spec.output == jobspec.OutputSpec(
-        1080, 1920, Fraction(30), "h264", 23, "veryfast", None, None, 128
-    )
+        1080, 1920, Fraction(30), "h264", 23, "veryfast", None, None, 128, -14.0, -1.0
+    )  # normalised to -14 LUFS, true peak under -1 dBTP
     assert (spec.requested_width, spec.requested_height) == (1080, 1920)
     t = spec.timing
     assert (t.max_duration_s, t.fixed_duration_s, t.group_durations_s) == (None, None, ())
@@ -57,7 +57,7 @@ def test_what_a_job_says_wins_and_is_exact() -> None:
     spec = jobspec.normalise(*full_configs())
     assert spec.job_type == "Script"
     assert spec.output == jobspec.OutputSpec(
-        720, 1280, Fraction(30000, 1001), "hevc", 30, "fast", None, 48, 96
+        720, 1280, Fraction(30000, 1001), "hevc", 30, "fast", None, 48, 96, -20.0, -2.0
     )
     t = spec.timing
     assert (t.max_duration_s, t.fixed_duration_s) == (Fraction(19, 2), Fraction(8))
@@ -197,3 +197,8 @@ def test_what_only_ices_cloud_has_is_reported_not_refused() -> None:
         "OutputConfig.FileName: a_{index}.mp4 → not used (outputs go to MediaURL or the output folder)",
         "InputConfig.Title: ignored (TitleArray is given)",
     )
+
+
+def test_loudness_normalisation_can_be_turned_off() -> None:
+    oc = cfg.OutputConfig(audio=cfg.AudioSettings(normalize=False, loudness=-20))
+    assert jobspec.output_spec(oc).loudness_lufs is None

@@ -85,6 +85,8 @@ BAD_REQUESTS = [
     Bad("width-odd", _set("OutputConfig.Width", 161), "OutputConfig.Width", "even"),
     Bad("height-too-small", _set("OutputConfig.Height", 32), "OutputConfig.Height", "64–4096"),
     Bad("crf-60", _set("OutputConfig.Video.Crf", 60), "OutputConfig.Video.Crf", "0–51"),
+    Bad("loudness-0", _set("OutputConfig.Audio.Loudness", 0), "OutputConfig.Audio.Loudness", "-40–-5 LUFS"),
+    Bad("true-peak-3", _set("OutputConfig.Audio.TruePeak", 3), "OutputConfig.Audio.TruePeak", "-9–0 dBTP"),
     Bad("preset-unknown", _set("OutputConfig.Video.Preset", "warp"), "OutputConfig.Video.Preset", "medium"),
     Bad("media-outside-roots", _set("InputConfig.MediaGroupArray.0.MediaArray.0", "file:///usr/share/x.mp4"),
         MEDIA0, "under"),

@@ -5,6 +5,7 @@ Times are exact Fractions of a second on the output frame grid. worker/plan/plan
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -233,8 +234,15 @@ class VariantPlan:
                 "Bitrate": self.output.video_bitrate_kbps,
                 "Gop": self.output.gop,
                 "AudioBitrate": self.output.audio_bitrate_kbps,
+                "Loudness": self.output.loudness_lufs,
+                "TruePeak": self.output.true_peak_db,
             },
         }
+        # Two variants with the same fingerprint look and sound the same: the gateway reports the later
+        # one as a repeat (SubJob.RepeatOf). Index and DistinctVariants do not show in the video.
+        seen = {k: v for k, v in doc.items() if k not in ("Index", "DistinctVariants")}
+        digest = hashlib.sha256(json.dumps(seen, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+        doc["Fingerprint"] = digest[:16]
         return json.dumps(doc, ensure_ascii=False)
 
 

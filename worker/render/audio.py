@@ -12,14 +12,20 @@ The mix graph lowers the music by the volume filter with an envelope driven by t
 times: down to DUCK_GAIN from DUCK_RAMP_S before a narration starts until DUCK_RAMP_S after it ends,
 with linear ramps. Driving it by the plan rather than a sidechain compressor keeps it exact and
 deterministic (a pause between two sentences does not pump the music) and costs nothing to compute.
-Then the music fades out over the last second, and amix adds the tracks (no normalisation: every
-volume is the one the job asked for).
+Then the music fades out over the last second, and amix adds the tracks (every volume is the one the
+job asked for).
+
+Last, the mix is normalised (EBU R128): a first pass of the same mix is measured by libavfilter's
+ebur128 (integrated loudness, true peak); the final pass is raised or lowered by the one gain that
+brings it to the target loudness, and a look-ahead limiter keeps its peaks under the true-peak ceiling.
+One gain for the whole video keeps the balance of voice, music and clips as the job asked; a dynamic
+normaliser (loudnorm's one-pass mode) would pump the music between sentences.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -36,6 +42,13 @@ from worker.render.filters import pull_available
 from worker.render.inputs import describe, open_input
 
 SAMPLE_RATE = 48000
+SILENT_LUFS = -70.0  # ebur128's floor: nothing to normalise (silence, or shorter than one 400 ms block)
+MAX_BOOST_DB = 24.0  # a mix far quieter than the target is raised this much at most (noise stays noise)
+# The limiter works on samples: its ceiling sits this far under the true-peak limit for the peaks
+# between samples and the AAC encoder's overshoot.
+LIMITER_MARGIN_DB = 1.0
+LIMITER_CORRECTIONS = 2
+LOUDNESS_TOLERANCE_LU = 0.3  # how near the target a limited mix must come before no correction
 AAC_FRAME_SIZE = 1024
 EDGE_FADE_S = 0.01  # every clip shot fades in and out this long: no clicks at cuts
 DUCK_GAIN = 0.35  # music under narration: about -9 dB below its volume
@@ -234,6 +247,12 @@ def _natural_length(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
         graph: Graph | None = None
         sink = source = None
         produced = 0
+        # An AAC file decodes to whole 1024-sample frames: the last one is padded past the length the
+        # container states (about 20 ms of silence in .m4a). Looped, that padding is a gap at every
+        # seam, so the file ends where the container says it does.
+        end = cut.samples
+        if stream.duration and stream.time_base:
+            end = min(end, math.floor(stream.duration * stream.time_base * SAMPLE_RATE))
         try:
             for frame in container.decode(stream):
                 if graph is None:
@@ -244,7 +263,7 @@ def _natural_length(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
                                   time_base=str(stream.time_base or Fraction(1, frame.sample_rate))),
                         graph.add("aresample", f"{SAMPLE_RATE}"),
                         graph.add("aformat", "sample_fmts=fltp:channel_layouts=stereo"),
-                        graph.add("atrim", f"end_sample={cut.samples}"),
+                        graph.add("atrim", f"end_sample={end}"),
                     ]  # fmt: skip
                     sink = graph.add("abuffersink")
                     graph.link_nodes(*nodes, sink).configure()
@@ -255,7 +274,7 @@ def _natural_length(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
                 for out in ready:
                     yield out
                     produced += out.samples
-                if done or produced >= cut.samples:
+                if done or produced >= end:
                     return
             if source is not None and sink is not None:
                 source.push(None)
@@ -286,10 +305,73 @@ def duck_envelope(volume: float, speech: tuple[SpeechLayer, ...]) -> str:
     return f"{volume}*(1-{1 - DUCK_GAIN}*{duck})"
 
 
-class Mixer:
-    """amix of the clip, narration and music tracks; pulls AAC-sized frames, exactly `total` samples."""
+@dataclass(frozen=True)
+class Loudness:
+    integrated_lufs: float  # SILENT_LUFS for silence
+    true_peak_db: float
 
-    def __init__(self, plan: VariantPlan, sources: Mapping[str, str]) -> None:
+
+def measure(frames: Iterable[AudioFrame]) -> Loudness:
+    """EBU R128 integrated loudness and true peak of fltp stereo 48 kHz frames (libavfilter ebur128)."""
+    graph = Graph()
+    source = graph.add("abuffer", sample_rate=str(SAMPLE_RATE), sample_fmt="fltp", channel_layout="stereo",
+                       time_base=f"1/{SAMPLE_RATE}")  # fmt: skip
+    sink = graph.add("abuffersink")
+    graph.link_nodes(source, graph.add("ebur128", metadata="1", peak="true"), sink).configure()
+    integrated, peak = SILENT_LUFS, 0.0
+
+    def read(out: list[AudioFrame]) -> None:
+        nonlocal integrated, peak
+        for f in out:
+            meta = f.metadata
+            if "lavfi.r128.I" in meta:
+                integrated = float(meta["lavfi.r128.I"])
+                peak = max(peak, float(meta.get("lavfi.r128.true_peak", 0.0)))
+
+    at = 0
+    for frame in frames:
+        frame.pts, frame.time_base = at, Fraction(1, SAMPLE_RATE)
+        at += frame.samples
+        source.push(frame)
+        read(pull_available(sink, AudioFrame)[0])
+    source.push(None)
+    while True:
+        ready, done = pull_available(sink, AudioFrame)
+        read(ready)
+        if done or not ready:
+            break
+    peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
+    return Loudness(max(integrated, SILENT_LUFS) if math.isfinite(integrated) else SILENT_LUFS, peak_db)
+
+
+def normalising_gain_db(plan: VariantPlan, sources: Mapping[str, str]) -> float | None:
+    """The one gain that brings the plan's mix to its loudness target (None: not normalised).
+
+    Measured on a first pass of the mix. Where that gain would push peaks into the limiter, the limited
+    mix is measured again and the gain corrected for the loudness the limiter took (at most twice)."""
+    target = plan.output.loudness_lufs
+    if target is None:
+        return None
+    raw = measure(Mixer(plan, sources).frames())
+    if raw.integrated_lufs <= SILENT_LUFS:
+        return 0.0
+    gain = min(target - raw.integrated_lufs, MAX_BOOST_DB)
+    if raw.true_peak_db + gain <= plan.output.true_peak_db - LIMITER_MARGIN_DB:
+        return gain  # the limiter will not touch it
+    for _ in range(LIMITER_CORRECTIONS):
+        short = target - measure(Mixer(plan, sources, gain).frames()).integrated_lufs
+        if abs(short) < LOUDNESS_TOLERANCE_LU:
+            break
+        gain = min(gain + short, MAX_BOOST_DB)
+    return gain
+
+
+class Mixer:
+    """amix of the clip, narration and music tracks; pulls AAC-sized frames, exactly `total` samples.
+
+    `gain_db`: the normalising gain (None: none, and no limiter)."""
+
+    def __init__(self, plan: VariantPlan, sources: Mapping[str, str], gain_db: float | None = None) -> None:
         total = self.total = total_samples(plan)
         tracks: list[Iterator[AudioFrame]] = [clip_track(plan, sources)]
         if plan.speech:
@@ -319,7 +401,17 @@ class Mixer:
             node.link_to(mix, 0, i)
         self.sink = g.add("abuffersink")
         layout = g.add("aformat", f"sample_fmts=fltp:channel_layouts=stereo:sample_rates={SAMPLE_RATE}")
-        g.link_nodes(mix, layout, self.sink)
+        chain = [mix]
+        if gain_db is not None:
+            ceiling = 10 ** ((plan.output.true_peak_db - LIMITER_MARGIN_DB) / 20)
+            chain += [
+                g.add("volume", volume=f"{gain_db:.4f}dB"),
+                # level=0: no automatic make-up gain; latency=1: no delay, and the look-ahead flushed.
+                g.add("alimiter", limit=f"{ceiling:.6f}", attack="5", release="50", level="0", latency="1"),
+                g.add("apad", whole_len=str(total)),  # exactly `total` samples, whatever the limiter does
+                g.add("atrim", end_sample=str(total)),
+            ]
+        g.link_nodes(*chain, layout, self.sink)
         g.configure()
         g.set_audio_frame_size(AAC_FRAME_SIZE)
         self.tracks = tracks

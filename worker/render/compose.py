@@ -12,7 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError, WorkerError
 from worker.plan import VariantPlan
-from worker.render.audio import SAMPLE_RATE, Mixer
+from worker.render.audio import SAMPLE_RATE, Mixer, normalising_gain_db
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
 from worker.render.frame_cache import FrameCache
@@ -54,7 +54,7 @@ def render_variant(
     spec = plan.output
     canvas = Canvas(spec, plan.background, _background_frame(plan, sources))
     timeline = Timeline(plan, _layers(plan, sources, fonts or FontBook()))
-    mixer = Mixer(plan, sources)
+    mixer = Mixer(plan, sources, normalising_gain_db(plan, sources))
     audio = mixer.frames()
     encoder = Encoder(out_path, spec, metadata)
     picture = _picture(plan, sources, canvas, timeline, frame_cache)
