@@ -21,7 +21,7 @@ from worker.errors import BadCommandError, MaterialTooLargeError, RenderCancelle
 from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
-from worker.render.fonts import FontBook
+from worker.render.fonts import FontBook, FontMetrics
 from worker.render.frame_cache import FrameCache
 from worker.render.probe import probe
 from worker.selection import media_urls, select
@@ -131,8 +131,9 @@ def run_job(
         speak = narrate or synthesised_narration(settings, speech_dir)
         rate, language = spec.speech.rate, spec.speech.language
         narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
-        plan = plan_variant(cmd, facts, narrations)
-        return _render(cmd, settings, state, plan, sources)
+        fonts = FontBook(settings.font_dirs, settings.default_font)
+        plan = plan_variant(cmd, facts, narrations, FontMetrics(fonts))
+        return _render(cmd, settings, state, plan, sources, fonts)
 
 
 def _made(folder: str) -> str:
@@ -141,7 +142,7 @@ def _made(folder: str) -> str:
 
 
 def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState, plan: VariantPlan,
-            sources: dict[str, str]) -> Rendered:  # fmt: skip
+            sources: dict[str, str], fonts: FontBook) -> Rendered:  # fmt: skip
     state.plan_json = plan.to_json()
 
     def on_progress(fraction: float) -> None:
@@ -152,7 +153,6 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
 
     out = output.for_command(cmd, settings)
     temp = out.temp_path()
-    fonts = FontBook(settings.font_dirs, settings.default_font)
     try:
         render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
                        metadata={"comment": output_tag(cmd)}, fonts=fonts,

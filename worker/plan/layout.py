@@ -20,7 +20,8 @@ def text_look(
     k = Fraction(w, requested_width)  # pixel values are meant for the requested size (previews)
     alignment = style.alignment if style.alignment in ALIGNMENTS else _DEFAULT_ALIGNMENT[kind[:10]]
     base_size = {"Title": Fraction(7, 100), "Subtitle": Fraction(11, 200)}.get(kind, Fraction(1, 20))
-    size = round(style.font_size * k) if style.HasField("font_size") else round(w * base_size)
+    # Default sizes follow the frame's shorter side: the same look in portrait, landscape and square.
+    size = round(style.font_size * k) if style.HasField("font_size") else round(min(w, h) * base_size)
     size = max(size, 6)
     outline = round(style.outline * k) if style.HasField("outline") else max(1, size // 14)
     horizontal = (

@@ -65,9 +65,12 @@ class Caption:
 
     kind: str  # Title, SubHeading<level> or Subtitle
     text: str
-    look: TextLook
+    look: TextLook  # size_px as laid out (it may have been shrunk to fit)
     start_s: Fraction
     end_s: Fraction
+    lines: tuple[str, ...] = ()  # as the layout broke them ((): not laid out, the renderer wraps)
+    box: tuple[int, int, int, int] | None = None  # x, y, width, height on the canvas, outline included
+    missing: str = ""  # characters no font draws (they show as boxes)
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,9 @@ class VariantPlan:
                         "Y": c.look.y_px,
                         "TextWidth": c.look.width_px,
                     },
+                    **({"Lines": list(c.lines)} if c.lines else {}),
+                    **({"Box": list(c.box)} if c.box else {}),
+                    **({"MissingGlyphs": c.missing} if c.missing else {}),
                 }
                 for c in self.captions
             ],  # fmt: skip

@@ -38,6 +38,7 @@ from worker.plan.model import (
     VariantPlan,
 )
 from worker.plan.pieces import Piece, pieces_of, ranges_of
+from worker.plan.textlayout import ApproxMetrics, TextMetrics, lay_out
 from worker.plan.variety import distinct_variants, pool_start
 from worker.selection import Selection, select
 
@@ -53,17 +54,18 @@ def plan_variant(
     cmd: render_pb2.RenderCommand,
     facts: Mapping[str, MediaFacts],
     narrations: Mapping[str, Narration] | None = None,
+    metrics: TextMetrics | None = None,
 ) -> VariantPlan:
     """The plan of variant `cmd.index`: a pure function of the command, the media facts (of every
-    media of the job, stickers and background images included) and the narrations of the variant's
-    speech texts (keyed by text)."""
+    media of the job, stickers and background images included), the narrations of the variant's
+    speech texts (keyed by text) and the fonts' metrics (approximate ones when not given)."""
     spec = jobspec.of_command(cmd)
     sel = select(cmd, spec)
     narrations = narrations or {}
     missing = [t for t in sel.texts_to_speak() if t not in narrations]
     if missing:
         raise ValueError(f"no narration for {missing[0][:40]!r}")  # a bug of the caller
-    return _Planner(cmd, spec, sel, facts, narrations).plan()
+    return _Planner(cmd, spec, sel, facts, narrations, metrics or ApproxMetrics()).plan()
 
 
 # -- the planner --------------------------------------------------------------------------------------
@@ -100,8 +102,10 @@ class _Planner:
         sel: Selection,
         facts: Mapping[str, MediaFacts],
         narrations: Mapping[str, Narration],
+        metrics: TextMetrics,
     ) -> None:
         self.cmd, self.spec, self.sel, self.facts, self.narrations = cmd, spec, sel, facts, narrations
+        self.metrics = metrics
         self.ic, self.ec = cmd.input_config, cmd.editing_config  # the content: media, texts and styles
         self.timing = spec.timing
         self.requested = (spec.requested_width, spec.requested_height)
@@ -133,10 +137,11 @@ class _Planner:
                                 volume=volume)  # fmt: skip
             speech.append(layer)
             subtitles += self._subtitles(layer, n, plan.duration_s)
+        captions, stickers = self._laid_out(self._titles(plan.duration_s) + subtitles, self._stickers())
         return replace(
             plan,
-            captions=tuple(self._titles(plan.duration_s) + subtitles),
-            stickers=self._stickers(),
+            captions=captions,
+            stickers=stickers,
             speech=tuple(speech),
             music=self._music(),
             background=self._background(),
@@ -466,6 +471,28 @@ class _Planner:
             if end > start and cue.text.strip():
                 out.append(Caption("Subtitle", cue.text, look, start, end))
         return out
+
+    def _laid_out(
+        self, captions: list[Caption], stickers: tuple[StickerLayer, ...]
+    ) -> tuple[tuple[Caption, ...], tuple[StickerLayer, ...]]:
+        """Texts and stickers in boxes that never cover one another (worker/plan/textlayout.py);
+        positions the job gave are kept."""
+        ec = self.ec
+
+        def style(kind: str) -> cfg.TextStyle:
+            if kind == "Title":
+                return ec.title_config
+            if kind == "Subtitle":
+                return ec.speech_config.asr_config
+            return ec.sub_heading_config.get(int(kind[10:]), cfg.TextStyle())
+
+        given = [(style(c.kind).HasField("x"), style(c.kind).HasField("y")) for c in captions]
+        sticker = self.sel.sticker
+        sticker_given = [sticker is not None and (sticker.HasField("x") or sticker.HasField("y"))] * len(
+            stickers
+        )
+        canvas = (self.output.width, self.output.height)
+        return lay_out(captions, stickers, canvas, self.metrics, given, sticker_given)
 
     def _stickers(self) -> tuple[StickerLayer, ...]:
         s = self.sel.sticker

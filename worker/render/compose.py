@@ -16,7 +16,7 @@ from worker.render.audio import SAMPLE_RATE, Mixer, normalising_gain_db
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
 from worker.render.frame_cache import FrameCache
-from worker.render.text import Placed, draw_text
+from worker.render.text import Placed, draw_caption
 from worker.render.timeline import Layer, Timeline
 from worker.render.video import Canvas, shot_video_frames
 
@@ -158,8 +158,8 @@ def _layers(plan: VariantPlan, sources: Mapping[str, str], fonts: FontBook) -> l
         layers.append(Layer(_rgba_frame(image), s.x_px, s.y_px, Fraction(0), plan.duration_s))
     drawn: dict[tuple[object, ...], Placed] = {}
     for c in plan.captions:
-        key = (c.text, c.look)
-        placed = drawn.get(key) or draw_text(c.text, c.look, fonts, canvas)
+        key = (c.text, c.look, c.lines, c.box)
+        placed = drawn.get(key) or draw_caption(c, fonts, canvas)
         drawn[key] = placed
         layers.append(Layer(_rgba_frame(placed.image), placed.x, placed.y, c.start_s, c.end_s))
     return layers

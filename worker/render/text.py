@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
-from worker.plan import TextLook
-from worker.render.fonts import FontBook
-
-LINE_SPACING = 1.2  # of the font size
+from worker.plan import Caption, TextLook
+from worker.plan.textlayout import LINE_SPACING
+from worker.render.fonts import EMOJI_STRIKE, FontBook, line_width, runs
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,60 @@ def rgba(color: str) -> tuple[int, int, int, int]:
     r, g, b = int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
     a = int(h[6:8], 16) if len(h) == 8 else 255
     return r, g, b, a
+
+
+def draw_caption(caption: Caption, fonts: FontBook, canvas: tuple[int, int]) -> Placed:
+    """A caption as the layout engine laid it out (worker/plan/textlayout.py): its lines, in its box."""
+    if not caption.lines or caption.box is None:  # a plan made without layout
+        return draw_text(caption.text, caption.look, fonts, canvas)
+    look = caption.look
+    font = fonts.font(look.font, look.size_px)
+    stroke = look.outline_px
+    x0, y0, width, height = caption.box
+    step = round(look.size_px * LINE_SPACING)
+    image = Image.new("RGBA", (max(width, 1), max(height, 1)), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    emoji = fonts.emoji()
+    for i, line in enumerate(caption.lines):
+        w = line_width(line, font, emoji)
+        if look.alignment.endswith("Left"):
+            x = stroke
+        elif look.alignment.endswith("Right"):
+            x = width - stroke - w
+        else:
+            x = (width - w) // 2
+        _draw_line(image, draw, (x, stroke + i * step), line, font, emoji, look)
+    return Placed(image, x0, y0)
+
+
+def _draw_line(
+    image: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    at: tuple[int, int],
+    line: str,
+    font: ImageFont.FreeTypeFont,
+    emoji: ImageFont.FreeTypeFont | None,
+    look: TextLook,
+) -> None:
+    """One line: text runs in the text font with their outline, emoji runs in colour from the emoji
+    font, drawn at its one size and scaled to the text's, on the same baseline."""
+    x, y = at
+    ascent, _ = font.getmetrics()
+    for run, is_emoji in runs(line, font, emoji):
+        if not is_emoji or emoji is None:
+            draw.text((x, y), run, font=font, fill=rgba(look.color), stroke_width=look.outline_px,
+                      stroke_fill=rgba(look.outline_color))  # fmt: skip
+            x += round(font.getlength(run))
+            continue
+        e_ascent, e_descent = emoji.getmetrics()
+        big = Image.new("RGBA", (max(round(emoji.getlength(run)), 1), e_ascent + e_descent), (0, 0, 0, 0))
+        ImageDraw.Draw(big).text((0, 0), run, font=emoji, embedded_color=True)
+        k = font.size / EMOJI_STRIKE
+        small = big.resize(
+            (max(round(big.width * k), 1), max(round(big.height * k), 1)), Image.Resampling.LANCZOS
+        )
+        image.alpha_composite(small, (x, max(0, y + ascent - round(e_ascent * k))))
+        x += small.width
 
 
 def draw_text(text: str, look: TextLook, fonts: FontBook, canvas: tuple[int, int]) -> Placed:
