@@ -36,7 +36,7 @@ def to_update(ev: render_pb2.RenderEvent) -> EventUpdate | None:
     return EventUpdate(
         batch_id=ev.batch_id, sub_job_id=ev.sub_job_id, attempt=ev.attempt, state=state,
         progress=min(max(ev.progress, 0.0), 1.0), media_url=ev.media_url, duration_s=ev.duration_s,
-        error_code=ev.error_code, error_message=ev.error_message, plan=ev.plan_json,
+        error_code=ev.error_code, error_message=ev.error_message, plan=ev.plan_json, qc=ev.qc_json,
     )  # fmt: skip
 
 

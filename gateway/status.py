@@ -39,6 +39,7 @@ class EventUpdate:
     error_code: str = ""
     error_message: str = ""
     plan: str = ""
+    qc: str = ""  # the output's quality report (JSON), with Success
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class SubJobState:
     error_code: str = ""
     error_message: str = ""
     plan: str = ""
+    qc: str = ""
 
 
 def next_sub_job(sub: SubJobState, ev: EventUpdate) -> SubJobState | None:
@@ -75,7 +77,8 @@ def next_sub_job(sub: SubJobState, ev: EventUpdate) -> SubJobState | None:
         progress = ev.progress if ev.attempt > sub.attempt else max(sub.progress, ev.progress)
         after = replace(sub, status=PROCESSING, attempt=ev.attempt, progress=progress)
     elif ev.state == SUCCESS:
-        after = replace(sub, status=SUCCESS, progress=1.0, media_url=ev.media_url, duration_s=ev.duration_s)
+        after = replace(sub, status=SUCCESS, progress=1.0, media_url=ev.media_url, duration_s=ev.duration_s,
+                        qc=ev.qc)  # fmt: skip
     elif ev.state in (FAILED, CANCELLED):
         after = replace(sub, status=ev.state, error_code=ev.error_code, error_message=ev.error_message)
     else:

@@ -55,31 +55,54 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
                 plan=sub.plan,
                 media_id=sub.id if sub.status == st.SUCCESS else "",
                 repeat_of=repeats.get(sub.idx),
+                qc=quality_report(sub.qc, distinct=sub.idx not in repeats),
             )  # fmt: skip
         )
     return job
 
 
+def quality_report(qc_json: str, distinct: bool) -> api.QualityReport | None:
+    """A worker's quality report (JSON in QualityReport's mapping); fields of a newer worker that this
+    gateway does not know are left out, a report that does not parse is none."""
+    if not qc_json:
+        return None
+    report = api.QualityReport()
+    try:
+        json_format.Parse(qc_json, report, ignore_unknown_fields=True)
+    except json_format.ParseError:
+        return None
+    report.distinct = distinct
+    return report
+
+
 def repeat_of(sub_jobs: list[SubJobRow]) -> dict[int, int]:
-    """Variant → the earliest variant whose plan has the same fingerprint (it looks and sounds the
-    same), for the variants planned so far."""
+    """Variant → the earliest variant that looks and sounds the same: the same plan (fingerprint), or
+    an output that decodes to the same picture and sound (digest), as far as known so far."""
     first: dict[str, int] = {}
-    out = {}
+    out: dict[int, int] = {}
     for sub in sorted(sub_jobs, key=lambda s: s.idx):
-        if not sub.plan:
-            continue
-        try:
-            doc = json.loads(sub.plan)
-        except ValueError:
-            continue
-        fingerprint = doc.get("Fingerprint") if isinstance(doc, dict) else None
-        if not isinstance(fingerprint, str):  # a plan from a worker that wrote none is no repeat
-            continue
-        if fingerprint in first:
-            out[sub.idx] = first[fingerprint]
-        else:
-            first[fingerprint] = sub.idx
+        # The plan's fingerprint (same plan), and the output's digest (same decoded picture and sound).
+        keys = [f"plan:{k}" for k in _field(sub.plan, "Fingerprint")] + [
+            f"out:{k}" for k in _field(sub.qc, "Digest")
+        ]
+        earlier = [first[k] for k in keys if k in first]
+        if earlier:
+            out[sub.idx] = min(earlier)
+        for k in keys:
+            first.setdefault(k, sub.idx)
     return out
+
+
+def _field(doc_json: str, name: str) -> list[str]:
+    """[the string field `name` of a JSON object], or [] (none, or JSON from a worker without it)."""
+    if not doc_json:
+        return []
+    try:
+        doc = json.loads(doc_json)
+    except ValueError:
+        return []
+    value = doc.get(name) if isinstance(doc, dict) else None
+    return [value] if isinstance(value, str) and value else []
 
 
 def template_message(row: TemplateRow) -> api.Template:

@@ -19,4 +19,7 @@ TRANSITIONS = (
     "pixelize", "zoomin", "hblur", "fadegrays",
 )  # fmt: skip
 VFX_EFFECTS = ("zoomin", "zoomout", "blur", "shake")
+# A still's gentle pan and zoom (Ken Burns), which the planner gives every still without another effect
+# when effects are allowed; the suffix says where the pan goes.
+KEN_BURNS = ("kenburns-right", "kenburns-left", "kenburns-down", "kenburns-up")
 FILTERS = ("warm", "cool", "mono", "vintage", "vivid")

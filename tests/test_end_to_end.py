@@ -80,6 +80,12 @@ def test_batch_of_three_renders_and_finishes(
         assert abs(duration - plan["Duration"]) <= 0.1
         assert abs(sub.duration - plan["Duration"]) <= 0.1
         assert plan["Duration"] == pytest.approx(2.7)
+        # The quality report, measured on the output.
+        qc = sub.qc
+        assert qc.duration == pytest.approx(frames / 30, abs=1e-3) and abs(qc.av_end_offset) <= 1 / 30
+        assert qc.loudness == pytest.approx(-14, abs=1) and qc.true_peak <= -1
+        assert qc.text_overlaps == 0 and qc.distinct and len(qc.digest) == 16
+        assert not qc.frozen_runs  # the still of group 2 is frozen by nature: not reported
     assert len(outputs) == 3 and not any(s.HasField("repeat_of") for s in job.sub_job_list)
     assert sorted(p.name for p in (stack.output_dir / job_id).iterdir()) == ["0.mp4", "1.mp4", "2.mp4"]
 
@@ -108,6 +114,8 @@ def test_a_batch_that_cannot_be_distinct_says_so_at_submit_and_names_its_repeats
     subs = sorted(job.sub_job_list, key=lambda s: s.index)
     assert not subs[0].HasField("repeat_of")
     assert [s.repeat_of for s in subs[1:]] == [0, 0]
+    assert [s.qc.distinct for s in subs] == [True, False, False]
+    assert len({s.qc.digest for s in subs}) == 1
     # They do repeat: the same pictures.
     frames = []
     for sub in subs:

@@ -220,7 +220,7 @@ class _Reporter:
         ev = self._event(state)
         if rendered is not None:
             ev.media_url, ev.duration_s, ev.progress = rendered.media_url, rendered.duration_s, 1.0
-            ev.plan_json = rendered.plan_json
+            ev.plan_json, ev.qc_json = rendered.plan_json, rendered.qc_json
         elif self.job is not None:
             ev.plan_json = self.job.plan_json
         ev.error_code, ev.error_message = error_code, error_message[:2000]

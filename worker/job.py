@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from worker.render import render_variant
 from worker.render.fonts import FontBook, FontMetrics
 from worker.render.frame_cache import FrameCache
 from worker.render.probe import probe
+from worker.render.quality import measure_output
 from worker.selection import media_urls, select
 from worker.settings import WorkerSettings
 
@@ -49,6 +51,7 @@ class Rendered:
     media_url: str
     duration_s: float
     plan_json: str = ""  # unknown when an earlier delivery wrote the output
+    qc_json: str = ""  # the output's quality report (worker/render/quality.py), as JSON
 
 
 def output_tag(cmd: render_pb2.RenderCommand) -> str:
@@ -154,16 +157,19 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     out = output.for_command(cmd, settings)
     temp = out.temp_path()
     try:
-        render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
-                       metadata={"comment": output_tag(cmd)}, fonts=fonts,
-                       frame_cache=frame_cache(settings))  # fmt: skip
+        clashes = render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
+                                 metadata={"comment": output_tag(cmd)}, fonts=fonts,
+                                 frame_cache=frame_cache(settings))  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         duration = float(probe(str(temp), str(temp)).duration_s)
+        started = time.monotonic()
+        qc = measure_output(str(temp), plan, clashes)
+        log.info("quality report of %s in %.2f s", cmd.sub_job_id, time.monotonic() - started)
         out.publish(temp, output_tag(cmd), duration)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
     url = out.url
     log.info("rendered %s (%.2f s, plan %.2f s)", url, duration, float(plan.duration_s))
-    return Rendered(url, duration, state.plan_json)
+    return Rendered(url, duration, state.plan_json, qc.to_json())

@@ -131,6 +131,7 @@ def _state_of(sub: SubJobRow) -> st.SubJobState:
     return st.SubJobState(
         status=sub.status, attempt=sub.attempt, progress=sub.progress, media_url=sub.media_url,
         duration_s=sub.duration_s, error_code=sub.error_code, error_message=sub.error_message, plan=sub.plan,
+        qc=sub.qc,
     )  # fmt: skip
 
 
@@ -175,7 +176,7 @@ class Batches:
         })  # fmt: skip
         s.execute(_INSERT_SUB_JOB, [
             {"id": j.id, "batch_id": new.id, "idx": j.index, "status": st.INIT, "attempt": 0, "progress": 0.0,
-             "media_url": "", "duration_s": 0.0, "error_code": "", "error_message": "", "plan": "",
+             "media_url": "", "duration_s": 0.0, "error_code": "", "error_message": "", "plan": "", "qc": "",
              "modified_at": now}
             for j in new.sub_jobs
         ])  # fmt: skip

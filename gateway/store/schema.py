@@ -88,6 +88,7 @@ class SubJobRow(Base):
     error_code: Mapped[str] = mapped_column(String(64), default="")
     error_message: Mapped[str] = mapped_column(Text, default="")
     plan: Mapped[str] = mapped_column(Text, default="")
+    qc: Mapped[str] = mapped_column(Text, default="", server_default="")  # the output's quality report (JSON)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("batch_id", "idx", name="uq_sub_jobs_batch_idx"),)

@@ -40,7 +40,7 @@ class Shot:
     speed: Fraction = Fraction(1)  # source seconds per output second (1 for stills)
     transition: str = ""  # the xfade transition from the previous shot into this one
     transition_s: Fraction = Fraction(0)  # its length: this shot starts that much before the last ends
-    effect: str = ""  # one of VFX_EFFECTS, or ""
+    effect: str = ""  # one of VFX_EFFECTS or KEN_BURNS, or ""
     group: str = ""  # the storyboard group it comes from (Script mode)
 
 

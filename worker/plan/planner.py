@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from reelmill import jobspec
+from reelmill.catalog import KEN_BURNS
 from reelmill.jobspec import DEFAULT_SMART_MIX_DURATION_S, JobSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
@@ -308,7 +309,7 @@ class _Planner:
                     speed=Fraction(1) if still else d.speed,
                     transition=transitions[i - 1][0] if i else "",
                     transition_s=t_in,
-                    effect=self._effect(i),
+                    effect=self._effect(i, still),
                     group=self.ic.media_group_array[d.group].group_name if d.group >= 0 else "",
                 )
             )
@@ -422,13 +423,18 @@ class _Planner:
         group_volume = self.spec.sound.group_volumes[d.group] if d.group >= 0 else None
         return self.spec.sound.media_volume if group_volume is None else group_volume
 
-    def _effect(self, index: int) -> str:
+    def _effect(self, index: int, still: bool) -> str:
+        """A drawn effect (AllowVfxEffect, by VfxEffectProbability); a still that draws none gets a
+        gentle pan and zoom instead of sitting motionless, its direction turning from still to still."""
         look = self.spec.look
         if not look.effects:
             return ""
         names = look.first_effects if index == 0 else look.other_effects
         roll = self.look_rng.random()
-        return self.look_rng.choice(names) if roll < look.effect_probability else ""
+        drawn = self.look_rng.choice(names) if roll < look.effect_probability else ""
+        if still and not drawn:
+            return KEN_BURNS[(self.cmd.index + index) % len(KEN_BURNS)]
+        return drawn
 
     # -- layers
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from av.audio.frame import AudioFrame
 from av.video.frame import VideoFrame
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError, WorkerError
 from worker.plan import VariantPlan
@@ -33,8 +33,9 @@ def render_variant(
     metadata: Mapping[str, str] | None = None,
     fonts: FontBook | None = None,
     frame_cache: FrameCache | None = None,
-) -> None:
-    """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names).
+) -> int:
+    """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names); returns
+    how many pairs of texts and stickers were drawn over one another (see `overlaps`).
 
     `sources` maps every media URL of the plan (shots, stickers, music, background image) to a local
     file. Raises MaterialNotFoundError or MaterialUnreadableError for a bad source, OutputWriteError
@@ -53,7 +54,8 @@ def render_variant(
 
     spec = plan.output
     canvas = Canvas(spec, plan.background, _background_frame(plan, sources))
-    timeline = Timeline(plan, _layers(plan, sources, fonts or FontBook()))
+    drawn = _drawn(plan, sources, fonts or FontBook())
+    timeline = Timeline(plan, [layer for layer, _ in drawn])
     mixer = Mixer(plan, sources, normalising_gain_db(plan, sources))
     audio = mixer.frames()
     encoder = Encoder(out_path, spec, metadata)
@@ -78,6 +80,27 @@ def render_variant(
         encoder.close()
     if on_progress is not None:
         on_progress(1.0)
+    return overlaps([(image, layer) for layer, image in drawn])
+
+
+def overlaps(drawn: list[tuple[Image.Image, Layer]]) -> int:
+    """Pairs of texts or stickers whose drawn pixels meet while both show (the layout engine's promise
+    is none: this measures what was drawn)."""
+    count = 0
+    for i, (a, la) in enumerate(drawn):
+        for b, lb in drawn[i + 1 :]:
+            if not (la.start_s < lb.end_s and lb.start_s < la.end_s):
+                continue
+            left, top = max(la.x, lb.x), max(la.y, lb.y)
+            right, bottom = min(la.x + a.width, lb.x + b.width), min(la.y + a.height, lb.y + b.height)
+            if right <= left or bottom <= top:
+                continue
+            box_a = (left - la.x, top - la.y, right - la.x, bottom - la.y)
+            box_b = (left - lb.x, top - lb.y, right - lb.x, bottom - lb.y)
+            both = ImageChops.multiply(a.getchannel("A").crop(box_a), b.getchannel("A").crop(box_b))
+            if both.getbbox() is not None:
+                count += 1
+    return count
 
 
 def _picture(
@@ -147,21 +170,23 @@ def _urls(plan: VariantPlan) -> set[str]:
     return urls
 
 
-def _layers(plan: VariantPlan, sources: Mapping[str, str], fonts: FontBook) -> list[Layer]:
-    """Stickers, then texts: each drawn once as an RGBA picture."""
+def _drawn(plan: VariantPlan, sources: Mapping[str, str], fonts: FontBook) -> list[tuple[Layer, Image.Image]]:
+    """Stickers, then texts: each drawn once as an RGBA picture (the layer, and its image)."""
     canvas = (plan.output.width, plan.output.height)
     layers = []
     for s in plan.stickers:
         image = _open_image(sources[s.url], s.url).resize((s.width_px, s.height_px), Image.Resampling.LANCZOS)
         if s.opacity < 1:
             image.putalpha(image.getchannel("A").point([round(a * s.opacity) for a in range(256)]))
-        layers.append(Layer(_rgba_frame(image), s.x_px, s.y_px, Fraction(0), plan.duration_s))
+        layers.append((Layer(_rgba_frame(image), s.x_px, s.y_px, Fraction(0), plan.duration_s), image))
     drawn: dict[tuple[object, ...], Placed] = {}
     for c in plan.captions:
         key = (c.text, c.look, c.lines, c.box)
         placed = drawn.get(key) or draw_caption(c, fonts, canvas)
         drawn[key] = placed
-        layers.append(Layer(_rgba_frame(placed.image), placed.x, placed.y, c.start_s, c.end_s))
+        layers.append(
+            (Layer(_rgba_frame(placed.image), placed.x, placed.y, c.start_s, c.end_s), placed.image)
+        )
     return layers
 
 

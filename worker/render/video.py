@@ -26,6 +26,7 @@ from worker.render.inputs import describe, open_input
 
 BLUR_DOWNSCALE = 4  # the Blur background is blurred at a quarter of the canvas size: same look, 16× less work
 ZOOM = 0.15  # zoomin / zoomout: how much closer the shot ends (starts) than it starts (ends)
+KEN_BURNS_ZOOM = 0.08  # a still's pan and zoom: gentle
 SHAKE = 0.05  # shake: the picture is enlarged this much and moved within the margin
 SHAKE_S = 0.8  # ... for this long, fading out
 TO_BT709 = "out_color_matrix=bt709:out_range=tv"
@@ -153,7 +154,7 @@ class _Framer:
 
 
 class _Effect:
-    """zoomin, zoomout, blur or shake over `count` canvas frames (pts 0 … count-1)."""
+    """zoomin, zoomout, blur, shake or a Ken Burns pan over `count` canvas frames (pts 0 … count-1)."""
 
     def __init__(self, effect: str, spec: OutputSpec, count: int) -> None:
         g = self.graph = Graph()
@@ -174,6 +175,17 @@ class _Effect:
                     "zoompan", z=zoom, x="iw/2-iw/zoom/2", y="ih/2-ih/zoom/2", d="1", s=f"{w}x{h}", fps=rate
                 )
             ]
+        elif effect.startswith("kenburns-"):
+            # Ken Burns: KEN_BURNS_ZOOM closer by the end, the window gliding to one side meanwhile.
+            zoom = f"1+{KEN_BURNS_ZOOM}*on/{n}"
+            across, middle_x, middle_y = f"on/{n}", "iw/2-iw/zoom/2", "ih/2-ih/zoom/2"
+            x, y = {
+                "kenburns-right": (f"(iw-iw/zoom)*{across}", middle_y),
+                "kenburns-left": (f"(iw-iw/zoom)*(1-{across})", middle_y),
+                "kenburns-down": (middle_x, f"(ih-ih/zoom)*{across}"),
+                "kenburns-up": (middle_x, f"(ih-ih/zoom)*(1-{across})"),
+            }[effect]
+            nodes = [g.add("zoompan", z=zoom, x=x, y=y, d="1", s=f"{w}x{h}", fps=rate)]
         elif effect == "blur":  # out of focus at the start, sharp after 0.45 s
             nodes = [
                 g.add("gblur", sigma=f"{max(w / 60, 1):g}", enable="lt(t,0.15)"),

@@ -1,0 +1,97 @@
+"""The quality report (issue 16): measured on the written output by decoding it again."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from PIL import Image
+
+from cli.samples import make_image, make_video
+from reelmill.v1 import job_config_pb2 as cfg
+from reelmill.v1 import render_pb2
+from worker.job import JobState, run_job
+from worker.render.compose import overlaps
+from worker.render.timeline import Layer
+from worker.settings import WorkerSettings
+
+
+def make_still_video(path: str, seconds: float, fps: int = 25) -> None:
+    """A clip whose every frame is the same: frozen footage (a fault, unlike a still image)."""
+    with av.open(path, "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = 160, 90, "yuv420p"
+        picture = Image.new("RGB", (160, 90), (30, 140, 200))
+        for i in range(round(seconds * fps)):
+            frame = av.VideoFrame.from_image(picture)
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+
+
+def test_the_report_measures_the_output(tmp_path: Path) -> None:
+    make_video(str(tmp_path / "moving.mp4"), 160, 90, 3.0)
+    make_still_video(str(tmp_path / "frozen.mp4"), 3.0)
+    make_image(str(tmp_path / "black.png"), 64, 64, (0, 0, 0))
+    groups = [
+        cfg.MediaGroup(group_name="a", media_array=[f"file://{tmp_path}/moving.mp4"], duration=2),
+        cfg.MediaGroup(group_name="b", media_array=[f"file://{tmp_path}/frozen.mp4"], duration=2),
+        cfg.MediaGroup(group_name="c", media_array=[f"file://{tmp_path}/black.png"], duration=1),
+    ]
+    cmd = render_pb2.RenderCommand(
+        batch_id="b", sub_job_id="b-0", index=0, count=1, seed=1,
+        input_config=cfg.InputConfig(media_group_array=groups, title_array=["Quality"]),
+        output_config=cfg.OutputConfig(width=180, height=320), output_url=f"file://{tmp_path}/out.mp4",
+    )  # fmt: skip
+    done = run_job(cmd, WorkerSettings(media_roots=(str(tmp_path),), output_dir=str(tmp_path)), JobState())
+    qc = json.loads(done.qc_json)
+    assert qc["Duration"] == pytest.approx(5.0, abs=1e-3) and abs(qc["AVEndOffset"]) <= 1 / 30
+    assert qc["Loudness"] == pytest.approx(-14, abs=1) and qc["TruePeak"] <= -1
+    assert qc["TextOverlaps"] == 0 and len(qc["Digest"]) == 16
+    # The frozen clip (2–4 s) is reported; the black still (4–5 s) is the image, neither black nor frozen.
+    (frozen,) = qc["FrozenRuns"]
+    assert frozen["Start"] == pytest.approx(2.0, abs=0.1) and frozen["End"] == pytest.approx(4.0, abs=0.1)
+    assert all(run["End"] <= 4.1 for run in qc["BlackRuns"])
+
+
+def test_overlaps_count_drawn_pixels_not_boxes() -> None:
+    ring = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
+    ring.paste((255, 0, 0, 255), (0, 0, 20, 4))  # only the top 4 rows are drawn
+    dot = Image.new("RGBA", (10, 10), (0, 255, 0, 255))
+    frame = av.VideoFrame(2, 2, "rgba")
+    layer = lambda x, y, a=0, b=1: Layer(frame, x, y, Fraction(a), Fraction(b))  # noqa: E731
+    assert overlaps([(ring, layer(0, 0)), (dot, layer(5, 10))]) == 0  # boxes meet, pixels do not
+    assert overlaps([(ring, layer(0, 0)), (dot, layer(5, 0))]) == 1
+    assert overlaps([(ring, layer(0, 0)), (dot, layer(5, 0, 1, 2))]) == 0  # never on screen together
+
+
+def test_stills_get_a_gentle_pan_and_zoom_when_effects_are_allowed(tmp_path: Path) -> None:
+    """AllowVfxEffect with no effect drawn: each still pans and zooms (Ken Burns) instead of sitting
+    motionless; every frame differs from the one before, and nothing is frozen."""
+    picture = Image.new("RGB", (400, 300))
+    picture.putdata(
+        [((x * 7) % 256, (y * 5) % 256, ((x + y) * 3) % 256) for y in range(300) for x in range(400)]
+    )
+    picture.save(tmp_path / "photo.png")
+    groups = [cfg.MediaGroup(group_name="a", media_array=[f"file://{tmp_path}/photo.png"], duration=2)]
+    pc = cfg.ProcessConfig(allow_vfx_effect=True, vfx_effect_probability=0)
+    cmd = render_pb2.RenderCommand(
+        batch_id="b", sub_job_id="b-0", index=0, count=1, seed=1,
+        input_config=cfg.InputConfig(media_group_array=groups),
+        editing_config=cfg.EditingConfig(process_config=pc),
+        output_config=cfg.OutputConfig(width=180, height=320), output_url=f"file://{tmp_path}/out.mp4",
+    )  # fmt: skip
+    state = JobState()
+    done = run_job(cmd, WorkerSettings(media_roots=(str(tmp_path),), output_dir=str(tmp_path)), state)
+    (shot,) = json.loads(state.plan_json)["Shots"]
+    assert shot["Effect"].startswith("kenburns-")
+    assert json.loads(done.qc_json)["FrozenRuns"] == []
+    with av.open(done.media_url.removeprefix("file://")) as c:
+        frames = [bytes(f.planes[0]) for f in c.decode(video=0)]
+    # It moves all along: at this small size the pan can round to the same pixel for a frame or two,
+    # never for three in a row.
+    same = [a == b for a, b in zip(frames, frames[1:], strict=False)]
+    assert len(frames) == 60 and not any(all(same[i : i + 2]) for i in range(len(same) - 1)), same

@@ -1,0 +1,137 @@
+"""The quality report of an output, measured on the written file (not computed from the plan).
+
+One decoding pass over the MP4: the picture is scaled down to a thumbnail strip and run through
+libavfilter's blackdetect and freezedetect; the sound through ebur128 (render/audio.py's measure).
+Black or frozen stretches where the plan shows a still image are the image, not a fault, and are left
+out (a dark stretch of a source clip is reported: telling it from a fault would mean decoding the
+sources again).
+The digest hashes the decoded thumbnails and samples: two outputs that look and sound the same have
+the same digest, whatever the encoder wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+from av.filter import Graph
+from av.video.frame import VideoFrame
+
+from worker.plan import VariantPlan
+from worker.render.audio import SAMPLE_RATE, measure
+from worker.render.filters import pull_available
+
+THUMB_WIDTH = 96  # pixels: enough for black and freeze detection and the digest, cheap to scale to
+BLACK_MIN_S = 0.1  # a black stretch shorter than this is a cut, not a fault
+FREEZE_MIN_S = 0.5
+FREEZE_NOISE = "-50dB"
+
+
+@dataclass
+class QualityReport:
+    duration_s: float
+    loudness_lufs: float
+    true_peak_db: float
+    av_end_offset_s: float  # where the sound ends minus where the picture ends
+    # Black and frozen stretches, except where the plan shows a still image (that is the image).
+    black_runs: list[tuple[float, float]] = field(default_factory=list)
+    frozen_runs: list[tuple[float, float]] = field(default_factory=list)
+    text_overlaps: int = 0  # pairs of texts or stickers whose drawn pixels meet while both show
+    digest: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "Duration": round(self.duration_s, 4), "Loudness": round(self.loudness_lufs, 2),
+            "TruePeak": round(self.true_peak_db, 2), "AVEndOffset": round(self.av_end_offset_s, 4),
+            "BlackRuns": [{"Start": round(a, 3), "End": round(b, 3)} for a, b in self.black_runs],
+            "FrozenRuns": [{"Start": round(a, 3), "End": round(b, 3)} for a, b in self.frozen_runs],
+            "TextOverlaps": self.text_overlaps, "Digest": self.digest,
+        })  # fmt: skip
+
+
+def measure_output(path: str, plan: VariantPlan, text_overlaps: int = 0) -> QualityReport:
+    digest = hashlib.sha256()
+    picture = _picture(path, digest)
+    with av.open(path) as c:
+        audio = c.streams.audio[0] if c.streams.audio else None
+        frames = list(c.decode(audio)) if audio is not None else []
+    for f in frames:
+        digest.update(bytes(f.planes[0])[: 4 * f.samples])
+    sound_end = sum(f.samples for f in frames) / SAMPLE_RATE
+    loudness = measure(frames) if frames else None  # decoded AAC: fltp stereo 48 kHz, as measure takes
+    stills = [
+        (float(start), float(start + shot.duration_s))
+        for shot, start in zip(plan.shots, plan.starts_s, strict=True)
+        if shot.is_image and not shot.effect
+    ]
+    return QualityReport(
+        duration_s=picture.duration_s,
+        loudness_lufs=loudness.integrated_lufs if loudness else -70.0,
+        true_peak_db=loudness.true_peak_db if loudness else -70.0,
+        av_end_offset_s=sound_end - picture.duration_s if frames else 0.0,
+        black_runs=[r for r in picture.black if not _inside(r, stills)],
+        frozen_runs=[r for r in picture.frozen if not _inside(r, stills)],
+        text_overlaps=text_overlaps,
+        digest=digest.hexdigest()[:16],
+    )
+
+
+@dataclass
+class _Picture:
+    duration_s: float
+    black: list[tuple[float, float]]
+    frozen: list[tuple[float, float]]
+
+
+def _picture(path: str, digest: hashlib._Hash) -> _Picture:
+    black: list[tuple[float, float]] = []
+    frozen: list[tuple[float, float]] = []
+    black_from = frozen_from = None
+    count, fps = 0, Fraction(30)
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = stream.average_rate or fps
+        graph = sink = source = None
+        for frame in c.decode(stream):
+            if graph is None:
+                graph = Graph()
+                source = graph.add_buffer(template=stream)
+                sink = graph.add("buffersink")
+                graph.link_nodes(
+                    source,
+                    graph.add("scale", f"{THUMB_WIDTH}:-2"),
+                    graph.add("blackdetect", d=str(BLACK_MIN_S), pix_th="0.10"),
+                    graph.add("freezedetect", n=FREEZE_NOISE, d=str(FREEZE_MIN_S)),
+                    graph.add("format", "gray"),
+                    sink,
+                ).configure()
+            assert source is not None and sink is not None
+            count += 1
+            source.push(frame)
+            for out in pull_available(sink, VideoFrame)[0]:
+                digest.update(bytes(out.planes[0]))
+                meta = out.metadata
+                if "lavfi.black_start" in meta:
+                    black_from = float(meta["lavfi.black_start"])
+                if "lavfi.black_end" in meta and black_from is not None:
+                    black.append((black_from, float(meta["lavfi.black_end"])))
+                    black_from = None
+                if "lavfi.freezedetect.freeze_start" in meta:
+                    frozen_from = float(meta["lavfi.freezedetect.freeze_start"])
+                if "lavfi.freezedetect.freeze_end" in meta and frozen_from is not None:
+                    frozen.append((frozen_from, float(meta["lavfi.freezedetect.freeze_end"])))
+                    frozen_from = None
+    duration = float(count / fps)
+    if black_from is not None:
+        black.append((black_from, duration))
+    if frozen_from is not None:
+        frozen.append((frozen_from, duration))
+    return _Picture(duration, black, frozen)
+
+
+def _inside(run: tuple[float, float], stills: list[tuple[float, float]], slack: float = 0.1) -> bool:
+    return any(a - slack <= run[0] and run[1] <= b + slack for a, b in stills)
