@@ -24,7 +24,7 @@ from av.video.frame import VideoFrame  # noqa: E402
 from reference import FULL, QUICK, commands, job_document, make_media, plan_of  # noqa: E402
 
 from worker.plan import VariantPlan  # noqa: E402
-from worker.render.compose import _layers, _picture, _urls, render_variant, shot_frame_counts  # noqa: E402
+from worker.render.compose import _drawn, _picture, _urls, render_variant, shot_frame_counts  # noqa: E402
 from worker.render.encode import Encoder  # noqa: E402
 from worker.render.fonts import FontBook  # noqa: E402
 from worker.render.inputs import open_input  # noqa: E402
@@ -67,7 +67,7 @@ def count(frames: Iterator[VideoFrame]) -> int:
 
 
 def picture(plan: VariantPlan, sources: dict[str, str], canvas: Canvas) -> Iterator[VideoFrame]:
-    timeline = Timeline(plan, _layers(plan, sources, FontBook()))
+    timeline = Timeline(plan, [layer for layer, _ in _drawn(plan, sources, FontBook())])
     return _picture(plan, sources, canvas, timeline, None)
 
 

@@ -114,6 +114,12 @@ def submit_request(doc: dict[str, Any], base_dir: str) -> api.SubmitBatchMediaPr
 def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namespace) -> int:
     doc = load_job_file(args.job_file)
     req = submit_request(doc, os.path.dirname(os.path.abspath(args.job_file)))
+    if args.dry_run:
+        planned = stub.PlanBatchMediaProducingJob(api.PlanBatchMediaProducingJobRequest(job=req), timeout=120)
+        for warning in planned.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        _print(planned)
+        return 0
     resp = stub.SubmitBatchMediaProducingJob(req, timeout=30)
     if resp.ignored_fields:
         print(f"warning: ignored fields unknown to ICE and reelmill: {', '.join(resp.ignored_fields)}",

@@ -173,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", action="store_true", help="wait for the end; print the job; fail unless Finished"
     )
     mode.add_argument("--watch", action="store_true", help="print every change until the end")
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="submit nothing: print every variant's plan and a render-time estimate (JSON)",
+    )
     sm.add_argument(
         "--timeout", type=float, default=3600, help="seconds to wait at most (default: %(default)s)"
     )

@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 from gateway.app import Application
 from gateway.errors import GatewayError, InvalidArgumentError, Status
 from gateway.tenants import Authenticator
-from gateway.views import batch_message, media_message, template_message
+from gateway.views import batch_message, media_message, plan_messages, template_message
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -77,6 +77,17 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
         return api.SubmitBatchMediaProducingJobResponse(
             request_id=_request_id(), job_id=done.job_id, ignored_fields=done.ignored_fields,
             combinations=done.combinations, warnings=done.warnings,
+        )  # fmt: skip
+
+    @_unary
+    async def PlanBatchMediaProducingJob(
+        self, request: api.PlanBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
+    ) -> api.PlanBatchMediaProducingJobResponse:
+        done = await self.app.plan(self._tenant(context), request.job)
+        return api.PlanBatchMediaProducingJobResponse(
+            request_id=_request_id(), plans=plan_messages(done.plans, done.render_seconds),
+            combinations=done.combinations, warnings=done.warnings,
+            ignored_fields=done.ignored_fields, render_seconds=round(sum(done.render_seconds), 2),
         )  # fmt: skip
 
     @_unary

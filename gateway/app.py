@@ -59,6 +59,9 @@ TEMPLATE_MEDIA = (("content", "config_json", "Config"),)
 PROBE_TIMEOUT_S = 60.0  # a worker fetches (http media: downloads) and decodes the first frame
 # (tenant, url, timeout_s) -> what a worker found; the gateway bus's probe_media.
 Probe = Callable[[str, str, float], Awaitable[render_pb2.MediaProbeReply]]
+# (request, timeout_s) -> a worker's plans of a batch; the gateway bus's plan_batch.
+Planner = Callable[[render_pb2.PlanRequest, float], Awaitable[render_pb2.PlanReply]]
+PLAN_TIMEOUT_S = 60.0  # a worker fetches and probes the batch's media and speaks its texts
 WATCH_RECHECK_S = 1.0
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -73,6 +76,17 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """A dry run's answer: per variant its plan (JSON) and render-time estimate."""
+
+    plans: list[str]
+    render_seconds: list[float]
+    ignored_fields: tuple[str, ...]
+    combinations: int
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Page:
     rows: list[BatchRow]
     next_token: str
@@ -81,11 +95,13 @@ class Page:
 
 class Application:
     def __init__(self, settings: GatewaySettings, batches: Batches, templates: Templates, relay: OutboxRelay,
-                 changes: BatchChanges, media: MediaLibrary, probe: Probe) -> None:  # fmt: skip
+                 changes: BatchChanges, media: MediaLibrary, probe: Probe,
+                 planner: Planner | None = None) -> None:  # fmt: skip
         self.batches = batches
         self.templates = templates
         self.media = media
         self.probe = probe
+        self.planner = planner
         self.relay = relay
         self.changes = changes
         self.roots = Roots(media=settings.media_roots, output=settings.output_dir,
@@ -108,6 +124,25 @@ class Application:
         combos = combinations(job)
         warnings = repeat_warnings(job.count, combos) if job.job_type == jobspec.SCRIPT else ()
         return Submitted(result.job_id, job.ignored_fields, combos, warnings)
+
+    async def plan(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Planned:
+        """A dry run: the request validated as Submit would, then every variant planned by a worker
+        (media probed, texts spoken, fonts measured); nothing is stored or queued."""
+        request = await self._resolve_media(tenant, _with_template_ids(request), SUBMIT_MEDIA)
+        templates = await self._templates(tenant, list(request.template_config))
+        job = validate_submit(request, self.roots, templates)
+        if self.planner is None:
+            raise UnavailableError("this gateway has no worker connection for dry runs")
+        reply = await self.planner(plan_request(tenant, job), PLAN_TIMEOUT_S)
+        if reply.error_code:
+            raise InvalidArgumentError(
+                [FieldViolation("InputConfig", f"{reply.error_code}: {reply.error_message}")]
+            )
+        combos = combinations(job)
+        warnings = repeat_warnings(job.count, combos) if job.job_type == jobspec.SCRIPT else ()
+        return Planned(
+            list(reply.plan_json), list(reply.render_seconds), job.ignored_fields, combos, warnings
+        )
 
     async def get(self, tenant: str, job_id: str) -> BatchWithSubJobs:
         return await asyncio.to_thread(self.batches.get, tenant, job_id)
@@ -281,6 +316,27 @@ def new_batch(tenant: str, job: ValidJob) -> NewBatch:
         editing_config=message_json(job.editing_config), output_config=message_json(job.output_config),
         user_data=job.user_data, seed=job.seed, sub_jobs=subs, messages=messages,
     )  # fmt: skip
+
+
+def plan_request(tenant: str, job: ValidJob) -> render_pb2.PlanRequest:
+    """What a worker needs to plan every variant of the job, as the batch's commands would say it:
+    one command per config set (the request's, or one per template) and which set each variant takes."""
+    seed = job.seed if job.seed is not None else _seed_of(uuid.uuid4().hex)
+    request = render_pb2.PlanRequest()
+    for input_config, editing_config, output_config in job.config_sets:
+        request.config_sets.append(
+            render_pb2.RenderCommand(
+                count=job.count,
+                tenant=tenant,
+                seed=seed,
+                input_config=input_config,
+                editing_config=editing_config,
+                output_config=output_config,
+                spec=jobspec.encode(jobspec.normalise(input_config, editing_config, output_config)),
+            )  # fmt: skip
+        )
+    request.config_set_of.extend(job.config_set_of(index, seed) for index in range(job.count))
+    return request
 
 
 def page_size(max_results: int) -> int:

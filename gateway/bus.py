@@ -123,21 +123,32 @@ class GatewayBus:
     async def probe_media(self, tenant: str, url: str, timeout_s: float) -> render_pb2.MediaProbeReply:
         """A worker's probe of a media for the library (request–reply: workers can reach media, gateways
         need not). BusUnavailableError when no worker answers in time."""
+        request = render_pb2.MediaProbeRequest(tenant=tenant, url=url).SerializeToString()
+        data = await self._ask(topology.MEDIA_PROBE_SUBJECT, request, timeout_s, "probe the media")
+        return render_pb2.MediaProbeReply.FromString(data)
+
+    async def plan_batch(self, request: render_pb2.PlanRequest, timeout_s: float) -> render_pb2.PlanReply:
+        """A worker's dry run of a batch: its plans. BusUnavailableError when no worker answers in time."""
+        data = await self._ask(
+            topology.PLAN_SUBJECT, request.SerializeToString(), timeout_s, "plan the batch"
+        )
+        return render_pb2.PlanReply.FromString(data)
+
+    async def _ask(self, subject: str, request: bytes, timeout_s: float, what: str) -> bytes:
         if self.nc is None:
             raise BusUnavailableError("not connected to NATS")
-        request = render_pb2.MediaProbeRequest(tenant=tenant, url=url).SerializeToString()
         loop = asyncio.get_running_loop()
         patience = loop.time() + NO_WORKER_WAIT_S  # a worker starting or restarting subscribes in a moment
         while True:
             try:
-                reply = await self.nc.request(topology.MEDIA_PROBE_SUBJECT, request, timeout=timeout_s)
-                return render_pb2.MediaProbeReply.FromString(reply.data)
+                reply = await self.nc.request(subject, request, timeout=timeout_s)
+                return bytes(reply.data)
             except nats.errors.NoRespondersError as e:
                 if loop.time() >= patience:
-                    raise BusUnavailableError("no worker is running to probe the media") from e
+                    raise BusUnavailableError(f"no worker is running to {what}") from e
                 await asyncio.sleep(0.25)
             except (TimeoutError, nats.errors.Error, OSError) as e:
-                raise BusUnavailableError(f"no worker probed the media within {timeout_s:g} s: {e!r}") from e
+                raise BusUnavailableError(f"no worker could {what} within {timeout_s:g} s: {e!r}") from e
 
     async def publish_many(self, messages: list[tuple[str, bytes, str]]) -> list[bool]:
         """Publishes (subject, payload, msg_id) messages pipelined: all sent, then all acks awaited.

@@ -66,7 +66,8 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     sweeper = Sweeper(batches, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
-    app = Application(settings, batches, Templates(tx), relay, changes, MediaLibrary(tx), bus.probe_media)
+    app = Application(settings, batches, Templates(tx), relay, changes, MediaLibrary(tx), bus.probe_media,
+                      bus.plan_batch)  # fmt: skip
     server = grpc.aio.server(
         interceptors=[ObservingInterceptor()],
         options=[("grpc.max_receive_message_length", settings.max_request_bytes)],

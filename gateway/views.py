@@ -78,19 +78,33 @@ def quality_report(qc_json: str, distinct: bool) -> api.QualityReport | None:
 def repeat_of(sub_jobs: list[SubJobRow]) -> dict[int, int]:
     """Variant → the earliest variant that looks and sounds the same: the same plan (fingerprint), or
     an output that decodes to the same picture and sound (digest), as far as known so far."""
+    # The plan's fingerprint (same plan), and the output's digest (same decoded picture and sound).
+    plans = {sub.idx: [f"plan:{k}" for k in _field(sub.plan, "Fingerprint")] for sub in sub_jobs}
+    return first_alike(
+        {sub.idx: plans[sub.idx] + [f"out:{k}" for k in _field(sub.qc, "Digest")] for sub in sub_jobs}
+    )
+
+
+def first_alike(keys: dict[int, list[str]]) -> dict[int, int]:
+    """Variant → the earliest variant that shares one of its keys (variants without any are no repeats)."""
     first: dict[str, int] = {}
     out: dict[int, int] = {}
-    for sub in sorted(sub_jobs, key=lambda s: s.idx):
-        # The plan's fingerprint (same plan), and the output's digest (same decoded picture and sound).
-        keys = [f"plan:{k}" for k in _field(sub.plan, "Fingerprint")] + [
-            f"out:{k}" for k in _field(sub.qc, "Digest")
-        ]
-        earlier = [first[k] for k in keys if k in first]
+    for index in sorted(keys):
+        earlier = [first[k] for k in keys[index] if k in first]
         if earlier:
-            out[sub.idx] = min(earlier)
-        for k in keys:
-            first.setdefault(k, sub.idx)
+            out[index] = min(earlier)
+        for k in keys[index]:
+            first.setdefault(k, index)
     return out
+
+
+def plan_messages(plans: list[str], render_seconds: list[float]) -> list[api.VariantPlan]:
+    """A dry run's plans, each with the earlier variant it repeats (the same plan fingerprint)."""
+    repeats = first_alike({i: _field(plan, "Fingerprint") for i, plan in enumerate(plans)})
+    return [
+        api.VariantPlan(index=i, plan=plan, render_seconds=seconds, repeat_of=repeats.get(i))
+        for i, (plan, seconds) in enumerate(zip(plans, render_seconds, strict=True))
+    ]
 
 
 def _field(doc_json: str, name: str) -> list[str]:

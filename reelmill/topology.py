@@ -26,6 +26,10 @@ DUPLICATE_WINDOW_S = 600.0
 MEDIA_PROBE_SUBJECT = "media.probe"
 MEDIA_PROBE_GROUP = "media-probers"
 
+# A dry run asks a worker for a batch's plans (core NATS request–reply, one worker of the group).
+PLAN_SUBJECT = "plan.request"
+PLAN_GROUP = "planners"
+
 
 def command_subject(tenant: str, sub_job_id: str) -> str:
     return f"render.cmd.{tenant}.{sub_job_id}"

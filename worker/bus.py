@@ -69,15 +69,23 @@ class WorkerBus:
 
     async def serve_probes(self, probe: Callable[[bytes], Awaitable[bytes]]) -> None:
         """Answers the media library's probe requests (one worker of the group each), with `probe`."""
+        await self._serve(topology.MEDIA_PROBE_SUBJECT, topology.MEDIA_PROBE_GROUP, probe, "a media probe")
+
+    async def serve_plans(self, plan: Callable[[bytes], Awaitable[bytes]]) -> None:
+        """Answers dry runs (one worker of the group each), with `plan`."""
+        await self._serve(topology.PLAN_SUBJECT, topology.PLAN_GROUP, plan, "a dry run")
+
+    async def _serve(self, subject: str, group: str, handler: Callable[[bytes], Awaitable[bytes]],
+                     what: str) -> None:  # fmt: skip
         assert self.nc is not None
 
         async def answer(msg: Msg) -> None:
             try:
-                await msg.respond(await probe(msg.data))
+                await msg.respond(await handler(msg.data))
             except (TimeoutError, OSError, nats.errors.Error) as e:
-                log.warning("could not answer a media probe: %r", e)
+                log.warning("could not answer %s: %r", what, e)
 
-        await self.nc.subscribe(topology.MEDIA_PROBE_SUBJECT, queue=topology.MEDIA_PROBE_GROUP, cb=answer)
+        await self.nc.subscribe(subject, queue=group, cb=answer)
 
     async def next_command(self, timeout_s: float) -> Msg | None:
         assert self.sub is not None

@@ -19,6 +19,7 @@ from reelmill import logs
 from reelmill.v1 import render_pb2
 from worker import metrics
 from worker.bus import WorkerBus
+from worker.dryrun import plan_batch
 from worker.errors import BusUnavailableError, RenderCancelledError, RenderTimeoutError, WorkerError
 from worker.job import JobState, Rendered, existing_output, run_job
 from worker.library import probe_for_library
@@ -42,12 +43,17 @@ class Worker:
         if not await self.bus.connect(stop):
             return
         await self.bus.serve_probes(self._probe)
+        await self.bus.serve_plans(self._plan)
         slots = [asyncio.create_task(self._slot(stop), name=f"slot-{i}") for i in range(self.settings.slots)]
         await asyncio.gather(*slots)
 
     async def _probe(self, data: bytes) -> bytes:
         """A media library probe, in a thread: it fetches and decodes like a render."""
         return await asyncio.to_thread(probe_for_library, data, self.settings)
+
+    async def _plan(self, data: bytes) -> bytes:
+        """A dry run, in a thread: it fetches, probes and speaks like a render."""
+        return await asyncio.to_thread(plan_batch, data, self.settings)
 
     async def _slot(self, stop: asyncio.Event) -> None:
         while not stop.is_set() and not self.stuck:

@@ -114,32 +114,45 @@ def synthesised_narration(settings: WorkerSettings, out_dir: str) -> Narrate:
 def run_job(
     cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobState, narrate: Narrate | None = None
 ) -> Rendered:
+    sources: dict[str, str] = {}
+    facts: dict[str, MediaFacts] = {}
+    fonts = FontBook(settings.font_dirs, settings.default_font)
+    with tempfile.TemporaryDirectory(prefix="narration-", dir=made(settings.cache_dir)) as speech_dir:
+        speak = narrate or synthesised_narration(settings, speech_dir)
+        plan = prepare(cmd, settings, speak, fonts, sources, facts)
+        return _render(cmd, settings, state, plan, sources, fonts)
+
+
+def prepare(
+    cmd: render_pb2.RenderCommand,
+    settings: WorkerSettings,
+    speak: Narrate,
+    fonts: FontBook,
+    sources: dict[str, str],
+    facts: dict[str, MediaFacts],
+) -> VariantPlan:
+    """The variant's plan: its media fetched and probed into `sources` and `facts` (what is there
+    already is not fetched again: a dry run plans a whole batch with them), its texts spoken."""
     try:
         spec = jobspec.of_command(cmd)
     except jobspec.SpecError as e:
         raise BadCommandError(str(e)) from e
     sel = select(cmd, spec)
-    sources: dict[str, str] = {}
-    facts: dict[str, MediaFacts] = {}
     visual = media_urls(cmd) + [u for u in (sel.background_image_url,) if u]
     if sel.sticker is not None:
         visual.append(sel.sticker.media_url)
     for url in dict.fromkeys(visual):
-        sources[url] = fetch.local_path(url, settings)
-        facts[url] = checked(probe(sources[url], url, max_pixels=settings.max_media_pixels), settings)
-    if sel.music_url:
+        if url not in facts:
+            sources[url] = fetch.local_path(url, settings)
+            facts[url] = checked(probe(sources[url], url, max_pixels=settings.max_media_pixels), settings)
+    if sel.music_url and sel.music_url not in sources:
         sources[sel.music_url] = fetch.local_path(sel.music_url, settings)
-
-    with tempfile.TemporaryDirectory(prefix="narration-", dir=_made(settings.cache_dir)) as speech_dir:
-        speak = narrate or synthesised_narration(settings, speech_dir)
-        rate, language = spec.speech.rate, spec.speech.language
-        narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
-        fonts = FontBook(settings.font_dirs, settings.default_font)
-        plan = plan_variant(cmd, facts, narrations, FontMetrics(fonts))
-        return _render(cmd, settings, state, plan, sources, fonts)
+    rate, language = spec.speech.rate, spec.speech.language
+    narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
+    return plan_variant(cmd, facts, narrations, FontMetrics(fonts))
 
 
-def _made(folder: str) -> str:
+def made(folder: str) -> str:
     os.makedirs(folder, exist_ok=True)
     return folder
 

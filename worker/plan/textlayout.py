@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 from itertools import combinations
 from typing import Protocol
 
@@ -428,7 +429,7 @@ def break_lines(
     single wide character left alone on the last line takes the last piece of the line before."""
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
-        units = list(paragraph) if anywhere else list(line_break_units(paragraph, property=_property))
+        units = list(paragraph) if anywhere else list(_units(paragraph))
         rows: list[list[str]] = [[]]
         for unit in units:
             candidate = "".join(rows[-1]) + unit
@@ -441,6 +442,12 @@ def break_lines(
             rows[-1].insert(0, rows[-2].pop())  # no orphan
         lines += ["".join(r).strip() for r in rows]
     return lines
+
+
+@lru_cache(maxsize=1024)
+def _units(paragraph: str) -> tuple[str, ...]:
+    """The pieces between UAX #14's break opportunities (the same texts recur over a batch's variants)."""
+    return tuple(line_break_units(paragraph, property=_property))
 
 
 def _wide(ch: str) -> bool:
