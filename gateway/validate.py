@@ -496,12 +496,15 @@ def _check_gain(v: Violations, path: str, conf: Any) -> None:
 def _check_style(v: Violations, path: str, style: cfg.TextStyle) -> None:
     if style.HasField("font_size") and not 8 <= style.font_size <= 400:
         v.add(f"{path}.FontSize", "must be 8–400")
-    for fname, label in (("font_color", "FontColor"), ("outline_colour", "OutlineColour")):
+    for fname, label in (("font_color", "FontColor"), ("outline_colour", "OutlineColour"),
+                         ("back_colour", "BackColour")):  # fmt: skip
         value = getattr(style, fname)
         if value and not COLOR.match(value):
             v.add(f"{path}.{label}", "must be #RRGGBB or #RRGGBBAA")
     if style.HasField("outline") and not 0 <= style.outline <= 50:
         v.add(f"{path}.Outline", "must be 0–50")
+    if style.HasField("shadow") and not 0 <= style.shadow <= 50:
+        v.add(f"{path}.Shadow", "must be 0–50")
     if style.alignment and style.alignment not in TEXT_ALIGNMENTS:
         v.add(f"{path}.Alignment", f"must be one of {', '.join(TEXT_ALIGNMENTS)}")
     for fname, label in (("x", "X"), ("y", "Y"), ("text_width", "TextWidth")):

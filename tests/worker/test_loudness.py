@@ -130,3 +130,32 @@ def test_music_loops_without_a_gap(media: Path, tmp_path: Path, music: str) -> N
     ]
     typical = sorted(levels)[len(levels) // 2]
     assert min(levels) > 0.7 * typical
+
+
+def test_cuts_between_shots_crossfade_without_a_dip(tmp_path: Path) -> None:
+    """Two clips of steady tones, cut at 1.5 s: the sound passes from one to the other without falling
+    quiet (each shot's sound runs on under the next one's for 20 ms)."""
+    make_video(str(tmp_path / "a.mp4"), 160, 90, 3.0, tone_hz=300)
+    make_video(str(tmp_path / "b.mp4"), 160, 90, 3.0, tone_hz=450)
+    groups = [
+        cfg.MediaGroup(group_name=g, media_array=[f"file://{tmp_path}/{g}.mp4"], duration=1.5)
+        for g in ("a", "b")
+    ]
+    cmd = render_pb2.RenderCommand(
+        batch_id="b", sub_job_id="b-x", index=0, count=1, seed=1,
+        input_config=cfg.InputConfig(media_group_array=groups),
+        output_config=cfg.OutputConfig(width=160, height=288, audio=cfg.AudioSettings(normalize=False)),
+        output_url=f"file://{tmp_path}/cut.mp4",
+    )  # fmt: skip
+    done = run_job(cmd, WorkerSettings(media_roots=(str(tmp_path),), output_dir=str(tmp_path)), JobState())
+    with av.open(done.media_url.removeprefix("file://")) as c:
+        left = array("f")
+        for frame in c.decode(audio=0):
+            left.frombytes(bytes(frame.planes[0])[: 4 * frame.samples])
+    window, cut = 240, 72000  # 5 ms; the cut at 1.5 s
+    levels = [
+        math.sqrt(sum(x * x for x in left[i : i + window]) / window)
+        for i in range(cut - 48000 // 10, cut + 48000 // 10, window)
+    ]
+    typical = sorted(levels)[len(levels) // 2]
+    assert min(levels) > 0.6 * typical, [round(v / typical, 2) for v in levels]

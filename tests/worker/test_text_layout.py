@@ -52,6 +52,8 @@ def command(
     if explicit:  # explicit sizes, alignment and places, the title's too close above its sub-heading
         title_style.font_size, title_style.alignment, title_style.y = round(w * 0.09), "TopLeft", 0.07
         sub_style.font_size, sub_style.alignment, sub_style.y = round(w * 0.07), "TopLeft", 0.12
+        for style in (title_style, sub_style):  # with a box and a shadow, which the boxes include
+            style.back_colour, style.shadow = "#202020CC", max(2, round(w * 0.004))
     ic = cfg.InputConfig(
         media_group_array=[cfg.MediaGroup(group_name="g", media_array=[f"file://{media}"], duration=0.2)],
         title_array=[title],
@@ -194,3 +196,18 @@ def test_emoji_are_drawn_in_colour_from_the_emoji_font() -> None:
     # A character no font has is reported, not silently drawn as a box.
     plan = plan_variant(command((540, 960), "A\U000e01f0\u0b80", "x"), FACTS, {}, FontMetrics(fonts))
     assert plan.captions[0].missing
+
+
+def test_a_box_and_a_shadow_are_drawn_inside_the_text_box() -> None:
+    fonts = FontBook()
+    cmd = command((540, 960), "Boxed", "x", title_color="#FFFFFF")
+    cmd.editing_config.title_config.back_colour = "#3050D0"
+    cmd.editing_config.title_config.shadow = 4
+    plan = plan_variant(cmd, FACTS, {}, FontMetrics(fonts))
+    title = plan.captions[0]
+    plain = plan_variant(command((540, 960), "Boxed", "x"), FACTS, {}, FontMetrics(fonts)).captions[0]
+    assert title.box[2] > plain.box[2] and title.box[3] > plain.box[3]  # type: ignore[index]  # padding
+    image = draw_caption(title, fonts, (540, 960)).image
+    assert image.size == title.box[2:]  # type: ignore[index]
+    assert image.getpixel((title.look.padding_px, image.height // 2))[:3] == (0x30, 0x50, 0xD0)  # the box
+    assert image.getpixel((image.width - 1, 0))[3] == 0  # the shadow's strip outside the box is clear

@@ -47,6 +47,9 @@ def text_look(
         x_px=x,
         y_px=y,
         width_px=max(width, size),
+        shadow_px=round(style.shadow * k) if style.HasField("shadow") else 0,
+        box_color=style.back_colour,
+        padding_px=round(size * BOX_PADDING) if style.back_colour else 0,
     )
 
 
@@ -80,6 +83,7 @@ def place(msg: Any, name: str, extent: int, k: Fraction, default: Fraction) -> i
     return round(value * k) if value > 1 else round(value * extent)
 
 
+BOX_PADDING = Fraction(1, 4)  # of the font size, between a BackColour box's edge and its text
 _DEFAULT_ALIGNMENT = {"Title": "TopCenter", "SubHeading": "TopCenter", "Subtitle": "BottomCenter"}
 _DEFAULT_Y = {
     ("Title", "Top"): Fraction(8, 100), ("Title", "Center"): Fraction(1, 2),

@@ -57,6 +57,9 @@ class TextLook:
     x_px: int
     y_px: int
     width_px: int  # lines wrap at this width
+    shadow_px: int = 0  # a drop shadow this far down and right
+    box_color: str = ""  # a rounded box behind the text (#RRGGBB or #RRGGBBAA), "" for none
+    padding_px: int = 0  # between the box's edge and the text (0 without a box)
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,8 @@ class VariantPlan:
                         "X": c.look.x_px,
                         "Y": c.look.y_px,
                         "TextWidth": c.look.width_px,
+                        **({"Shadow": c.look.shadow_px} if c.look.shadow_px else {}),
+                        **({"BackColour": c.look.box_color} if c.look.box_color else {}),
                     },
                     **({"Lines": list(c.lines)} if c.lines else {}),
                     **({"Box": list(c.box)} if c.box else {}),

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from uniseg.linebreak import LB, line_break, line_break_units
 
-from worker.plan.model import Caption, StickerLayer
+from worker.plan.model import Caption, StickerLayer, TextLook
 
 SAFE_MARGIN = Fraction(1, 20)  # of the frame's width (sides) and height (top, bottom)
 GAP = Fraction(1, 3)  # between two stacked blocks, of the lower block's font size
@@ -160,9 +160,12 @@ def _attempt(
     out = []
     for i, c in enumerate(captions):
         b = blocks[i]
+        original = c.look.size_px
         look = replace(
-            c.look, size_px=b.size_px, outline_px=_stroke(c.look.outline_px, b.size_px, c.look.size_px)
-        )
+            c.look, size_px=b.size_px, outline_px=_stroke(c.look.outline_px, b.size_px, original),
+            shadow_px=_stroke(c.look.shadow_px, b.size_px, original),
+            padding_px=_stroke(c.look.padding_px, b.size_px, original),
+        )  # fmt: skip
         lost = metrics.missing(c.text, c.look.font)
         out.append(replace(c, look=look, lines=b.lines, box=(b.x, b.y, b.width, b.height), missing=lost))
     texts = [_box(b) for b in blocks.values()]
@@ -321,21 +324,20 @@ def _block(
     smallest = max(round(look.size_px * scale * MIN_SHRINK), 6)
     max_lines = MAX_LINES.get(c.kind[:10], 3)
     while True:
-        stroke = _stroke(look.outline_px, size, look.size_px)
-        lines = break_lines(c.text, _measure(metrics, look.font, size), room - 2 * stroke)
+        edge, shadow = _frame(look, size)  # outline and box padding on every side; shadow right, below
+        free = room - 2 * edge - shadow
+        lines = break_lines(c.text, _measure(metrics, look.font, size), free)
         widest = max((metrics.width(line, look.font, size) for line in lines), default=0)
-        if (widest <= room - 2 * stroke and len(lines) <= max_lines) or size <= smallest:
+        if (widest <= free and len(lines) <= max_lines) or size <= smallest:
             break
         size = max(smallest, size - max(1, size // 20))
-    if widest > room - 2 * stroke:  # still too wide at the smallest size: break inside words
-        lines = break_lines(
-            c.text, lambda t: metrics.width(t, look.font, size), room - 2 * stroke, anywhere=True
-        )
+    if widest > free:  # still too wide at the smallest size: break inside words
+        lines = break_lines(c.text, _measure(metrics, look.font, size), free, anywhere=True)
         widest = max((metrics.width(line, look.font, size) for line in lines), default=0)
     ascent, descent = metrics.extent(look.font, size)
     step = round(size * LINE_SPACING)
-    width = round(widest) + 2 * stroke
-    height = step * (len(lines) - 1) + ascent + descent + 2 * stroke
+    width = round(widest) + 2 * edge + shadow
+    height = step * (len(lines) - 1) + ascent + descent + 2 * edge + shadow
     x = look.x_px
     if look.alignment.endswith("Right"):
         x -= width
@@ -354,7 +356,16 @@ def _measure(metrics: TextMetrics, font: str, size: int) -> Callable[[str], floa
 
 
 def _stroke(outline_px: int, size: int, original: int) -> int:
+    """A length of the style (outline, shadow, padding) at another size of its text."""
     return round(outline_px * size / original) if original else outline_px
+
+
+def _frame(look: TextLook, size: int) -> tuple[int, int]:
+    """(outline + box padding, shadow) in pixels at `size`: what a block adds around its lines."""
+    outline, padding, shadow = (
+        _stroke(px, size, look.size_px) for px in (look.outline_px, look.padding_px, look.shadow_px)
+    )
+    return outline + padding, shadow
 
 
 def _room(alignment: str, x: int, w: int, margin: int, x_given: bool) -> int:

@@ -6,13 +6,15 @@ The images are overlaid by the timeline graph; no text is drawn per frame.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image, ImageDraw, ImageFont
 
 from worker.plan import Caption, TextLook
 from worker.plan.textlayout import LINE_SPACING
 from worker.render.fonts import EMOJI_STRIKE, FontBook, line_width, runs
+
+SHADOW_COLOR = "#00000099"
 
 
 @dataclass(frozen=True)
@@ -38,21 +40,29 @@ def draw_caption(caption: Caption, fonts: FontBook, canvas: tuple[int, int]) -> 
         return draw_text(caption.text, caption.look, fonts, canvas)
     look = caption.look
     font = fonts.font(look.font, look.size_px)
-    stroke = look.outline_px
+    edge, shadow = look.outline_px + look.padding_px, look.shadow_px
     x0, y0, width, height = caption.box
     step = round(look.size_px * LINE_SPACING)
     image = Image.new("RGBA", (max(width, 1), max(height, 1)), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
+    if look.box_color:  # BackColour: a rounded box under the lines, as wide as the block
+        corners = (0, 0, width - shadow - 1, height - shadow - 1)
+        draw.rounded_rectangle(corners, radius=max(look.padding_px, 1), fill=rgba(look.box_color))
     emoji = fonts.emoji()
+    inner = width - shadow
     for i, line in enumerate(caption.lines):
         w = line_width(line, font, emoji)
         if look.alignment.endswith("Left"):
-            x = stroke
+            x = edge
         elif look.alignment.endswith("Right"):
-            x = width - stroke - w
+            x = inner - edge - w
         else:
-            x = (width - w) // 2
-        _draw_line(image, draw, (x, stroke + i * step), line, font, emoji, look)
+            x = (inner - w) // 2
+        y = edge + i * step
+        if shadow:  # the same line, darker, down and right, under the text (emoji cast none)
+            dark = replace(look, color=SHADOW_COLOR, outline_color=SHADOW_COLOR)
+            _draw_line(image, draw, (x + shadow, y + shadow), line, font, emoji, dark, shadow=True)
+        _draw_line(image, draw, (x, y), line, font, emoji, look)
     return Placed(image, x0, y0)
 
 
@@ -64,6 +74,7 @@ def _draw_line(
     font: ImageFont.FreeTypeFont,
     emoji: ImageFont.FreeTypeFont | None,
     look: TextLook,
+    shadow: bool = False,
 ) -> None:
     """One line: text runs in the text font with their outline, emoji runs in colour from the emoji
     font, drawn at its one size and scaled to the text's, on the same baseline."""
@@ -74,6 +85,9 @@ def _draw_line(
             draw.text((x, y), run, font=font, fill=rgba(look.color), stroke_width=look.outline_px,
                       stroke_fill=rgba(look.outline_color))  # fmt: skip
             x += round(font.getlength(run))
+            continue
+        if shadow:
+            x += round(emoji.getlength(run) * font.size / EMOJI_STRIKE)
             continue
         e_ascent, e_descent = emoji.getmetrics()
         big = Image.new("RGBA", (max(round(emoji.getlength(run)), 1), e_ascent + e_descent), (0, 0, 0, 0))
