@@ -42,6 +42,8 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         "REELMILL_LISTEN": args.listen, "REELMILL_LOG_LEVEL": args.log_level,
         "REELMILL_OPEN": "" if args.api_keys_file else "1", "REELMILL_API_KEYS_FILE": args.api_keys_file,
         "REELMILL_LOG_FORMAT": args.log_format, "REELMILL_ICE_LISTEN": args.ice_listen,
+        # /metrics on the interface the stack listens on (127.0.0.1 unless told otherwise)
+        "REELMILL_METRICS_HOST": args.listen.rpartition(":")[0].strip("[]"),
     })  # fmt: skip
     # --metrics-port P: the gateway serves /metrics on P, the worker on P+1; 0 (the default): off.
     port = args.metrics_port

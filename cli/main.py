@@ -57,6 +57,8 @@ def _common_server_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--log-level", "LOG_LEVEL", "INFO", "log level")
     _opt(p, "--log-format", "LOG_FORMAT", "text", "log lines as text or JSON", choices=["text", "json"])
     _opt(p, "--metrics-port", "METRICS_PORT", "0", "HTTP port of /metrics and /healthz (0: off)", type=int)
+    _opt(p, "--metrics-host", "METRICS_HOST", "",
+         "interface of /metrics and /healthz (empty: a gateway's --listen host, a worker's all)")  # fmt: skip
 
 
 def _gateway_options(p: argparse.ArgumentParser) -> None:
@@ -267,6 +269,7 @@ def _gateway(args: argparse.Namespace) -> int:
         webhook_retry_base_s=args.webhook_retry_base, max_count=args.max_count,
         max_request_bytes=args.max_request_bytes,
         stall_after_s=args.stall_after, metrics_port=args.metrics_port, db_threads=args.db_threads,
+        metrics_host=args.metrics_host,
         ice_listen=args.ice_listen, access_key_master_file=args.access_key_master_file,
     )  # fmt: skip
     return _run_until_signal(lambda stop: serve(settings, stop))
@@ -284,7 +287,8 @@ def _worker(args: argparse.Namespace) -> int:
         cache_dir=os.path.abspath(os.path.join(args.data_dir, "cache")), max_media_bytes=args.max_media_bytes,
         max_media_duration_s=args.max_media_duration, max_media_pixels=args.max_media_pixels,
         download_timeout_s=args.download_timeout, allowed_networks=args.media_networks,
-        metrics_port=args.metrics_port, frame_cache_bytes=args.frame_cache_mb << 20,
+        metrics_port=args.metrics_port, metrics_host=args.metrics_host or "0.0.0.0",
+        frame_cache_bytes=args.frame_cache_mb << 20,
         render_timeout_s=args.render_timeout,
         font_dirs=tuple(d for d in args.font_dir.split(os.pathsep) if d), default_font=args.default_font,
         s3_endpoint_url=args.s3_endpoint_url, s3_region=args.s3_region,
@@ -294,7 +298,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     async def run(stop: asyncio.Event) -> None:
         bus = WorkerBus(settings.nats_url)
-        observing = asyncio.create_task(metrics.run(settings.metrics_port, stop))
+        observing = asyncio.create_task(metrics.run(settings.metrics_port, settings.metrics_host, stop))
         worker = Worker(settings, bus)
         try:
             await worker.run(stop)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from gateway import media_ids
+from gateway import media_ids, metrics
 from gateway import status as st
 from gateway.changes import BatchChanges
 from gateway.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
@@ -172,6 +172,9 @@ class Application:
         # Putting the key in the cancel bucket is a JetStream publish, so it rides the outbox too.
         marker = NewMessage(f"$KV.{topology.CANCEL_BUCKET}.{job_id}", f"cancel:{job_id}", b"cancelled")
         found = await asyncio.to_thread(self.batches.cancel, tenant, job_id, marker)
+        # Sub-jobs no worker took end here, with no event to count them by (gateway/events.py counts
+        # the others as their workers report).
+        metrics.SUB_JOBS_FINISHED.labels(st.CANCELLED).inc(found.cancelled_now)
         self.relay.poke()
         self.changes.notify(job_id)
         return found

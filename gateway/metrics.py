@@ -48,7 +48,7 @@ SAMPLE_ERRORS = Counter(
     "reelmill_gauge_sample_errors", "Failed samples of the queue or outbox gauges, by source", ["source"]
 )
 
-# Webhooks arrive in a later version; the counters exist now so dashboards and alerts can be written.
+# Counted by the notifier (gateway/notify.py): the documented WebhooksFailing alert reads them.
 WEBHOOK_DELIVERIES = Counter("reelmill_webhook_deliveries", "Webhook deliveries acknowledged by the receiver")
 WEBHOOK_FAILURES = Counter("reelmill_webhook_failures", "Webhook delivery attempts that failed")
 
@@ -76,9 +76,10 @@ GRPC_SECONDS = Histogram(
 )
 
 
-async def run(port: int, outbox: Outbox, bus: GatewayBus, stop: asyncio.Event) -> None:
-    """Serves /metrics and /healthz on `port` and samples the gauges until `stop`; 0 turns it off."""
-    endpoint = started_endpoint(port)
+async def run(port: int, host: str, outbox: Outbox, bus: GatewayBus, stop: asyncio.Event) -> None:
+    """Serves /metrics and /healthz on `host`:`port` and samples the gauges until `stop`; port 0 turns
+    it off."""
+    endpoint = started_endpoint(port, host)
     if endpoint is None:
         return
     watchdog = asyncio.create_task(endpoint.tick(stop), name="metrics-watchdog")

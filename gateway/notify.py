@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import json_format
 
+from gateway import metrics
 from gateway.errors import DatabaseUnavailableError, DeliveryError, NotFoundError
 from gateway.store.batches import Batches
 from gateway.store.transactions import utcnow
@@ -139,9 +140,11 @@ class Notifier:
         except DeliveryError as e:
             error = str(e)
         if not error:
+            metrics.WEBHOOK_DELIVERIES.inc()
             await asyncio.to_thread(self.webhooks.delivered, delivery.id)
             log.info("job %s: webhook %s delivered", delivery.batch_id, delivery.webhook_id)
             return
+        metrics.WEBHOOK_FAILURES.inc()
         attempts = delivery.attempts + 1
         next_at = datetime.now(UTC) + timedelta(seconds=retry_delay_s(attempts, self.retry_base_s))
         retry_at = None if next_at - delivery.created_at > GIVE_UP_AFTER else next_at

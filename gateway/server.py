@@ -102,7 +102,9 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         asyncio.create_task(relay.run(stop), name="outbox-relay"),
         asyncio.create_task(consumer.run(stop), name="event-consumer"),
         asyncio.create_task(sweeper.run(stop), name="sweeper"),
-        asyncio.create_task(metrics.run(settings.metrics_port, outbox, bus, stop), name="metrics"),
+        asyncio.create_task(
+            metrics.run(settings.metrics_port, metrics_host(settings), outbox, bus, stop), name="metrics"
+        ),  # fmt: skip
     ]
     await stop.wait()
 
@@ -136,6 +138,15 @@ async def _start_ice_door(
         log.warning("open: the ICE door accepts any AccessKey as tenant %r, without checking signatures",
                     OPEN_TENANT)  # fmt: skip
     return runner
+
+
+def metrics_host(settings: GatewaySettings) -> str:
+    """Where /metrics listens: the configured host, else the gRPC listen address's (a gateway on
+    127.0.0.1 does not show its metrics to the network); "" (all interfaces) for a wildcard."""
+    if settings.metrics_host:
+        return settings.metrics_host
+    host = settings.listen.rpartition(":")[0].strip("[]")
+    return "" if host in ("", "0.0.0.0", "::") else host
 
 
 def authenticator(settings: GatewaySettings) -> Authenticator:

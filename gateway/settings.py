@@ -28,5 +28,6 @@ class GatewaySettings:
     sweep_interval_s: float = 30.0
     stall_after_s: float = 300.0  # a sub-job unchanged this long, with idle queues, is stuck
     metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off
+    metrics_host: str = ""  # the interface they listen on; empty: the host of `listen`
     ice_listen: str = ""  # host:port of the ICE OpenAPI door (HTTP); empty: off
     access_key_master_file: str = ""  # derives AccessKeySecrets (tenants.py); needed for keys with AccessKeys

@@ -78,11 +78,12 @@ class MetricsEndpoint:
         return self._metrics(environ, start_response)
 
 
-def started_endpoint(port: int) -> MetricsEndpoint | None:
-    """The endpoint serving on `port`, or None when it is off (port 0) or could not start (logged)."""
+def started_endpoint(port: int, host: str = "0.0.0.0") -> MetricsEndpoint | None:
+    """The endpoint serving on `host`:`port`, or None when it is off (port 0) or could not start
+    (logged)."""
     if not port:
         return None
-    endpoint = MetricsEndpoint(port)
+    endpoint = MetricsEndpoint(port, host or "0.0.0.0")
     try:
         endpoint.start()
     except OSError as e:

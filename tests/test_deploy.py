@@ -209,6 +209,9 @@ def reelmill_checks(docs: list[Doc]) -> list[str]:
     config = find(docs, "ConfigMap", "reelmill-config")["data"]
     if unknown := set(config) - settings_env("gateway") - settings_env("worker"):
         bad.append(f"reelmill-config: {sorted(unknown)} are no settings of gateway or worker")
+    storage = find(docs, "ConfigMap", "reelmill-object-storage")["data"]
+    if unknown := set(storage) - settings_env("worker"):  # a misspelt S3 setting silently writes to AWS
+        bad.append(f"reelmill-object-storage: {sorted(unknown)} are no settings of `reelmill worker`")
 
     gateway = find(docs, "Deployment", GATEWAY)
     gw = gateway["spec"]["template"]["spec"]["containers"][0]

@@ -18,8 +18,11 @@ from cli.client import submit_request
 from cli.natsd import free_port
 from cli.samples import make_video
 from conftest import make_stack
+from gateway.server import metrics_host as metrics_host_of
+from gateway.settings import GatewaySettings
 from reelmill import logs
 from reelmill.metrics_http import MetricsEndpoint
+from reelmill.v1 import batch_service_pb2 as api
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -142,3 +145,36 @@ def test_log_lines_name_the_job_bound_in_their_context() -> None:
 def test_an_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="text, json"):
         logs.configure("INFO", "yaml")
+
+
+def test_sub_jobs_cancelled_before_any_worker_took_them_are_counted(tmp_path: Path) -> None:
+    """No worker: Cancel ends every sub-job at once, and /metrics counts each one."""
+    stack = make_stack(tmp_path, None)
+    port = free_port()
+    try:
+        make_video(str(stack.media_dir / "a.mp4"), 320, 240, 1.0)
+        stack.start("gateway", None, "--metrics-port", str(port))
+        job = {"InputConfig": {"MediaArray": [f"file://{stack.media_dir}/a.mp4"]},
+               "OutputConfig": {"Count": 3, "Width": 160, "Height": 288}}  # fmt: skip
+        job_id = stack.stub.SubmitBatchMediaProducingJob(submit_request(job, "/"), timeout=10).job_id
+        stack.stub.CancelBatchMediaProducingJob(
+            api.CancelBatchMediaProducingJobRequest(job_id=job_id), timeout=10
+        )
+        stack.stub.CancelBatchMediaProducingJob(
+            api.CancelBatchMediaProducingJobRequest(job_id=job_id), timeout=10
+        )
+        assert stack.get(job_id).status == "Cancelled"
+        counted = scrape(port)
+    finally:
+        stack.close()
+    assert counted[("reelmill_sub_jobs_finished_total", (("status", "Cancelled"),))] == 3  # once each
+
+
+def test_metrics_listen_where_the_gateway_does() -> None:
+    def host(listen: str, metrics_host: str = "") -> str:
+        return metrics_host_of(GatewaySettings(listen=listen, metrics_host=metrics_host))
+
+    assert host("127.0.0.1:50051") == "127.0.0.1"  # a local stack keeps its metrics local
+    assert host("0.0.0.0:50051") == "" and host("[::]:50051") == ""  # every interface
+    assert host("[::1]:50051") == "::1"
+    assert host("127.0.0.1:50051", "10.0.0.5") == "10.0.0.5"  # the setting wins

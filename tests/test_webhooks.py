@@ -13,8 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 from standardwebhooks.webhooks import Webhook
+from test_observability import scrape
 
 from cli.client import submit_request
+from cli.natsd import free_port
 from cli.samples import make_video
 from conftest import Stack, make_stack
 from gateway.errors import DeliveryError
@@ -82,16 +84,20 @@ def wait_for_requests(receiver: Receiver, n: int, timeout_s: float = 30) -> None
 
 def test_callback_is_signed_and_retried_until_it_lands(stack: Stack) -> None:
     receiver = Receiver([500, 503, 500])
+    metrics_port = free_port()
     try:
-        stack.start("gateway")
+        stack.start("gateway", None, "--metrics-port", str(metrics_port))
         stack.start("worker")
         job_id = stack.stub.SubmitBatchMediaProducingJob(submit_request(job(stack, receiver.url), "/")).job_id
         stack.watch(job_id)
         wait_for_requests(receiver, 4)
         time.sleep(1.0)  # nothing more comes once a 2xx was answered
+        counted = scrape(metrics_port)  # the documented WebhooksFailing alert reads these
     finally:
         receiver.close()
     assert len(receiver.requests) == 4
+    assert counted[("reelmill_webhook_failures_total", ())] == 3
+    assert counted[("reelmill_webhook_deliveries_total", ())] == 1
     ids = {headers["webhook-id"] for headers, _, _ in receiver.requests}
     assert ids == {f"msg_{job_id}"}  # one id: the receiver can deduplicate
     for headers, body, _ in receiver.requests:

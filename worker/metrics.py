@@ -66,9 +66,9 @@ def rendering() -> Iterator[RenderTiming]:
         HANDED_BACK.inc()
 
 
-async def run(port: int, stop: asyncio.Event) -> None:
-    """Serves /metrics and /healthz on `port` until `stop`; 0 turns it off."""
-    endpoint = started_endpoint(port)
+async def run(port: int, host: str, stop: asyncio.Event) -> None:
+    """Serves /metrics and /healthz on `host`:`port` until `stop`; port 0 turns it off."""
+    endpoint = started_endpoint(port, host)
     if endpoint is None:
         return
     try:

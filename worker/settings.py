@@ -34,6 +34,7 @@ class WorkerSettings:
     download_timeout_s: float = 120.0
     allowed_networks: str = ""  # reachable for http(s) media although not public, e.g. 10.0.0.0/8
     metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off
+    metrics_host: str = "0.0.0.0"  # the interface they listen on
     font_dirs: tuple[str, ...] = ()  # more fonts for TextStyle.Font (REELMILL_FONT_DIR)
     default_font: str = ""  # the font of texts without TextStyle.Font ("" = Noto Sans CJK SC)
     # s3:// outputs; empty values fall back to boto3's own configuration (AWS_* variables, profiles).

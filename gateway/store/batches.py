@@ -96,6 +96,7 @@ class ListQuery:
 class BatchWithSubJobs:
     batch: BatchRow
     sub_jobs: list[SubJobRow] = field(default_factory=list)
+    cancelled_now: int = 0  # Cancel: sub-jobs it cancelled before any worker took them
 
 
 def distinct_variants(plan_json: str) -> int:
@@ -254,7 +255,10 @@ class Batches:
     # -- cancel -------------------------------------------------------------------------------
 
     def cancel(self, tenant: str, job_id: str, cancel_message: NewMessage) -> BatchWithSubJobs:
+        cancelled = 0
+
         def write(s: Session) -> None:
+            nonlocal cancelled
             batch = s.get(BatchRow, job_id)
             if batch is None or batch.tenant != tenant:
                 raise NotFoundError(f"job {job_id} not found")
@@ -264,11 +268,12 @@ class Batches:
                 raise FailedPreconditionError(f"job {job_id} is already {batch.status}")
             now = utcnow()
             batch.cancel_requested = True
-            s.execute(
+            result = s.execute(
                 update(SubJobRow)
                 .where(SubJobRow.batch_id == job_id, SubJobRow.status == st.INIT)
                 .values(status=st.CANCELLED, modified_at=now)
             )
+            cancelled = result.rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult has it
             # Commands of sub-jobs that never left the outbox need not be published at all.
             s.execute(delete(OutboxRow).where(OutboxRow.batch_id == job_id, OutboxRow.published_at.is_(None)))
             s.add(
@@ -285,7 +290,9 @@ class Batches:
             self._settle(s, batch, now)
 
         self._tx.run(write)
-        return self.get(tenant, job_id)
+        found = self.get(tenant, job_id)
+        found.cancelled_now = cancelled
+        return found
 
     # -- events -------------------------------------------------------------------------------
 
