@@ -9,6 +9,8 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import grpc
@@ -19,6 +21,7 @@ from grpc_status import rpc_status
 
 from cli import progress
 from cli.jobfile import load_job_file, resolve_files
+from cli.switches import boolean
 from gateway.templates import template_ids
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
@@ -45,13 +48,40 @@ class _ApiKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
         return continuation(self._with_key(details), request)
 
 
-def channel_for(address: str, api_key: str = "") -> grpc.Channel:
-    channel = grpc.insecure_channel(address)
+@dataclass(frozen=True)
+class TlsClient:
+    """How a client reaches a gateway over TLS: the CAs it trusts (None: the system's) and, for mTLS,
+    its own certificate and key (PEM bytes)."""
+
+    ca: bytes | None = None
+    cert: bytes | None = None
+    key: bytes | None = None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> TlsClient | None:
+        """From the client flags: None for plain TCP (no --tls, --ca-cert or --client-cert)."""
+        if not (boolean(args.tls, "TLS") or args.ca_cert or args.client_cert):
+            return None
+        if bool(args.client_cert) != bool(args.client_key):
+            raise SystemExit("error: --client-cert and --client-key go together")
+        read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+        try:
+            return cls(read(args.ca_cert), read(args.client_cert), read(args.client_key))
+        except OSError as e:
+            raise SystemExit(f"error: {e}") from e
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(root_certificates=self.ca, private_key=self.key,
+                                            certificate_chain=self.cert)  # fmt: skip
+
+
+def channel_for(address: str, api_key: str = "", tls: TlsClient | None = None) -> grpc.Channel:
+    channel = grpc.secure_channel(address, tls.credentials()) if tls else grpc.insecure_channel(address)
     return grpc.intercept_channel(channel, _ApiKey(api_key)) if api_key else channel
 
 
 def run(args: argparse.Namespace) -> int:
-    channel = channel_for(args.gateway, args.api_key)
+    channel = channel_for(args.gateway, args.api_key, TlsClient.of(args))
     stub = api_grpc.BatchMediaProducingServiceStub(channel)
     try:
         if args.command == "submit":

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         "REELMILL_LOG_FORMAT": args.log_format, "REELMILL_ICE_LISTEN": args.ice_listen,
         # /metrics on the interface the stack listens on (127.0.0.1 unless told otherwise)
         "REELMILL_METRICS_HOST": args.listen.rpartition(":")[0].strip("[]"),
+        "REELMILL_TLS_CERT": args.tls_cert, "REELMILL_TLS_KEY": args.tls_key,
+        "REELMILL_TLS_CLIENT_CA": args.tls_client_ca,
     })  # fmt: skip
+    tls = bool(args.tls_cert)
     # --metrics-port P: the gateway serves /metrics on P, the worker on P+1; 0 (the default): off.
     port = args.metrics_port
     metrics_ports = {"gateway": port, "worker": port + 1 if port else 0}
@@ -53,18 +57,21 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         for part in ("gateway", "worker"):
             part_env = {**env, "REELMILL_METRICS_PORT": str(metrics_ports[part])}
             children.append(subprocess.Popen([sys.executable, "-m", "cli", part], env=part_env))
-        _wait_healthy(args.listen, children, timeout_s=60)
-        print(f"gateway      {args.listen} (database {database_url})", flush=True)
+        _wait_healthy(args.listen, children, timeout_s=60, tls=tls)
+        security = ("mTLS" if args.tls_client_ca else "TLS") if tls else "plain TCP"
+        print(f"gateway      {args.listen} ({security}; database {database_url})", flush=True)
         if args.ice_listen:
-            print(
-                f"ICE door     http://{args.ice_listen} (endpoint for ICE's SDKs; protocol HTTP)", flush=True
-            )
+            scheme = "https" if tls else "http"
+            print(f"ICE door     {scheme}://{args.ice_listen} (endpoint for ICE's SDKs; protocol "
+                  f"{scheme.upper()})", flush=True)  # fmt: skip
         print(f"outputs      {output_dir}", flush=True)
         print(f"media roots  {os.pathsep.join(media_roots)}", flush=True)
         if not args.api_keys_file:
             print("open: this dev stack has no API keys; anyone who can reach it can use it", flush=True)
         if args.example:
-            code = _run_example(args.example, args.listen)
+            # Over TLS the example's client trusts the stack's own certificate, unless told otherwise.
+            trust = {"REELMILL_CA_CERT": os.environ.get("REELMILL_CA_CERT") or args.tls_cert} if tls else {}
+            code = _run_example(args.example, args.listen, trust)
             if args.once:
                 return code
         print("ready; Ctrl-C stops", flush=True)
@@ -89,8 +96,13 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
         print("stopped", flush=True)
 
 
-def _wait_healthy(address: str, children: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+def _wait_healthy(
+    address: str, children: list[subprocess.Popen[bytes]], timeout_s: float, tls: bool = False
+) -> None:
     deadline = time.monotonic() + timeout_s
+    if tls:  # the dev stack holds no client certificate of its own: the port answering will do
+        _wait_listening(address, children, deadline, timeout_s)
+        return
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         check = health.Check  # type: ignore[attr-defined]  # the stubs' HealthStub declares no RPCs
@@ -106,7 +118,22 @@ def _wait_healthy(address: str, children: list[subprocess.Popen[bytes]], timeout
     raise SystemExit(f"the gateway at {address} was not healthy within {timeout_s:g} s")
 
 
-def _run_example(job_file: str, address: str) -> int:
+def _wait_listening(
+    address: str, children: list[subprocess.Popen[bytes]], deadline: float, timeout_s: float
+) -> None:
+    host, _, port = address.rpartition(":")
+    while time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            raise SystemExit("the gateway or worker exited during start-up")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the gateway at {address} was not listening within {timeout_s:g} s")
+
+
+def _run_example(job_file: str, address: str, env: dict[str, str] | None = None) -> int:
     from cli import samples
 
     media = Path(job_file).resolve().parent / "media"
@@ -114,7 +141,7 @@ def _run_example(job_file: str, address: str) -> int:
     print(f"example media in {media}; submitting {job_file}", flush=True)
     result = subprocess.run(
         [sys.executable, "-m", "cli", "submit", job_file, "--wait", "--gateway", address],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
     sys.stderr.write(result.stderr)
     try:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cli.switches import boolean
 from reelmill import logs
 
 DEFAULT_DATA_DIR = ".reelmill"
@@ -23,18 +24,6 @@ DEFAULT_DATA_DIR = ".reelmill"
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"REELMILL_{name}", default)
-
-
-BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
-
-
-def boolean(value: str, env: str) -> bool:
-    """A yes/no setting, read strictly: REELMILL_OPEN=false must not open the gateway. Anything but
-    true/false/1/0/yes/no (any case; empty is no) stops the command with the setting's name."""
-    parsed = BOOLEANS.get(value.strip().lower())
-    if parsed is None:
-        raise SystemExit(f"error: REELMILL_{env}={value!r}: must be one of true, false, 1, 0, yes, no")
-    return parsed
 
 
 def _opt(p: argparse.ArgumentParser, flag: str, env: str, default: str, help: str, **kw: Any) -> None:
@@ -64,6 +53,7 @@ def _common_server_options(p: argparse.ArgumentParser) -> None:
 def _gateway_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--listen", "LISTEN", "127.0.0.1:50051", "gRPC listen address")
     _opt(p, "--ice-listen", "ICE_LISTEN", "", "HOST:PORT of the ICE OpenAPI door for ICE's SDKs (empty: off)")
+    _tls_options(p)
     _opt(p, "--access-key-master-file", "ACCESS_KEY_MASTER_FILE", "",
          "the key AccessKeySecrets are derived from (reelmill keys new --master-file makes one)")  # fmt: skip
     _opt(p, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
@@ -103,6 +93,13 @@ def _gateway_options(p: argparse.ArgumentParser) -> None:
          "(true/false/1/0/yes/no)", action="store_const", const="1")  # fmt: skip
 
 
+def _tls_options(p: argparse.ArgumentParser) -> None:
+    _opt(p, "--tls-cert", "TLS_CERT", "", "PEM certificate chain: gRPC, the ICE door and /metrics over TLS")
+    _opt(p, "--tls-key", "TLS_KEY", "", "PEM private key of --tls-cert")
+    _opt(p, "--tls-client-ca", "TLS_CLIENT_CA", "",
+         "PEM CA bundle: gRPC and ICE clients must present a certificate it signed (mTLS)")  # fmt: skip
+
+
 def _worker_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--slots", "SLOTS", "1", "concurrent renders", type=int)
     _opt(p, "--render-timeout", "RENDER_TIMEOUT_S", "1800", "seconds a render may take before it fails",
@@ -135,6 +132,13 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
 def _client_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--gateway", "GATEWAY", "127.0.0.1:50051", "gateway address")
     _opt(p, "--api-key", "API_KEY", "", "API key, sent as x-api-key metadata")
+    _opt(p, "--tls", "TLS", "", "connect with TLS, trusting the system's CAs (true/false/1/0/yes/no)",
+         action="store_const", const="1")  # fmt: skip
+    _opt(p, "--ca-cert", "CA_CERT", "", "PEM CA bundle to trust instead of the system's (implies --tls)")
+    _opt(
+        p, "--client-cert", "CLIENT_CERT", "", "PEM certificate to present to a gateway asking for one (mTLS)"
+    )
+    _opt(p, "--client-key", "CLIENT_KEY", "", "PEM private key of --client-cert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,8 +260,11 @@ def _database_url(args: argparse.Namespace) -> str:
 
 
 def _gateway(args: argparse.Namespace) -> int:
+    import ssl
+
     from gateway.server import serve
     from gateway.settings import GatewaySettings
+    from gateway.tls import TlsFiles, TlsSettingError
 
     settings = GatewaySettings(
         listen=args.listen, database_url=_database_url(args), nats_url=args.nats_url,
@@ -271,7 +278,12 @@ def _gateway(args: argparse.Namespace) -> int:
         stall_after_s=args.stall_after, metrics_port=args.metrics_port, db_threads=args.db_threads,
         metrics_host=args.metrics_host,
         ice_listen=args.ice_listen, access_key_master_file=args.access_key_master_file,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
     )  # fmt: skip
+    try:
+        TlsFiles.of(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    except (TlsSettingError, ssl.SSLError) as e:
+        raise SystemExit(f"error: {e}") from e
     return _run_until_signal(lambda stop: serve(settings, stop))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -76,10 +77,11 @@ GRPC_SECONDS = Histogram(
 )
 
 
-async def run(port: int, host: str, outbox: Outbox, bus: GatewayBus, stop: asyncio.Event) -> None:
-    """Serves /metrics and /healthz on `host`:`port` and samples the gauges until `stop`; port 0 turns
-    it off."""
-    endpoint = started_endpoint(port, host)
+async def run(port: int, host: str, outbox: Outbox, bus: GatewayBus, stop: asyncio.Event,
+              context: ssl.SSLContext | None = None) -> None:  # fmt: skip
+    """Serves /metrics and /healthz on `host`:`port` (over TLS with `context`) and samples the gauges
+    until `stop`; port 0 turns it off."""
+    endpoint = started_endpoint(port, host, context)
     if endpoint is None:
         return
     watchdog = asyncio.create_task(endpoint.tick(stop), name="metrics-watchdog")

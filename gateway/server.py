@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
@@ -36,6 +37,7 @@ from gateway.store.transactions import Transactions
 from gateway.store.webhooks import Webhooks
 from gateway.sweeper import Sweeper
 from gateway.tenants import OPEN_TENANT, Authenticator
+from gateway.tls import TlsFiles
 from reelmill import topology
 from reelmill.urlguard import parse_networks
 from reelmill.v1 import batch_service_pb2, batch_service_pb2_grpc
@@ -79,12 +81,21 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
     )
-    port = server.add_insecure_port(settings.listen)
+    tls = TlsFiles.of(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    if tls is None:
+        port = server.add_insecure_port(settings.listen)
+    else:
+        port = server.add_secure_port(settings.listen, tls.grpc_credentials())
     await server.start()
-    ice = await _start_ice_door(settings, app, auth, Nonces(tx, keep=2 * acs3.MAX_SKEW))
+    # the ICE door's (clients show certificates with mTLS) and /metrics' (probes and scrapers show none)
+    contexts: list[ssl.SSLContext | None] = [None, None]
+    if tls is not None:
+        contexts = [tls.context(client_auth=True), tls.context(client_auth=False)]
+    ice = await _start_ice_door(settings, app, auth, Nonces(tx, keep=2 * acs3.MAX_SKEW), contexts[0])
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    log.info("gateway listening on %s (port %d)", settings.listen, port)
+    log.info("gateway listening on %s (port %d, %s)", settings.listen, port,
+             "plain TCP" if tls is None else "mTLS" if tls.client_ca else "TLS")  # fmt: skip
     # Everything made so far (modules, protobuf descriptors, SQLAlchemy's tables) lives as long as the
     # process: kept out of the collector's sight, a full collection no longer scans it. Before, each one
     # stalled every call in flight for 50-60 ms, which alone put Submit's p99 at 200/s above 40 ms.
@@ -103,9 +114,13 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
         asyncio.create_task(consumer.run(stop), name="event-consumer"),
         asyncio.create_task(sweeper.run(stop), name="sweeper"),
         asyncio.create_task(
-            metrics.run(settings.metrics_port, metrics_host(settings), outbox, bus, stop), name="metrics"
-        ),  # fmt: skip
+            metrics.run(settings.metrics_port, metrics_host(settings), outbox, bus, stop, contexts[1]),
+            name="metrics",
+        ),
     ]
+    if tls is not None:
+        fresh = [c for c in contexts if c is not None]
+        tasks.append(asyncio.create_task(tls.keep_fresh(fresh, stop), name="tls-reload"))
     await stop.wait()
 
     log.info("gateway stopping")
@@ -123,17 +138,22 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 
 async def _start_ice_door(
-    settings: GatewaySettings, app: Application, auth: Authenticator, nonces: Nonces
+    settings: GatewaySettings,
+    app: Application,
+    auth: Authenticator,
+    nonces: Nonces,
+    context: ssl.SSLContext | None,
 ) -> web.AppRunner | None:
-    """ICE's OpenAPI over HTTP (ice.py), when an address is set."""
+    """ICE's OpenAPI over HTTP, or HTTPS with `context` (ice.py), when an address is set."""
     if not settings.ice_listen:
         return None
     host, _, port = settings.ice_listen.rpartition(":")
     runner = web.AppRunner(IceDoor(app, auth, nonces, settings.max_request_bytes).web_app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host or "0.0.0.0", int(port), shutdown_timeout=settings.shutdown_grace_s)
+    site = web.TCPSite(runner, host or "0.0.0.0", int(port), shutdown_timeout=settings.shutdown_grace_s,
+                       ssl_context=context)  # fmt: skip
     await site.start()
-    log.info("ICE OpenAPI door listening on http://%s", settings.ice_listen)
+    log.info("ICE OpenAPI door listening on %s://%s", "https" if context else "http", settings.ice_listen)
     if auth.is_open:
         log.warning("open: the ICE door accepts any AccessKey as tenant %r, without checking signatures",
                     OPEN_TENANT)  # fmt: skip

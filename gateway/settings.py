@@ -30,4 +30,8 @@ class GatewaySettings:
     metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off
     metrics_host: str = ""  # the interface they listen on; empty: the host of `listen`
     ice_listen: str = ""  # host:port of the ICE OpenAPI door (HTTP); empty: off
+    # TLS for gRPC, the ICE door and /metrics (gateway/tls.py): PEM files; all empty: plain TCP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""  # clients must present a certificate signed by it (mTLS)
     access_key_master_file: str = ""  # derives AccessKeySecrets (tenants.py); needed for keys with AccessKeys

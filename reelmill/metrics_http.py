@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,9 +36,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class MetricsEndpoint:
-    def __init__(self, port: int, addr: str = "0.0.0.0", stall_s: float = 30.0) -> None:
+    def __init__(
+        self, port: int, addr: str = "0.0.0.0", stall_s: float = 30.0, context: ssl.SSLContext | None = None
+    ) -> None:
         self.port = port
         self.addr = addr
+        self.context = context
         self.stall_s = stall_s
         self._last_tick = time.monotonic()
         # make_wsgi_app is annotated as returning a bare Callable; it is a WSGI app
@@ -47,9 +51,15 @@ class MetricsEndpoint:
     def start(self) -> int:
         """Starts serving in a background thread; returns the port (useful when asked for port 0)."""
         self._server = make_server(self.addr, self.port, self._app, _Server, _QuietHandler)
+        if self.context is not None:
+            # Each request's thread does the handshake (at accept, one slow client would hold them all).
+            self._server.socket = self.context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True).start()
         self.port = self._server.server_port
-        log.info("metrics on http://%s:%d/metrics", self.addr, self.port)
+        scheme = "https" if self.context is not None else "http"
+        log.info("metrics on %s://%s:%d/metrics", scheme, self.addr, self.port)
         return self.port
 
     async def tick(self, stop: asyncio.Event) -> None:
@@ -78,12 +88,14 @@ class MetricsEndpoint:
         return self._metrics(environ, start_response)
 
 
-def started_endpoint(port: int, host: str = "0.0.0.0") -> MetricsEndpoint | None:
-    """The endpoint serving on `host`:`port`, or None when it is off (port 0) or could not start
-    (logged)."""
+def started_endpoint(
+    port: int, host: str = "0.0.0.0", context: ssl.SSLContext | None = None
+) -> MetricsEndpoint | None:
+    """The endpoint serving on `host`:`port` (HTTPS with `context`), or None when it is off (port 0)
+    or could not start (logged)."""
     if not port:
         return None
-    endpoint = MetricsEndpoint(port, host or "0.0.0.0")
+    endpoint = MetricsEndpoint(port, host or "0.0.0.0", context=context)
     try:
         endpoint.start()
     except OSError as e:

@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import psycopg
 import pytest
+
+if TYPE_CHECKING:
+    from pki import Pki
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli.natsd import NatsServer, free_port
@@ -39,11 +42,17 @@ class Stack:
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     channel: grpc.Channel | None = None
+    credentials: grpc.ChannelCredentials | None = None  # a gateway serving TLS: how to reach it
+
+    def open_channel(self) -> grpc.Channel:
+        if self.credentials is not None:
+            return grpc.secure_channel(self.address, self.credentials)
+        return grpc.insecure_channel(self.address)
 
     @property
     def stub(self) -> api_grpc.BatchMediaProducingServiceStub:
         if self.channel is None:
-            self.channel = grpc.insecure_channel(self.address)
+            self.channel = self.open_channel()
         return api_grpc.BatchMediaProducingServiceStub(self.channel)
 
     def start(self, part: str, name: str | None = None, *extra: str) -> subprocess.Popen[bytes]:
@@ -54,7 +63,7 @@ class Stack:
         log.close()
         self.processes[name] = proc
         if part == "gateway":
-            wait_healthy(self.address, proc)
+            wait_healthy(self.address, proc, channel=self.open_channel())
         return proc
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
@@ -88,9 +97,11 @@ class Stack:
         return (self.data_dir / f"{name}.log").read_text(errors="replace")
 
 
-def wait_healthy(address: str, proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+def wait_healthy(
+    address: str, proc: subprocess.Popen[bytes], timeout_s: float = 30, channel: grpc.Channel | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
+    with channel or grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             assert proc.poll() is None, "the gateway exited during start-up"
@@ -168,3 +179,11 @@ def small_job_doc(
         },
         "OutputConfig": {"Count": count, "Width": width, "Height": height, **output},
     }  # fmt: skip
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    """A CA with a server and a client certificate (tests/pki.py)."""
+    from pki import make_pki
+
+    return make_pki(tmp_path / "pki")

@@ -389,3 +389,17 @@ def test_the_package_carries_generated_code_and_migrations(tmp_path: Path) -> No
             "cli/main.py"} <= names  # fmt: skip
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "reelmill = cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_the_tls_example_sets_only_real_settings() -> None:
+    """deploy/k8s/examples/tls-cert-manager.yaml (not in an overlay): what it sets exists in the code,
+    and it mounts the Secret its Certificate writes."""
+    certificate, patch = load_docs(K8S / "examples" / "tls-cert-manager.yaml")
+    container = patch["spec"]["template"]["spec"]["containers"][0]
+    env = env_of(container)
+    assert {"REELMILL_TLS_CERT", "REELMILL_TLS_KEY", "REELMILL_TLS_CLIENT_CA"} <= set(env)
+    assert set(env) <= settings_env("gateway")
+    (volume,) = patch["spec"]["template"]["spec"]["volumes"]
+    assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
+    mount = container["volumeMounts"][0]["mountPath"]
+    assert all(e["value"].startswith(mount + "/") for e in env.values())

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pki import Pki, tls_stack
 
+from cli.samples import make_video
 from conftest import Stack, client_stack
+from gateway.tenants import hash_key
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node"
 NODE, NPM = shutil.which("node"), shutil.which("npm")
@@ -79,3 +83,36 @@ def test_node_client_prints_field_violations(stack: Stack) -> None:
     assert any(line.startswith("  InputConfig: malformed JSON") for line in run.stderr.splitlines()), (
         run.stderr
     )
+
+
+def test_node_client_over_mtls_with_an_api_key(tmp_path: Path, pki: Pki, installed: None) -> None:
+    """The example connects with TLS when told (REELMILL_CA_CERT, client certificate for mTLS) and
+    sends REELMILL_API_KEY as x-api-key; without the key the gateway refuses it."""
+    key = "rmk_node_example_key_0123456789"
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": [{"tenant": "acme", "sha256": hash_key(key)}]}))
+    stack = tls_stack(
+        tmp_path / "stack", pki, client_ca=True, REELMILL_OPEN="", REELMILL_API_KEYS_FILE=str(keys)
+    )
+    try:
+        make_video(str(stack.media_dir / "a.mp4"), 320, 240, 1.0)
+        stack.start("gateway")
+        stack.start("worker")
+        job = {"InputConfig": {"MediaArray": ["file:a.mp4"]}, "OutputConfig": {"Count": 1, "Width": 160,
+               "Height": 288}}  # fmt: skip
+        path = stack.media_dir / "tls-job.json"
+        path.write_text(json.dumps(job), encoding="utf-8")
+        env = {**os.environ, "REELMILL_CA_CERT": pki.ca, "REELMILL_CLIENT_CERT": pki.client_cert,
+               "REELMILL_CLIENT_KEY": pki.client_key}  # fmt: skip
+        assert NODE is not None
+        run = lambda extra: subprocess.run(  # noqa: E731
+            [NODE, str(EXAMPLE / "submit-and-watch.js"), str(path), "--gateway", stack.address],
+            capture_output=True, text=True, timeout=120, env={**env, **extra},
+        )  # fmt: skip
+        refused = run({})
+        done = run({"REELMILL_API_KEY": key})
+    finally:
+        stack.close()
+    assert refused.returncode != 0 and "UNAUTHENTICATED" in refused.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].endswith("Finished: 1 of 1 variants rendered")

@@ -118,6 +118,35 @@ function submitRequest(doc, baseDir) {
   return request;
 }
 
+// TLS when told: REELMILL_CA_CERT (a PEM bundle to trust) or REELMILL_TLS=true (the system's CAs);
+// REELMILL_CLIENT_CERT and REELMILL_CLIENT_KEY for a gateway that asks for client certificates (mTLS).
+function credentials() {
+  const env = process.env;
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  const tls = ["1", "true", "yes"].includes((env.REELMILL_TLS || "").toLowerCase());
+  if (!tls && !env.REELMILL_CA_CERT && !env.REELMILL_CLIENT_CERT) {
+    return grpc.credentials.createInsecure();
+  }
+  return grpc.credentials.createSsl(
+    read(env.REELMILL_CA_CERT), read(env.REELMILL_CLIENT_KEY), read(env.REELMILL_CLIENT_CERT),
+  );
+}
+
+// REELMILL_API_KEY: sent as x-api-key metadata on every call, as the gateway expects.
+function apiKeyInterceptors() {
+  const key = process.env.REELMILL_API_KEY;
+  if (!key) return [];
+  return [
+    (options, nextCall) =>
+      new grpc.InterceptingCall(nextCall(options), {
+        start(metadata, listener, next) {
+          metadata.set("x-api-key", key);
+          next(metadata, listener);
+        },
+      }),
+  ];
+}
+
 function call(client, method, request, timeoutS) {
   const deadline = new Date(Date.now() + timeoutS * 1000);
   return new Promise((resolve, reject) => {
@@ -187,7 +216,7 @@ async function main(argv) {
   }
 
   const Service = loadService();
-  const client = new Service(gateway, grpc.credentials.createInsecure());
+  const client = new Service(gateway, credentials(), { interceptors: apiKeyInterceptors() });
   try {
     const { jobId } = await call(
       client, "submitBatchMediaProducingJob", submitRequest(doc, path.dirname(path.resolve(args[0]))), 30,
