@@ -8,6 +8,7 @@ exist. `kubectl kustomize` builds base and overlays when kubectl is installed.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -229,6 +230,17 @@ def reelmill_checks(docs: list[Doc]) -> list[str]:
     if not waits:
         bad.append("the gateway must wait for the schema: an init container `migrate --check --wait`")
 
+    # What the gateway needs to start: keys (fail closed) from a Secret mounted where the settings say.
+    mounts = {m["name"]: m["mountPath"] for m in gw.get("volumeMounts", [])}
+    secrets = {v["name"]: v["secret"]["secretName"] for v in gateway["spec"]["template"]["spec"]["volumes"]
+               if "secret" in v}  # fmt: skip
+    for setting in ("REELMILL_API_KEYS_FILE", "REELMILL_ACCESS_KEY_MASTER_FILE"):
+        path = gw_env.get(setting, {}).get("value", "")
+        if not any(path.startswith(mounts[v] + "/") for v in secrets if v in mounts):
+            bad.append(f"gateway: {setting} must name a file of a mounted Secret, not {path!r}")
+    if gw_env.get("REELMILL_OPEN", {}).get("value", "") not in ("", "0", "false", "no"):
+        bad.append("gateway: REELMILL_OPEN must not be set in the manifests")
+
     job = find(docs, "Job", MIGRATE_JOB)["spec"]["template"]["spec"]["containers"][0]
     if job.get("args") != ["migrate"]:
         bad.append("the migration Job must run `reelmill migrate`")
@@ -297,6 +309,10 @@ def test_kustomize_build_is_valid_and_keeps_the_rules(folder: Path) -> None:
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
         kustomization(folder)["namespace"]
     }
+    if folder != K8S / "base":  # an overlay brings every Secret the pods mount, keys included
+        for volume in find(docs, "Deployment", GATEWAY)["spec"]["template"]["spec"]["volumes"]:
+            if "secret" in volume:
+                find(docs, "Secret", volume["secret"]["secretName"])
 
 
 def test_the_policy_check_catches_what_it_should() -> None:
@@ -403,3 +419,14 @@ def test_the_tls_example_sets_only_real_settings() -> None:
     assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
     mount = container["volumeMounts"][0]["mountPath"]
     assert all(e["value"].startswith(mount + "/") for e in env.values())
+
+
+def test_the_dev_overlay_keys_load_as_the_gateway_reads_them() -> None:
+    from gateway.tenants import Authenticator, hash_key
+
+    dev = K8S / "overlays" / "dev"
+    auth = Authenticator.from_file(str(dev / "keys.json"), str(dev / "access-key-master"))
+    assert not auth.is_open
+    assert json.loads((dev / "keys.json").read_text())["keys"][0]["sha256"] == hash_key(
+        "rmk_dev-only-not-a-secret"
+    )
