@@ -80,6 +80,9 @@ def channel_for(address: str, api_key: str = "", tls: TlsClient | None = None) -
     return grpc.intercept_channel(channel, _ApiKey(api_key)) if api_key else channel
 
 
+CALL_TIMEOUT_S = 30  # a single call's deadline: a gateway that does not answer is an error, not a hang
+
+
 def run(args: argparse.Namespace) -> int:
     channel = channel_for(args.gateway, args.api_key, TlsClient.of(args))
     stub = api_grpc.BatchMediaProducingServiceStub(channel)
@@ -87,17 +90,17 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "submit":
             return _submit(stub, args)
         if args.command == "get":
-            _print(stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=args.job_id)))
+            _print(stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=args.job_id),
+                                                  timeout=CALL_TIMEOUT_S))  # fmt: skip
         elif args.command == "list":
-            listed = stub.ListBatchMediaProducingJobs(_list_request(args))
+            listed = stub.ListBatchMediaProducingJobs(_list_request(args), timeout=CALL_TIMEOUT_S)
             if args.json:
                 _print(listed)
             else:
                 print(progress.jobs_table(listed))
         elif args.command == "cancel":
-            _print(
-                stub.CancelBatchMediaProducingJob(api.CancelBatchMediaProducingJobRequest(job_id=args.job_id))
-            )
+            request = api.CancelBatchMediaProducingJobRequest(job_id=args.job_id)
+            _print(stub.CancelBatchMediaProducingJob(request, timeout=CALL_TIMEOUT_S))
         elif args.command == "watch":
             return _follow(stub, args.job_id, timeout_s=None)
         elif args.command == "template":
@@ -206,16 +209,25 @@ def _watch(stub: api_grpc.BatchMediaProducingServiceStub, job_id: str,
 
 def _template(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namespace) -> None:
     if args.action == "add":
+        if not args.file:
+            raise ValueError("template add needs --file CONFIG.json")
         content = resolve_files(load_job_file(args.file), os.path.dirname(os.path.abspath(args.file)))
-        request = api.AddTemplateRequest(name=args.name, config_json=json.dumps(content, ensure_ascii=False))
-        _print(stub.AddTemplate(request))
+        name = args.name or args.target
+        request = api.AddTemplateRequest(name=name, config_json=json.dumps(content, ensure_ascii=False))
+        _print(stub.AddTemplate(request, timeout=CALL_TIMEOUT_S))
     elif args.action == "get":
-        _print(stub.GetTemplate(api.GetTemplateRequest(template_id=args.id)))
+        _print(
+            stub.GetTemplate(
+                api.GetTemplateRequest(template_id=args.id or args.target), timeout=CALL_TIMEOUT_S
+            )
+        )
     elif args.action == "list":
-        _print(stub.ListTemplates(api.ListTemplatesRequest(max_results=100)))
+        _print(stub.ListTemplates(api.ListTemplatesRequest(max_results=100), timeout=CALL_TIMEOUT_S))
     elif args.action == "delete":
-        stub.DeleteTemplate(api.DeleteTemplateRequest(template_id=args.id))
-        print(f"deleted {args.id}")
+        stub.DeleteTemplate(
+            api.DeleteTemplateRequest(template_id=args.id or args.target), timeout=CALL_TIMEOUT_S
+        )
+        print(f"deleted {args.id or args.target}")
 
 
 def _list_request(args: argparse.Namespace) -> api.ListBatchMediaProducingJobsRequest:

@@ -11,7 +11,12 @@ from urllib.parse import quote
 
 def load_job_file(path: str) -> dict[str, Any]:
     """The job file as a dict; raises ValueError with a readable reason."""
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ValueError(f"{path}: no such file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot be read: {e}") from e
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:

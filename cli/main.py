@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
@@ -143,6 +144,7 @@ def _client_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelmill", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole stack locally: nats-server, gateway, one worker")
@@ -208,11 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _client_options(tp)
     tp.add_argument("action", choices=["add", "get", "list", "delete"])
-    tp.add_argument("--name", default="", help="the template's name (add)")
+    tp.add_argument("target", nargs="?", default="", help="the name (add) or the template id (get, delete)")
+    tp.add_argument("--name", default="", help="the template's name (add), as the NAME argument")
     tp.add_argument(
         "--file", help="JSON with InputTemplateConfig, EditingTemplateConfig, OutputTemplateConfig"
     )
-    tp.add_argument("--id", default="", help="the template id (get, delete)")
+    tp.add_argument("--id", default="", help="the template id (get, delete), as the TARGET argument")
 
     cn = sub.add_parser("cancel", help="cancel a job")
     _client_options(cn)
@@ -232,7 +235,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("reelmill")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `reelmill list --json | head`: the reader left; say nothing more (and nothing at exit either).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = getattr(args, "log_level", "INFO").upper()
     logs.configure(level, getattr(args, "log_format", "text"))

@@ -103,6 +103,35 @@ def test_submit_of_a_file_that_is_not_json(stack: Stack) -> None:
     assert "malformed JSON" in run.err
 
 
+def test_a_job_file_that_does_not_exist_is_an_error_not_a_traceback(stack: Stack) -> None:
+    run = reelmill(stack, "submit", str(stack.media_dir / "no-such-job.json"))
+    assert run.code == 2 and "no-such-job.json: no such file" in run.err and "Traceback" not in run.err
+
+
+def test_version_and_a_closed_pipe(stack: Stack, waited: Run) -> None:
+    version = subprocess.run([sys.executable, "-m", "cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("reelmill ")
+    # `reelmill list --json | head -c 1`: the reader leaves early; no traceback, no noise.
+    piped = subprocess.run(
+        f"{sys.executable} -m cli list --json --gateway {stack.address} | head -c 1",
+        shell=True, env=stack.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert piped.stdout == "{" and "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+
+
+def test_templates_by_name_and_id_as_documented(stack: Stack, tmp_path: Path) -> None:
+    config = tmp_path / "template.json"
+    config.write_text(json.dumps({"EditingTemplateConfig": {"BackgroundMusicConfig": {"Volume": 0.2}}}))
+    added = reelmill(stack, "template", "add", "spring-sale", "--file", str(config))
+    assert added.code == 0, added.err
+    template = json.loads(added.out)["Template"]
+    assert template["Name"] == "spring-sale"
+    got = reelmill(stack, "template", "get", template["TemplateId"])
+    assert got.code == 0 and json.loads(got.out)["Template"]["Name"] == "spring-sale"
+    gone = reelmill(stack, "template", "delete", template["TemplateId"])
+    assert gone.code == 0 and template["TemplateId"] in gone.out
+
+
 def test_get_prints_the_job(stack: Stack, waited: Run) -> None:
     job_id = waited.json()["EditingBatchJob"]["JobId"]
     run = reelmill(stack, "get", job_id)
