@@ -68,8 +68,9 @@ lint: setup $(BUF)  ## ruff, formatting, types (mypy), import contracts, buf lin
 deploy-check: setup  ## validate deploy/ offline: Dockerfile, Kubernetes schemas and rules, kustomize builds
 	$(BIN)/pytest -q tests/test_deploy.py
 
-docs: setup  ## regenerate the settings table of docs/operations.md from `reelmill <command> --help`
+docs: setup  ## regenerate the settings table (from `reelmill <command> --help`) and the alert rules (from the alerts table)
 	$(BIN)/python -m cli.settings_doc
+	$(BIN)/python -m cli.alerts_doc
 
 clean:  ## remove generated code and local state (keeps the virtualenv)
 	rm -f reelmill/v1/*_pb2*.py reelmill/v1/*_pb2*.pyi

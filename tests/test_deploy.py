@@ -123,7 +123,34 @@ def check_scaled_object(doc: Doc) -> list[str]:
     return errors
 
 
-CUSTOM = {("keda.sh/v1alpha1", "ScaledObject"): check_scaled_object}
+def check_pod_monitor(doc: Doc) -> list[str]:
+    """The Prometheus Operator's PodMonitor: not in the Kubernetes schemas either."""
+    spec = doc.get("spec") or {}
+    errors = [] if spec.get("selector") else ["spec.selector missing"]
+    endpoints = spec.get("podMetricsEndpoints") or []
+    if not endpoints or not all(isinstance(e.get("port"), str) for e in endpoints):
+        errors.append("spec.podMetricsEndpoints need a named port each")
+    return errors
+
+
+def check_prometheus_rule(doc: Doc) -> list[str]:
+    errors = []
+    for group in (doc.get("spec") or {}).get("groups") or []:
+        for rule in group.get("rules") or []:
+            if not isinstance(rule.get("alert"), str) or not isinstance(rule.get("expr"), str):
+                errors.append(f"a rule needs alert and expr: {rule}")
+            elif rule["expr"].count("(") != rule["expr"].count(")"):
+                errors.append(f"{rule['alert']}: unbalanced parentheses")
+            if "for" in rule and not re.fullmatch(r"\d+[smh]", rule["for"]):
+                errors.append(f"{rule['alert']}: `for` must be a duration like 5m")
+    return errors
+
+
+CUSTOM = {
+    ("keda.sh/v1alpha1", "ScaledObject"): check_scaled_object,
+    ("monitoring.coreos.com/v1", "PodMonitor"): check_pod_monitor,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): check_prometheus_rule,
+}
 
 
 def validation_errors(docs: list[Doc]) -> list[str]:
@@ -309,7 +336,8 @@ def test_kustomize_build_is_valid_and_keeps_the_rules(folder: Path) -> None:
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
         kustomization(folder)["namespace"]
     }
-    if folder != K8S / "base":  # an overlay brings every Secret the pods mount, keys included
+    if kustomization(folder).get("secretGenerator"):  # a self-contained overlay brings every Secret
+        # the pods mount, keys included (production leaves them to the operator)
         for volume in find(docs, "Deployment", GATEWAY)["spec"]["template"]["spec"]["volumes"]:
             if "secret" in volume:
                 find(docs, "Secret", volume["secret"]["secretName"])
@@ -430,3 +458,22 @@ def test_the_dev_overlay_keys_load_as_the_gateway_reads_them() -> None:
     assert json.loads((dev / "keys.json").read_text())["keys"][0]["sha256"] == hash_key(
         "rmk_dev-only-not-a-secret"
     )
+
+
+def test_the_alert_rules_are_the_documented_ones_on_real_metrics() -> None:
+    """deploy/k8s/monitoring/prometheus-rule.yaml is what `make docs` makes of the alerts table, and
+    every reelmill metric its rules read is one the code exports."""
+    from prometheus_client import REGISTRY
+
+    import gateway.metrics  # noqa: F401 - registers the gateway's metrics
+    import worker.metrics  # noqa: F401 - and the worker's
+    from cli.alerts_doc import DOC, RULES, alerts, render
+
+    found = alerts(DOC.read_text(encoding="utf-8"))
+    assert len(found) >= 9
+    assert RULES.read_text(encoding="utf-8") == render(found), "run `make docs`"
+    exported = {name for family in REGISTRY.collect() for name in (family.name, f"{family.name}_total")}
+    for a in found:
+        for metric in re.findall(r"\breelmill_[a-z_]+", a.expr):
+            assert metric in exported, f"{a.name}: {metric} is no metric of the code"
+    assert validation_errors(load_docs(RULES)) == []
