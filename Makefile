@@ -6,18 +6,25 @@ BUF    := .tools/buf/node_modules/.bin/buf
 PROTOS := $(wildcard protos/reelmill/v1/*.proto)
 GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
 
-.PHONY: help setup proto run demo test lint buf deploy-check docs clean bench bench-env bench-batch bench-gateway
+.PHONY: help setup proto run demo test lint buf deploy-check docs clean bench bench-env bench-batch bench-gateway lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed $(GENERATED)  ## virtualenv, install, code generation
 
-$(VENV)/.installed: pyproject.toml
+# Every package at the version and hash of requirements-dev.lock (`make lock` makes it from
+# pyproject.toml), then the project itself without resolving anything again.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+lock: $(VENV)/.installed  ## pin every dependency with hashes: requirements.lock (image), requirements-dev.lock (make setup, CI)
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --no-header -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 --no-header -o requirements-dev.lock
 
 proto: $(VENV)/.installed  ## generate the Python code of protos/ (never edited by hand)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)

@@ -394,7 +394,8 @@ def test_dockerfile_essentials() -> None:
         assert image.startswith("python:3.11-slim"), image
         assert ":" in image and not image.endswith(":latest")
     build, runtime = "\n".join(r for _, r in stages[0]), stages[-1]
-    assert "grpc_tools.protoc" in build and "pip install ." in build
+    assert "grpc_tools.protoc" in build and "pip install --no-deps ." in build
+    assert "--require-hashes -r requirements.lock" in build  # every package as locked
     assert "grpcio-tools" not in "\n".join(r for _, r in runtime), "the code generator stays in the build"
     assert any(k == "COPY" and r.startswith("--from=build") for k, r in runtime)
     users = [r for k, r in runtime if k == "USER"]
@@ -477,3 +478,32 @@ def test_the_alert_rules_are_the_documented_ones_on_real_metrics() -> None:
         for metric in re.findall(r"\breelmill_[a-z_]+", a.expr):
             assert metric in exported, f"{a.name}: {metric} is no metric of the code"
     assert validation_errors(load_docs(RULES)) == []
+
+
+def test_the_lock_files_pin_what_pyproject_asks_for() -> None:
+    """requirements.lock (the image) and requirements-dev.lock (make setup, CI) hold every direct
+    dependency at the version pyproject.toml pins, each with hashes; `make lock` remakes them."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dev = project["dependencies"] + project["optional-dependencies"]["dev"]
+
+    def pins(lines: list[str]) -> dict[str, str]:
+        out = {}
+        for line in lines:
+            m = re.match(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([^\s;\\]+)", line.split("#")[0].strip())
+            if m:
+                out[m.group(1).lower().replace("_", "-")] = m.group(3)
+        return out
+
+    for lock, wanted in (("requirements.lock", project["dependencies"]), ("requirements-dev.lock", dev)):
+        lines = (ROOT / lock).read_text().splitlines()
+        locked = pins(lines)
+        for name, version in pins(wanted).items():
+            assert locked.get(name) == version, (
+                f"{lock}: {name} {locked.get(name)} is not {version}: make lock"
+            )
+        entries = [line for line in lines if line[:1].isalnum()]
+        assert entries and all(line.rstrip().endswith("\\") for line in entries), (
+            f"{lock}: an entry without hashes"
+        )
