@@ -90,11 +90,15 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "submit":
             return _submit(stub, args)
         if args.command == "get":
-            _print(stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=args.job_id),
-                                                  timeout=CALL_TIMEOUT_S))  # fmt: skip
+            found = stub.GetBatchMediaProducingJob(api.GetBatchMediaProducingJobRequest(job_id=args.job_id),
+                                                   timeout=CALL_TIMEOUT_S)  # fmt: skip
+            if args.output == "table":
+                print(progress.summary(found.editing_batch_job))
+            else:
+                _print(found)
         elif args.command == "list":
             listed = stub.ListBatchMediaProducingJobs(_list_request(args), timeout=CALL_TIMEOUT_S)
-            if args.json:
+            if args.json or args.output == "json":
                 _print(listed)
             else:
                 print(progress.jobs_table(listed))

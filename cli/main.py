@@ -130,6 +130,11 @@ def _worker_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _output_option(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("-o", "--output", choices=["json", "table"], default=default,
+                   help="json (ICE-shaped, as the API answers) or table; default: %(default)s")  # fmt: skip
+
+
 def _client_options(p: argparse.ArgumentParser) -> None:
     _opt(p, "--gateway", "GATEWAY", "127.0.0.1:50051", "gateway address")
     _opt(p, "--api-key", "API_KEY", "", "API key, sent as x-api-key metadata")
@@ -190,20 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=3600, help="seconds to wait at most (default: %(default)s)"
     )
 
-    gt = sub.add_parser("get", help="print a job as ICE-shaped JSON")
+    gt = sub.add_parser("get", help="print a job as ICE-shaped JSON (-o table: one row per variant)")
     _client_options(gt)
     gt.add_argument("job_id")
+    _output_option(gt, "json")
 
     ls = sub.add_parser("list", help="list jobs")
     _client_options(ls)
-    ls.add_argument("--status", default="")
-    ls.add_argument("--job-type", default="")
-    ls.add_argument("--start-time", default="", help="RFC 3339, e.g. 2026-11-25T00:00:00Z")
-    ls.add_argument("--end-time", default="")
-    ls.add_argument("--sort-by", default="", choices=["", "desc", "asc"])
-    ls.add_argument("--max-results", type=int, default=0)
-    ls.add_argument("--next-token", default="")
-    ls.add_argument("--json", action="store_true", help="print the response as ICE-shaped JSON")
+    ls.add_argument("--status", default="", help="only jobs in this status (Init, Processing, Finished, …)")
+    ls.add_argument("--job-type", default="", help="only Script or Smart_Mix jobs")
+    ls.add_argument("--start-time", default="", help="created at or after, RFC 3339 (2026-11-25T00:00:00Z)")
+    ls.add_argument("--end-time", default="", help="created before, RFC 3339")
+    ls.add_argument(
+        "--sort-by", default="", choices=["", "desc", "asc"], help="by creation time (default desc)"
+    )
+    ls.add_argument("--max-results", type=int, default=0, help="jobs per page, 1–100 (default 10)")
+    ls.add_argument("--next-token", default="", help="the page after the one that printed this token")
+    ls.add_argument("--json", action="store_true", help="the same as -o json")
+    _output_option(ls, "table")
 
     tp = sub.add_parser(
         "template", help="batch-editing templates: add NAME --file CONFIG.json, get, list, delete"

@@ -6,6 +6,8 @@ of a variant's status, or of its progress by a tenth, is one plain line.
 
 from __future__ import annotations
 
+import shutil
+from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -68,9 +70,11 @@ def summary(job: api.EditingBatchJob) -> str:
 
 
 class ProgressView:
-    def __init__(self, out: TextIO, tty: bool | None = None) -> None:
+    def __init__(self, out: TextIO, tty: bool | None = None, rows: int | None = None) -> None:
         self.out = out
         self.tty = out.isatty() if tty is None else tty
+        # The terminal's height: a redraw taller than the screen would scroll and leave copies behind.
+        self.rows = rows if rows is not None else shutil.get_terminal_size((80, 24)).lines
         self._drawn = 0  # lines drawn last time (terminal)
         self._seen: dict[int, tuple[str, int]] = {}  # variant -> (status, tenths) printed (plain)
         self._status = ""
@@ -85,8 +89,23 @@ class ProgressView:
     def _redraw(self, job: api.EditingBatchJob) -> None:
         done = sum(1 for s in job.sub_job_list if s.status in ("Success", "Failed", "Cancelled"))
         lines = [f"job {job.job_id}  {job.status}  {done}/{len(job.sub_job_list)} done"]
-        for s in job.sub_job_list:
+        subs, counts = list(job.sub_job_list), ""
+        room = max(self.rows - 2, 2)  # the header, and a line for the ones not shown
+        if len(subs) > room:
+            # More variants than rows: the ones moving first, then the rest as one line of counts.
+            order = {"Processing": 0, "Failed": 1, "Init": 2, "Success": 3, "Cancelled": 4}
+            shown = sorted(
+                sorted(subs, key=lambda s: order.get(s.status, 5))[: room - 1], key=lambda s: s.index
+            )
+            hidden = [s for s in subs if s not in shown]
+            counts = ", ".join(
+                f"{n} {status}" for status, n in sorted(Counter(s.status for s in hidden).items())
+            )
+            subs = shown
+        for s in subs:
             lines.append(f"  variant {s.index:>3} {bar(s.progress)} {s.progress:>4.0%}  {s.status}")
+        if len(job.sub_job_list) > len(subs):
+            lines.append(f"  … {len(job.sub_job_list) - len(subs)} more variants ({counts})")
         if self._drawn:
             self.out.write(f"\x1b[{self._drawn}F")  # back to the first line drawn last time
         self.out.write("".join(f"{line}\x1b[K\n" for line in lines))

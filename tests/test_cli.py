@@ -186,3 +186,14 @@ def test_submit_watch_shows_progress_then_a_summary(stack: Stack) -> None:
     assert [(r[0], r[1]) for r in table] == [("0", "Success"), ("1", "Success")]
     assert table[0][-1].startswith(f"file://{stack.output_dir}/")
     assert lines[-1] == f"job {job_id} Finished: 2 of 2 variants rendered"
+
+
+def test_get_and_list_print_json_or_a_table(stack: Stack, waited: Run) -> None:
+    job_id = waited.json()["EditingBatchJob"]["JobId"]
+    table = reelmill(stack, "get", job_id, "-o", "table")
+    assert table.code == 0 and table.out.splitlines()[0].split()[:2] == ["VARIANT", "STATUS"]
+    assert table.out.splitlines()[-1].startswith(f"job {job_id} Finished")
+    listed = reelmill(stack, "list", "-o", "json")
+    assert listed.code == 0 and any(
+        j["JobId"] == job_id for j in json.loads(listed.out)["EditingBatchJobList"]
+    )

@@ -28,6 +28,20 @@ def test_on_a_terminal_the_bars_are_redrawn_in_place() -> None:
     assert second.count("\x1b[K\n") == 3 and "2/2 done" in second
 
 
+def test_on_a_terminal_the_view_stays_within_its_height() -> None:
+    """40 variants on a 12-row terminal: the running ones are shown, the rest counted on one line, and
+    every redraw moves up exactly as far as it drew (no copies left in the scrollback)."""
+    out = io.StringIO()
+    view = progress.ProgressView(out, tty=True, rows=12)
+    states = [("Success", 1.0)] * 30 + [("Processing", 0.4)] * 3 + [("Init", 0.0)] * 7
+    view.update(job("Processing", *states))
+    first = out.getvalue()
+    assert first.count("\n") <= 11
+    assert "… 31 more variants (1 Init, 30 Success)" in first and "variant  30" in first  # running: shown
+    view.update(job("Processing", *states))
+    assert out.getvalue()[len(first) :].startswith(f"\x1b[{first.count(chr(10))}F")
+
+
 def test_elsewhere_each_change_is_one_line() -> None:
     out = io.StringIO()
     view = progress.ProgressView(out, tty=False)
