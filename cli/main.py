@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.switches import boolean
-from reelmill import logs
+from reelmill import logs, tracing
 
 DEFAULT_DATA_DIR = ".reelmill"
 
@@ -312,6 +312,7 @@ def _gateway(args: argparse.Namespace) -> int:
         TlsFiles.of(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     except (TlsSettingError, ssl.SSLError) as e:
         raise SystemExit(f"error: {e}") from e
+    tracing.configure("reelmill-gateway")  # OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return _run_until_signal(lambda stop: serve(settings, stop))
 
 
@@ -335,6 +336,8 @@ def _worker(args: argparse.Namespace) -> int:
         # Credentials only from the environment, never from flags (they would show in `ps`).
         s3_access_key_id=_env("S3_ACCESS_KEY_ID", ""), s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
     )  # fmt: skip
+
+    tracing.configure("reelmill-worker")
 
     async def run(stop: asyncio.Event) -> None:
         bus = WorkerBus(settings.nats_url)

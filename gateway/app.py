@@ -41,7 +41,7 @@ from gateway.store.transactions import utcnow
 from gateway.templates import template_ids
 from gateway.userdata import notify_address
 from gateway.validate import Roots, ValidJob, validate_media, validate_submit, validate_template
-from reelmill import design, jobspec, topology
+from reelmill import design, jobspec, topology, tracing
 from reelmill.jobspec import JOB_TYPES
 from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
 from reelmill.v1 import batch_service_pb2 as api
@@ -109,7 +109,11 @@ class Application:
                            max_count=settings.max_count)  # fmt: skip
 
     async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
-        """A new batch, or the one this ClientToken made before."""
+        """A new batch, or the one this ClientToken made before (one trace: its commands carry it)."""
+        with tracing.span("reelmill.submit", tenant=tenant):
+            return await self._submit(tenant, request)
+
+    async def _submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
         request = await self._resolve_media(tenant, _with_template_ids(request), SUBMIT_MEDIA)
         templates = await self._templates(tenant, list(request.template_config))
         job = validate_submit(request, self.roots, templates)
@@ -118,6 +122,7 @@ class Application:
         if result.created:
             self.relay.poke()
             log.info("submitted job %s with %d variants", result.job_id, job.count)
+        tracing.annotate(job_id=result.job_id, variants=job.count)
         if job.ignored_fields:
             log.info("job %s: ignored fields unknown to ICE and reelmill: %s", result.job_id,
                      ", ".join(job.ignored_fields))  # fmt: skip
@@ -307,7 +312,7 @@ def new_batch(tenant: str, job: ValidJob) -> NewBatch:
             input_config=input_config, editing_config=editing_config,
             output_config=output_config, seed=seed,
             output_url=job.output_url(index) if job.output_config.media_url else "",
-            spec=specs[which],
+            spec=specs[which], traceparent=tracing.traceparent(),
         )  # fmt: skip
         subs.append(NewSubJob(sub_id, index))
         messages.append(

@@ -16,7 +16,7 @@ from gateway.errors import BusUnavailableError, DatabaseUnavailableError
 from gateway.status import EventUpdate
 from gateway.store.batches import Batches
 from gateway.waits import first_done
-from reelmill import logs
+from reelmill import logs, tracing
 from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,12 @@ class EventConsumer:
             await msg.term()
             return
         logs.bind(job_id=ev.batch_id, sub_job_id=ev.sub_job_id)
+        state = render_pb2.RenderState.Name(ev.state) if ev.state in render_pb2.RenderState.values() else ""
+        # Part of the variant's trace: the worker's render span is the parent.
+        with tracing.span("reelmill.event", parent=ev.traceparent, state=state):
+            await self._apply(msg, ev)
+
+    async def _apply(self, msg: Msg, ev: render_pb2.RenderEvent) -> None:
         update = to_update(ev)
         if update is None:
             await msg.term()

@@ -16,6 +16,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
 
+from reelmill.tracing import current_trace_id
+
 FORMATS = ("text", "json")
 
 _job_id: ContextVar[str] = ContextVar("reelmill_job_id", default="")
@@ -40,13 +42,15 @@ def context(job_id: str = "", sub_job_id: str = "") -> Iterator[None]:
 
 
 class ContextFilter(logging.Filter):
-    """Puts job_id and sub_job_id on every record (an explicit `extra=` wins)."""
+    """Puts job_id, sub_job_id and the current trace id on every record (an explicit `extra=` wins)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "job_id", ""):
             record.job_id = _job_id.get()
         if not getattr(record, "sub_job_id", ""):
             record.sub_job_id = _sub_job_id.get()
+        if not getattr(record, "trace_id", ""):
+            record.trace_id = current_trace_id()
         return True
 
 
@@ -57,7 +61,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         ids = [f"{k}={v}" for k, v in (("job", getattr(record, "job_id", "")),
-                                         ("sub_job", getattr(record, "sub_job_id", ""))) if v]  # fmt: skip
+                                         ("sub_job", getattr(record, "sub_job_id", "")),
+                                         ("trace", getattr(record, "trace_id", ""))) if v]  # fmt: skip
         if not ids:
             return line
         head, _, rest = line.partition("\n")  # a traceback stays below the first line
@@ -65,7 +70,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time (UTC, ms), level, logger, message, job_id, sub_job_id, exc."""
+    """One JSON object a line: time (UTC, ms), level, logger, message, job_id, sub_job_id, trace_id,
+    exc."""
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {
@@ -74,7 +80,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("job_id", "sub_job_id"):
+        for key in ("job_id", "sub_job_id", "trace_id"):
             value = getattr(record, key, "")
             if value:
                 doc[key] = value

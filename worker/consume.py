@@ -15,7 +15,7 @@ from typing import Any, Literal
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 
-from reelmill import logs
+from reelmill import logs, tracing
 from reelmill.v1 import render_pb2
 from worker import metrics
 from worker.bus import WorkerBus
@@ -82,6 +82,13 @@ class Worker:
             return
         logs.bind(job_id=cmd.batch_id, sub_job_id=cmd.sub_job_id)
         attempt = msg.metadata.num_delivered if msg.metadata else 1
+        # The variant's trace goes on here, from the Submit that made the command (its traceparent);
+        # the render thread's spans and the events' traceparent hang under this one.
+        with tracing.span("reelmill.render", parent=cmd.traceparent, job_id=cmd.batch_id,
+                          sub_job_id=cmd.sub_job_id, variant=cmd.index, attempt=attempt):  # fmt: skip
+            await self._take(msg, cmd, attempt, stop)
+
+    async def _take(self, msg: Msg, cmd: render_pb2.RenderCommand, attempt: int, stop: asyncio.Event) -> None:
         report = _Reporter(self.bus, cmd, attempt, self.settings.worker_id)
         log.info(
             "job %s sub-job %s (variant %d), attempt %d", cmd.batch_id, cmd.sub_job_id, cmd.index, attempt
@@ -207,7 +214,8 @@ class _Reporter:
 
     def _event(self, state: render_pb2.RenderState) -> render_pb2.RenderEvent:
         ev = render_pb2.RenderEvent(batch_id=self.cmd.batch_id, sub_job_id=self.cmd.sub_job_id,
-                                    attempt=self.attempt, state=state, worker_id=self.worker_id)  # fmt: skip
+                                    attempt=self.attempt, state=state, worker_id=self.worker_id,
+                                    traceparent=tracing.traceparent())  # fmt: skip
         ev.event_time.GetCurrentTime()
         return ev
 

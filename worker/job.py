@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from reelmill import jobspec
+from reelmill import jobspec, tracing
 from reelmill.v1 import render_pb2
 from worker import fetch, output, speech
 from worker.errors import BadCommandError, MaterialTooLargeError, RenderCancelledError
@@ -141,15 +141,18 @@ def prepare(
     visual = media_urls(cmd) + [u for u in (sel.background_image_url,) if u]
     if sel.sticker is not None:
         visual.append(sel.sticker.media_url)
-    for url in dict.fromkeys(visual):
-        if url not in facts:
-            sources[url] = fetch.local_path(url, settings)
-            facts[url] = checked(probe(sources[url], url, max_pixels=settings.max_media_pixels), settings)
-    if sel.music_url and sel.music_url not in sources:
-        sources[sel.music_url] = fetch.local_path(sel.music_url, settings)
+    with tracing.span("reelmill.fetch", media=len(visual)):
+        for url in dict.fromkeys(visual):
+            if url not in facts:
+                sources[url] = fetch.local_path(url, settings)
+                facts[url] = checked(probe(sources[url], url, max_pixels=settings.max_media_pixels), settings)
+        if sel.music_url and sel.music_url not in sources:
+            sources[sel.music_url] = fetch.local_path(sel.music_url, settings)
     rate, language = spec.speech.rate, spec.speech.language
-    narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
-    return plan_variant(cmd, facts, narrations, FontMetrics(fonts))
+    with tracing.span("reelmill.speech", texts=len(sel.texts_to_speak())):
+        narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
+    with tracing.span("reelmill.plan"):
+        return plan_variant(cmd, facts, narrations, FontMetrics(fonts))
 
 
 def made(folder: str) -> str:
@@ -170,16 +173,20 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     out = output.for_command(cmd, settings)
     temp = out.temp_path()
     try:
-        clashes = render_variant(plan, sources, str(temp), on_progress=on_progress, is_cancelled=is_cancelled,
-                                 metadata={"comment": output_tag(cmd)}, fonts=fonts,
-                                 frame_cache=frame_cache(settings))  # fmt: skip
+        with tracing.span("reelmill.encode", seconds=float(plan.duration_s),
+                          size=f"{plan.output.width}x{plan.output.height}"):  # fmt: skip
+            clashes = render_variant(plan, sources, str(temp), on_progress=on_progress,
+                                     is_cancelled=is_cancelled, metadata={"comment": output_tag(cmd)},
+                                     fonts=fonts, frame_cache=frame_cache(settings))  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         duration = float(probe(str(temp), str(temp)).duration_s)
         started = time.monotonic()
-        qc = measure_output(str(temp), plan, clashes)
+        with tracing.span("reelmill.quality"):
+            qc = measure_output(str(temp), plan, clashes)
         log.info("quality report of %s in %.2f s", cmd.sub_job_id, time.monotonic() - started)
-        out.publish(temp, output_tag(cmd), duration)
+        with tracing.span("reelmill.upload", url=out.url):
+            out.publish(temp, output_tag(cmd), duration)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
