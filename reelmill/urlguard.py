@@ -1,8 +1,9 @@
 """Outbound URLs may only reach public addresses (SSRF guard), unless configuration allows more.
 
 Resolve the name, refuse if any address is not global (loopback, private, link-local — which holds
-the cloud metadata service —, multicast, reserved, IPv4-mapped forms of those), and connect to the
-address that was checked, so that a second DNS answer cannot swap it.
+the cloud metadata service —, multicast, reserved, and the IPv6 forms that carry such an IPv4 address:
+mapped, compatible, SIIT, NAT64, 6to4, Teredo), and connect to the address that was checked, so that a
+second DNS answer cannot swap it.
 """
 
 from __future__ import annotations
@@ -26,13 +27,40 @@ def parse_networks(spec: str) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address that a translator or tunnel will reach: such an
+# address is judged by the IPv4 address inside (::127.0.0.1 is loopback, whatever ipaddress says).
+_EMBEDDING_V4 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")  # compatible, mapped, SIIT, NAT64
+)
+# Local-use NAT64 (RFC 8215): translated inside someone's network, never public.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def is_allowed(address: str, allowed: Sequence[Network] = ()) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     if any(ip in net for net in allowed):
         return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        inner = _embedded_v4(ip)
+        if inner is not None:
+            return inner != ip and is_allowed(str(inner), allowed)
     return ip.is_global and not ip.is_multicast
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IPv4 address an IPv6 address carries to (6to4, Teredo, NAT64, SIIT, mapped, compatible)."""
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client the tunnel ends at
+    if ip in (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")):
+        return ip  # unspecified, loopback: themselves (not global)
+    if any(ip in net for net in _EMBEDDING_V4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def literal_problem(host: str, allowed: Sequence[Network] = ()) -> str | None:

@@ -9,6 +9,7 @@ sub-job published but could not acknowledge (the tag written into each output sa
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Protocol
@@ -73,8 +74,12 @@ def temp_beside(final: Path) -> Path:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputWriteError(f"cannot create the output folder {final.parent}: {e}") from e
+    # Exactly this output's temp names: `.x.*.partial.mp4` would also take `.x.y.<hex>.partial.mp4`, the
+    # temp file of another render writing x.y.mp4.
+    own = re.compile(rf"\.{re.escape(final.stem)}\.[0-9a-f]{{8}}\.partial{re.escape(final.suffix)}")
     for stale in final.parent.glob(f".{final.stem}.*.partial{final.suffix}"):
-        stale.unlink(missing_ok=True)
+        if own.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
     return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.partial{final.suffix}")
 
 
