@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -305,8 +306,8 @@ def _check_sticker(v: Violations, sp: str, sticker: cfg.Sticker, roots: Roots) -
     if sticker.HasField("opacity") and not 0 <= sticker.opacity <= 1:
         v.add(f"{sp}.Opacity", "must be in [0, 1]")
     for fname in ("x", "y", "width", "height"):
-        if sticker.HasField(fname) and getattr(sticker, fname) < 0:
-            v.add(f"{sp}.{fname.capitalize()}", "must not be negative")
+        if sticker.HasField(fname) and not _place_ok(getattr(sticker, fname)):
+            v.add(f"{sp}.{fname.capitalize()}", PLACE_RULE)
     if sticker.HasField("dync_frames") and not 0 <= sticker.dync_frames <= 100:
         v.add(f"{sp}.DyncFrames", "must be in [0, 100]")
 
@@ -328,8 +329,9 @@ def _check_editing(v: Violations, ec: cfg.EditingConfig, ic: cfg.InputConfig) ->
         elif meta.group_name and meta.media and meta.media not in groups[meta.group_name].media_array:
             v.add(f"{mp}.Media", f"not in the MediaArray of group {meta.group_name!r}")
         for j, r in enumerate(meta.time_range_list):
-            if not 0 <= getattr(r, "in") < r.out:
-                v.add(f"{mp}.TimeRangeList[{j}]", "needs 0 <= In < Out")
+            start, end = getattr(r, "in"), r.out
+            if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+                v.add(f"{mp}.TimeRangeList[{j}]", "needs 0 <= In < Out, both finite numbers of seconds")
     sc = ec.speech_config
     if sc.HasField("speech_rate") and not -500 <= sc.speech_rate <= 500:
         v.add(f"{p}.SpeechConfig.SpeechRate", "must be in [-500, 500]")
@@ -410,6 +412,14 @@ def _check_output(v: Violations, oc: cfg.OutputConfig, roots: Roots) -> int:
     if oc.audio.HasField("true_peak") and not _within(oc.audio.true_peak, jobspec.TRUE_PEAK_DB_RANGE):
         v.add(f"{p}.Audio.TruePeak", f"must be {_span(jobspec.TRUE_PEAK_DB_RANGE)} dBTP")
     return count
+
+
+# Positions and sizes: a fraction of the canvas (<= 1) or pixels of the requested size (<= its largest).
+PLACE_RULE = f"must be a finite number from 0 to {jobspec.SIZE_RANGE[1]} (<= 1: a fraction; else pixels)"
+
+
+def _place_ok(value: float) -> bool:
+    return math.isfinite(value) and 0 <= value <= jobspec.SIZE_RANGE[1]
 
 
 def _within(value: float, bounds: tuple[float, float]) -> bool:
@@ -508,8 +518,8 @@ def _check_style(v: Violations, path: str, style: cfg.TextStyle) -> None:
     if style.alignment and style.alignment not in TEXT_ALIGNMENTS:
         v.add(f"{path}.Alignment", f"must be one of {', '.join(TEXT_ALIGNMENTS)}")
     for fname, label in (("x", "X"), ("y", "Y"), ("text_width", "TextWidth")):
-        if style.HasField(fname) and getattr(style, fname) < 0:
-            v.add(f"{path}.{label}", "must not be negative")
+        if style.HasField(fname) and not _place_ok(getattr(style, fname)):
+            v.add(f"{path}.{label}", PLACE_RULE)
 
 
 def _check_media_url(v: Violations, path: str, url: str, roots: Roots) -> None:
@@ -526,7 +536,8 @@ def _check_output_url(v: Violations, path: str, url: str, count: int, roots: Roo
     if problem:
         v.add(path, problem)
         return
-    if count > 1 and "{index}" not in url:
+    # in the path: {index} only in the query or fragment would write every variant to one file
+    if count > 1 and "{index}" not in urlsplit(url).path:
         v.add(path, "needs {index} when Count > 1, or every variant would overwrite the same file")
     if not urlsplit(url).path.lower().endswith(OUTPUT_EXTENSIONS):
         v.add(path, f"the file name must end with {', '.join(OUTPUT_EXTENSIONS)}")

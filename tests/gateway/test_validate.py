@@ -85,6 +85,12 @@ BAD_REQUESTS = [
     Bad("width-odd", _set("OutputConfig.Width", 161), "OutputConfig.Width", "even"),
     Bad("height-too-small", _set("OutputConfig.Height", 32), "OutputConfig.Height", "64–4096"),
     Bad("crf-60", _set("OutputConfig.Video.Crf", 60), "OutputConfig.Video.Crf", "0–51"),
+    Bad("index-in-query", lambda doc, media: doc["OutputConfig"].update(
+        {"Count": 2, "MediaURL": "file:///srv/outputs/v.mp4?n={index}"}),
+        "OutputConfig.MediaURL", "needs {index}"),
+    Bad("sticker-huge", _set("InputConfig.StickerArray", [{"MediaURL": "file://{media}/a.png",
+                                                            "Width": 8000}]),
+        "InputConfig.StickerArray[0].Width", "finite"),
     Bad("loudness-0", _set("OutputConfig.Audio.Loudness", 0), "OutputConfig.Audio.Loudness", "-40–-5 LUFS"),
     Bad("true-peak-3", _set("OutputConfig.Audio.TruePeak", 3), "OutputConfig.Audio.TruePeak", "-9–0 dBTP"),
     Bad("preset-unknown", _set("OutputConfig.Video.Preset", "warp"), "OutputConfig.Video.Preset", "medium"),
@@ -258,3 +264,14 @@ def test_notify_address_may_name_an_mns_queue_as_in_ice() -> None:
     assert validate(doc).user_data == doc["UserData"]  # accepted (Get reports it is not delivered)
     doc["UserData"] = json.dumps({"NotifyAddress": "not a queue"})
     assert violations(doc)[0][0] == "UserData.NotifyAddress"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_typed_nan_and_infinity_are_refused_naming_the_field(value: float) -> None:
+    """JSON has no NaN; a typed gRPC request can carry one, and a render would fail on it."""
+    request = submit_request(job_doc(MEDIA), "/")
+    request.editing_config.title_config.x = value
+    with pytest.raises(InvalidArgumentError) as info:
+        validate_submit(request, ROOTS)
+    found = [(v.field, v.description) for v in info.value.violations]
+    assert any(f == "EditingConfig.TitleConfig.X" and "finite" in d for f, d in found), found
