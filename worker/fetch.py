@@ -90,14 +90,22 @@ def _fetch_to(url: str, temp: Path, settings: WorkerSettings) -> None:
                 raise MaterialTooLargeError(f"{url}: {declared} bytes, more than {settings.max_media_bytes}")
             received = 0
             with open(temp, "wb") as out:
-                while chunk := response.read(CHUNK):
-                    received += len(chunk)
-                    if received > settings.max_media_bytes:
-                        raise MaterialTooLargeError(f"{url}: more than {settings.max_media_bytes} bytes")
-                    if time.monotonic() > deadline:
+                while True:
+                    # read1 returns what has arrived (one recv), and the socket waits no longer than
+                    # the time left: a server dripping a byte at a time cannot outlast the deadline.
+                    left = deadline - time.monotonic()
+                    if left <= 0:
                         raise MaterialTooLargeError(
                             f"{url}: not downloaded within {settings.download_timeout_s:g} s"
                         )
+                    if conn.sock is not None:
+                        conn.sock.settimeout(min(left, 30.0))
+                    chunk = response.read1(CHUNK)
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    if received > settings.max_media_bytes:
+                        raise MaterialTooLargeError(f"{url}: more than {settings.max_media_bytes} bytes")
                     out.write(chunk)
             return
         except (OSError, http.client.HTTPException) as e:
