@@ -37,7 +37,7 @@ from gateway.store.batches import (
 from gateway.store.media import MediaLibrary
 from gateway.store.schema import BatchRow, MediaRow, TemplateRow
 from gateway.store.templates import Templates
-from gateway.store.transactions import utcnow
+from gateway.store.transactions import is_id, utcnow
 from gateway.templates import template_ids
 from gateway.userdata import notify_address
 from gateway.validate import Roots, ValidJob, validate_media, validate_submit, validate_template
@@ -366,6 +366,8 @@ def list_query(tenant: str, req: api.ListBatchMediaProducingJobsRequest) -> List
         bad.append(FieldViolation("Status", f"must be one of {', '.join(st.BATCH_STATUSES)}"))
     if req.job_type and req.job_type not in JOB_TYPES:
         bad.append(FieldViolation("JobType", f"must be one of {', '.join(JOB_TYPES)}"))
+    if req.job_id and not is_id(req.job_id):
+        bad.append(FieldViolation("JobId", "not a job id (32 hexadecimal digits)"))
     start = req.start_time.ToDatetime(UTC) if req.HasField("start_time") else None
     end = req.end_time.ToDatetime(UTC) if req.HasField("end_time") else None
     if start and end and end <= start:

@@ -37,6 +37,9 @@ def read_config(v: Violations, req: Message, oneof: str, name: str, kind: type[M
     except json.JSONDecodeError as e:
         v.add(name, f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}")
         return None
+    except RecursionError:  # thousands of nested arrays: no config is shaped like that
+        v.add(name, "nested too deeply")
+        return None
     if not isinstance(doc, dict):
         v.add(name, "must be a JSON object")
         return None

@@ -524,9 +524,9 @@ def _check_style(v: Violations, path: str, style: cfg.TextStyle) -> None:
 
 def _check_media_url(v: Violations, path: str, url: str, roots: Roots) -> None:
     problem = _url_problem(url, MEDIA_SCHEMES, roots.media)
-    host = urlsplit(url).hostname
-    if problem is None and urlsplit(url).scheme in ("http", "https") and host:
-        problem = literal_problem(host, roots.networks)  # names are resolved and checked when fetched
+    if problem is None and urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname:
+        # names are resolved and checked when fetched
+        problem = literal_problem(urlsplit(url).hostname or "", roots.networks)
     if problem:
         v.add(path, problem)
 
@@ -548,7 +548,11 @@ def _url_problem(url: str, schemes: tuple[str, ...], file_roots: tuple[str, ...]
         return "required"
     if len(url) > MAX_URL_CHARS:
         return f"at most {MAX_URL_CHARS} characters"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is no number raises here, not later in a worker
+    except ValueError as e:  # "http://[::1" and the like
+        return f"not a URL: {e}"
     if parts.scheme not in schemes:
         return f"scheme must be one of {', '.join(s + '://' for s in schemes)}"
     if parts.scheme == "file":
@@ -581,7 +585,11 @@ def _check_user_data(v: Violations, user_data: str, roots: Roots) -> None:
 
 def notify_problem(url: str, roots: Roots) -> str | None:
     """What is wrong with a callback address, as far as can be told without DNS."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is no number raises here
+    except ValueError as e:
+        return f"not a URL: {e}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http:// or https:// URL with a host"
     if parts.username or parts.password:

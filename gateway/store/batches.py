@@ -17,7 +17,7 @@ from gateway.errors import FailedPreconditionError, IdempotencyMismatchError, No
 from gateway.status import EventUpdate
 from gateway.store.paging import decode_token, encode_token
 from gateway.store.schema import BatchRow, MediaRow, OutboxRow, SubJobRow, WebhookRow
-from gateway.store.transactions import Transactions, utcnow
+from gateway.store.transactions import Transactions, is_id, shown, utcnow
 from gateway.userdata import notify_address
 
 CLIENT_TOKEN_TTL = timedelta(hours=24)
@@ -192,9 +192,9 @@ class Batches:
 
     def get(self, tenant: str, job_id: str) -> BatchWithSubJobs:
         def read(s: Session) -> BatchWithSubJobs:
-            batch = s.get(BatchRow, job_id)
+            batch = s.get(BatchRow, job_id) if is_id(job_id) else None
             if batch is None or batch.tenant != tenant:
-                raise NotFoundError(f"job {job_id} not found")
+                raise NotFoundError(f"job {shown(job_id)} not found")
             subs = s.scalars(select(SubJobRow).where(SubJobRow.batch_id == job_id).order_by(SubJobRow.idx))
             return BatchWithSubJobs(batch, list(subs))
 
@@ -202,6 +202,8 @@ class Batches:
 
     def revision(self, tenant: str, job_id: str) -> int:
         def read(s: Session) -> int:
+            if not is_id(job_id):
+                raise NotFoundError(f"job {shown(job_id)} not found")
             rev = s.scalar(select(BatchRow.revision).where(BatchRow.id == job_id, BatchRow.tenant == tenant))
             if rev is None:
                 raise NotFoundError(f"job {job_id} not found")
@@ -259,9 +261,9 @@ class Batches:
 
         def write(s: Session) -> None:
             nonlocal cancelled
-            batch = s.get(BatchRow, job_id)
+            batch = s.get(BatchRow, job_id) if is_id(job_id) else None
             if batch is None or batch.tenant != tenant:
-                raise NotFoundError(f"job {job_id} not found")
+                raise NotFoundError(f"job {shown(job_id)} not found")
             if batch.status == st.CANCELLED or batch.cancel_requested:
                 return  # idempotent
             if batch.status in st.BATCH_TERMINAL:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from gateway.errors import PageTokenError
+from gateway.store.transactions import is_id
 
 R = TypeVar("R")
 
@@ -24,7 +25,12 @@ def decode_token(token: str, fingerprint: str) -> tuple[datetime, str]:
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         created_at, job_id = datetime.fromisoformat(raw["t"]), str(raw["i"])
-    except (ValueError, KeyError, TypeError) as e:
+        # What this service writes: a UTC time in a sane range and an id. A forged year 1 or 9999, a
+        # naive time or a NUL would otherwise reach the database and fail there as INTERNAL.
+        utc = created_at.utcoffset() == timedelta(0)
+        if not utc or not 2000 <= created_at.year <= 9000 or not is_id(job_id):
+            raise ValueError("not a token of ours")
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise PageTokenError("NextToken is not a token this service issued") from e
     if raw.get("f") != fingerprint:
         raise PageTokenError("NextToken belongs to a query with other filters or sort order")

@@ -6,6 +6,7 @@ so nothing was written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -60,9 +61,26 @@ class Owned(Protocol):
 Row = TypeVar("Row", bound=Owned)
 
 
+# Every id reelmill hands out (jobs, sub-jobs, templates, media) is 32 lowercase hex digits (uuid4().hex).
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_id(key: str) -> bool:
+    """Whether `key` can be an id of ours; anything else (a NUL, a megabyte) never reaches the database,
+    where PostgreSQL would refuse it with an error that reads as an outage."""
+    return _ID.fullmatch(key) is not None
+
+
+def shown(key: str) -> str:
+    """An id as error messages quote it: clipped, so a huge one does not come back whole."""
+    return key if len(key) <= 64 else key[:64] + "…"
+
+
 def owned(s: Session, model: type[Row], key: str, tenant: str, missing: GatewayError) -> Row:
     """The row `key` of `model` if it is `tenant`'s; else `missing` (another tenant's rows do not
     exist for it)."""
+    if not is_id(key):
+        raise missing
     row = s.get(model, key)
     if row is None or row.tenant != tenant:
         raise missing

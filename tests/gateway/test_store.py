@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +14,13 @@ import pytest
 from sqlalchemy import Engine, inspect, select, update
 
 from gateway import status as st
-from gateway.errors import DatabaseUnavailableError, IdempotencyMismatchError, NotFoundError, SignatureError
+from gateway.errors import (
+    DatabaseUnavailableError,
+    IdempotencyMismatchError,
+    NotFoundError,
+    PageTokenError,
+    SignatureError,
+)
 from gateway.status import EventUpdate
 from gateway.store import migrate
 from gateway.store.batches import Batches, ListQuery, NewBatch, NewMessage, NewSubJob, SubmitResult
@@ -20,6 +28,7 @@ from gateway.store.engine import make_engine
 from gateway.store.media import MediaLibrary
 from gateway.store.nonces import Nonces
 from gateway.store.outbox import Outbox
+from gateway.store.paging import decode_token
 from gateway.store.schema import BatchRow, NonceRow
 from gateway.store.transactions import Transactions, utcnow
 
@@ -219,3 +228,27 @@ def test_a_finished_variant_enters_the_media_library_under_its_sub_job_id(store:
         "file:///o/0.mp4", "video", 6.5, 720, 1280)  # fmt: skip
     with pytest.raises(NotFoundError):
         library.get("another-tenant", batch.sub_jobs[0].id)
+
+
+@pytest.mark.parametrize("job_id", ["\x00", "a\x00" * 16, "x" * 100_000, "0" * 31])
+def test_ids_that_cannot_be_ours_are_not_found_on_any_database(store: Store, job_id: str) -> None:
+    """Issue 13: a NUL in an id made PostgreSQL fail (UNAVAILABLE); a megabyte id came back whole."""
+    for call in (lambda: store.batches.get("t", job_id), lambda: store.batches.revision("t", job_id)):
+        with pytest.raises(NotFoundError) as e:
+            call()
+        assert len(str(e.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"t": "0001-01-01T00:00:00+00:00", "i": "0" * 32, "f": "x"},
+        {"t": "2026-01-01T00:00:00", "i": "0" * 32, "f": "x"},  # no time zone
+        {"t": "2026-01-01T00:00:00+00:00", "i": "\x00", "f": "x"},
+        ["not", "an", "object"],
+    ],
+)
+def test_forged_page_tokens_are_invalid_arguments(raw: object) -> None:
+    token = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    with pytest.raises(PageTokenError):
+        decode_token(token, "x")

@@ -275,3 +275,30 @@ def test_typed_nan_and_infinity_are_refused_naming_the_field(value: float) -> No
         validate_submit(request, ROOTS)
     found = [(v.field, v.description) for v in info.value.violations]
     assert any(f == "EditingConfig.TitleConfig.X" and "finite" in d for f, d in found), found
+
+
+DEEP = '{"MediaArray": ' + "[" * 10000 + "]" * 10000 + "}"
+MEDIA_JSON = '{"MediaArray": ["%s"]}'
+
+
+@pytest.mark.parametrize(
+    ("field", "configs", "says"),
+    [
+        ("InputConfig", {"input_config_json": DEEP}, "nested too deeply"),
+        ("InputConfig.MediaArray[0]", {"input_config_json": MEDIA_JSON % "http://[::1/a.mp4"}, "not a URL"),
+        ("InputConfig.MediaArray[0]", {"input_config_json": MEDIA_JSON % "http://h.ex:x/a.mp4"}, "not a URL"),
+        ("UserData.NotifyAddress", {"input_config_json": MEDIA_JSON % "file:///m/a.mp4",
+                                    "user_data": '{"NotifyAddress": "http://[::1"}'}, "not a URL"),
+    ],
+)  # fmt: skip
+def test_malformed_inputs_are_invalid_arguments_not_internal_errors(
+    field: str, configs: dict[str, str], says: str
+) -> None:
+    """Issue 13: what used to answer INTERNAL (a recursion error, a ValueError from urlsplit)."""
+    from reelmill.v1 import batch_service_pb2 as api
+
+    with pytest.raises(InvalidArgumentError) as info:
+        validate_submit(api.SubmitBatchMediaProducingJobRequest(**configs), ROOTS)
+    assert any(v.field == field and says in v.description for v in info.value.violations), (
+        info.value.violations
+    )
