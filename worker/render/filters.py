@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import TypeVar
 
@@ -30,6 +31,19 @@ def pull_available(sink: FilterContext, kind: type[_F]) -> tuple[list[_F], bool]
             return frames, True
         assert isinstance(frame, kind), f"{kind.__name__} expected from the sink, got {type(frame).__name__}"
         frames.append(frame)
+
+
+def pulled(sink: FilterContext, kind: type[_F]) -> Iterator[_F]:
+    """The frames the sink has ready, one at a time as they are taken: a filter that makes many frames
+    of one input (fps filling a long gap between two source frames) makes them on demand, so only the
+    frame in hand is in memory."""
+    while True:
+        try:
+            frame = sink.pull()
+        except (BlockingIOError, EOFError):
+            return
+        assert isinstance(frame, kind), f"{kind.__name__} expected from the sink, got {type(frame).__name__}"
+        yield frame
 
 
 def push_stamped(

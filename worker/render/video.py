@@ -20,7 +20,7 @@ from av.video.stream import VideoStream
 
 from worker.errors import MaterialUnreadableError
 from worker.plan import Background, OutputSpec, Shot
-from worker.render.filters import pull_available, push_stamped
+from worker.render.filters import pull_available, pulled, push_stamped
 from worker.render.frame_cache import FrameCache
 from worker.render.inputs import describe, open_input
 
@@ -142,6 +142,10 @@ class _Framer:
         return overlay
 
     def push(self, frame: VideoFrame | None) -> list[VideoFrame]:
+        self.feed(frame)
+        return list(self.frames())
+
+    def feed(self, frame: VideoFrame | None) -> None:
         if frame is not None and (frame.width, frame.height, frame.format.name) != (
             self.width,
             self.height,
@@ -150,7 +154,10 @@ class _Framer:
             # A mid-stream resolution change: bring it back to the graph's input geometry (in C).
             frame = frame.reformat(self.width, self.height, self.format)
         self.source.push(frame)
-        return pull_available(self.sink, VideoFrame)[0]
+
+    def frames(self) -> Iterator[VideoFrame]:
+        """What the graph has ready, made as it is taken (see filters.pulled)."""
+        return pulled(self.sink, VideoFrame)
 
 
 class _Effect:
@@ -402,13 +409,13 @@ def _moving(
         if frame.pts <= 0:
             pending = frame
             continue
-        ready: list[VideoFrame] = []
         if pending is not None:
             pending.pts = 0  # a frame from before in_s is shown from in_s
-            ready += framer.push(pending)
+            framer.feed(pending)
             pending = None
-        ready += framer.push(frame)
-        for out in ready:
+        framer.feed(frame)
+        # Taken one at a time: two source frames 45 s apart make 1350 canvas frames, never all at once.
+        for out in framer.frames():
             yield out
             last = out
             produced += 1
@@ -417,12 +424,11 @@ def _moving(
 
     if framer is None:
         raise _NoFrames
-    ready = []
     if pending is not None:  # the in-point is at or after the source's last frame
         pending.pts = 0
-        ready += framer.push(pending)
-    ready += framer.push(None)
-    for out in ready:
+        framer.feed(pending)
+    framer.feed(None)
+    for out in framer.frames():
         yield out
         last = out
         produced += 1
