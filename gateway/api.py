@@ -19,7 +19,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from gateway.app import Application
-from gateway.errors import GatewayError, InvalidArgumentError, Status
+from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status, clip
 from gateway.tenants import Authenticator
 from gateway.views import batch_message, media_message, plan_messages, template_message
 from reelmill.v1 import batch_service_pb2 as api
@@ -192,20 +192,34 @@ def _request_id() -> str:
     return str(uuid.uuid4()).upper()
 
 
+MAX_MESSAGE_CHARS = 1000  # the status message; every violation is in the details as well
+MAX_DETAILS_BYTES = 6000  # the BadRequest detail (base64 in a trailer: a third more)
+
+
+def _bad_request(violations: list[FieldViolation]) -> error_details_pb2.BadRequest:
+    """The violations that fit the trailer's room, the first ones first, and a count of the rest."""
+    bad = error_details_pb2.BadRequest()
+    for i, v in enumerate(violations):
+        bad.field_violations.add(field=v.field, description=v.description)
+        if bad.ByteSize() > MAX_DETAILS_BYTES:
+            del bad.field_violations[-1]
+            bad.field_violations.add(field="(more)", description=f"{len(violations) - i} more problems")
+            break
+    return bad
+
+
 async def _abort(context: grpc.aio.ServicerContext, error: GatewayError) -> None:
     code, rpc_code = GRPC_CODES[error.status]
     if error.status is Status.UNAVAILABLE:
         log.warning("%s", error)
     details: list[Message] = [error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)]
     if isinstance(error, InvalidArgumentError):
-        details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in error.violations
-        ]))  # fmt: skip
+        details.append(_bad_request(error.violations))
     packed = []
     for d in details:
         a = any_pb2.Any()
         a.Pack(d)
         packed.append(a)
-    status = status_pb2.Status(code=rpc_code, message=str(error), details=packed)
+    # Trailers are bounded (16 KiB by default, on the client): the message and the details share that.
+    status = status_pb2.Status(code=rpc_code, message=clip(str(error), MAX_MESSAGE_CHARS), details=packed)
     await context.abort_with_status(rpc_status.to_status(status))

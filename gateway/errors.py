@@ -49,12 +49,30 @@ class FieldViolation:
     field: str  # ICE path, e.g. InputConfig.MediaGroupArray[1].MediaArray[0]
     description: str
 
+    def __post_init__(self) -> None:
+        # A description may quote what the caller sent; a huge one would make the whole answer too
+        # large for gRPC's trailers ("Stream removed"), so what comes back is clipped.
+        object.__setattr__(self, "field", clip(self.field, MAX_FIELD_CHARS))
+        object.__setattr__(self, "description", clip(self.description, MAX_DESCRIPTION_CHARS))
+
+
+MAX_FIELD_CHARS, MAX_DESCRIPTION_CHARS = 200, 500
+MAX_VIOLATIONS = 50  # reported at once; more are summed up (every one of them is a mistake of the caller)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class InvalidArgumentError(GatewayError):
     status = Status.INVALID_ARGUMENT
     reason = "INVALID_ARGUMENT"
 
     def __init__(self, violations: list[FieldViolation]) -> None:
+        if len(violations) > MAX_VIOLATIONS:
+            more = len(violations) - MAX_VIOLATIONS + 1
+            violations = [*violations[: MAX_VIOLATIONS - 1],
+                          FieldViolation("(more)", f"{more} more problems of the same request")]  # fmt: skip
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
         self.violations = violations
 

@@ -27,7 +27,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import acs3, metrics
 from gateway.app import Application
-from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status
+from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status, clip
 from gateway.store.batches import BatchWithSubJobs
 from gateway.store.nonces import Nonces
 from gateway.store.schema import BatchRow, MediaRow, TemplateRow
@@ -314,7 +314,7 @@ def _error(request_id: str, error: GatewayError) -> web.Response:
     if error.status is Status.UNAVAILABLE:
         log.warning("%s", error)
     code = ICE_CODES.get(error.reason, error.reason)
-    body = {"RequestId": request_id, "HostId": HOST_ID, "Code": code, "Message": str(error)}
+    body = {"RequestId": request_id, "HostId": HOST_ID, "Code": code, "Message": clip(str(error), 4000)}
     if isinstance(error, InvalidArgumentError):
         body["Recommend"] = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
     return web.json_response(body, status=HTTP_STATUS[error.status], headers={CODE_HEADER: code})

@@ -717,3 +717,18 @@ def test_get_is_ice_shaped_json(busy: Stack) -> None:
     json_format.Parse(text, back)
     assert back == resp
     assert json_format.Parse(job["InputConfig"], cfg.InputConfig()) == resp.editing_batch_job.input_config
+
+
+def test_a_request_with_huge_mistakes_gets_a_bounded_answer(idle: Stack) -> None:
+    """Issue 13: descriptions that quote a 100 KB input, and thousands of mistakes at once, made an
+    answer too large for gRPC ("Stream removed"). Now each is clipped and at most 50 are listed."""
+    huge = "g" * 100_000
+    doc = {
+        "InputConfig": {"MediaGroupArray": [
+            {"GroupName": "a", "MediaArray": [f"file:///nowhere/{i}.mp4" for i in range(2000)]}]},
+        "EditingConfig": {"MediaConfig": {"MediaMetaDataArray": [{"Media": "x", "GroupName": huge}]}},
+    }  # fmt: skip
+    with pytest.raises(grpc.RpcError) as e:
+        idle.stub.SubmitBatchMediaProducingJob(submit_request(doc, "/"), timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(e.value.details() or "") < 64 * 1024
