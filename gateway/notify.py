@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import logging
 import random
+import socket
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,6 +41,7 @@ EVENT_TYPE = "BatchProduceMediaComplete"
 TIMEOUT_S = 5.0
 GIVE_UP_AFTER = timedelta(hours=24)
 MAX_RESPONSE_BYTES = 64 * 1024
+DELIVERY_DEADLINE_S = 15.0  # connect, send, the whole answer: within the claim lease (4 × TIMEOUT_S + 10)
 
 
 def retry_delay_s(attempts: int, base_s: float = 5.0) -> float:
@@ -64,21 +68,38 @@ def body_of(job: dict[str, object], event_time: datetime) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode()
 
 
-def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Network]) -> int:
-    """POSTs to the checked address of the URL's host; redirects are not followed."""
+def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Network],
+         deadline_s: float = DELIVERY_DEADLINE_S) -> int:  # fmt: skip
+    """POSTs to the checked address of the URL's host; redirects are not followed. The whole exchange
+    ends within `deadline_s`: a receiver that answers a byte at a time would otherwise hold a notifier
+    slot (and, at shutdown, the gateway) for as long as it likes, since each read waits anew."""
     try:
         conn, path = pinned_connection(url, TIMEOUT_S, allowed)
     except BlockedAddressError as e:
         raise DeliveryError(str(e)) from e
+    cut = threading.Timer(deadline_s, _cut, args=(conn,))
+    cut.daemon = True
+    cut.start()
     try:
         conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
         response = conn.getresponse()
         response.read(MAX_RESPONSE_BYTES)
         return response.status
     except (OSError, http.client.HTTPException) as e:
+        if not cut.is_alive():
+            raise DeliveryError(f"no complete answer within {deadline_s:g} s") from e
         raise DeliveryError(f"{type(e).__name__}: {e}") from e
     finally:
+        cut.cancel()
         conn.close()
+
+
+def _cut(conn: http.client.HTTPConnection) -> None:
+    """Ends a delivery past its deadline: the blocked read in the other thread returns at once."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class Notifier:

@@ -172,3 +172,38 @@ def test_signature_matches_the_reference_implementation() -> None:
     when = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     expected = Webhook(SECRET).sign("msg_1", when, '{"a":1}')
     assert sign(SECRET, "msg_1", int(when.timestamp()), b'{"a":1}') == expected
+
+
+def test_a_receiver_answering_a_byte_at_a_time_cannot_hold_a_delivery() -> None:
+    """Issue 13: eight such receivers held every notifier slot for hours (each read waited anew), and
+    the gateway could not stop. The whole exchange now has a deadline."""
+    stop = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                if stop.is_set():
+                    return
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.3)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeliveryError, match="within 1 s"):
+            post(url, b"{}", {}, parse_networks("127.0.0.1/32"), deadline_s=1.0)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 3  # the deadline, not 40 bytes × 0.3 s
