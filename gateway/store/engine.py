@@ -27,8 +27,24 @@ def make_engine(url: str) -> Engine:
         max_overflow=12,
         pool_pre_ping=True,
         pool_timeout=5,
-        connect_args={"connect_timeout": 3},
+        connect_args=POSTGRES_CONNECT_ARGS,
     )
+
+
+# A network partition drops packets rather than refusing them: without these a pooled connection
+# waits on the kernel's retransmissions for many minutes, and every call on it with it. libpq's
+# tcp_user_timeout ends a connection whose sent data goes unacknowledged, keepalives find an idle one
+# dead, statement_timeout bounds a query the server is still running; the store then answers
+# UNAVAILABLE and the pool opens a new connection.
+POSTGRES_CONNECT_ARGS: Final = {
+    "connect_timeout": 3,
+    "tcp_user_timeout": 10_000,  # ms
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 2,
+    "options": "-c statement_timeout=30000",  # ms
+}
 
 
 def _tune_sqlite(engine: Engine) -> None:

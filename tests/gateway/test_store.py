@@ -252,3 +252,23 @@ def test_forged_page_tokens_are_invalid_arguments(raw: object) -> None:
     token = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
     with pytest.raises(PageTokenError):
         decode_token(token, "x")
+
+
+@pytest.mark.postgres
+def test_postgres_connections_give_up_on_a_dead_network(pg_url: str) -> None:
+    """Issue 13: pooled connections had no timeout, so a partition (packets dropped, not refused) held
+    every call for the kernel's many minutes of retransmissions."""
+    from sqlalchemy import text
+
+    from gateway.store.engine import POSTGRES_CONNECT_ARGS
+
+    assert POSTGRES_CONNECT_ARGS["tcp_user_timeout"] <= 15_000 and POSTGRES_CONNECT_ARGS["keepalives"] == 1
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "30s"
+            raw = conn.connection.dbapi_connection
+            parameters = raw.info.get_parameters()  # type: ignore[attr-defined]  # a psycopg connection
+            assert parameters["keepalives"] == "1" and parameters["tcp_user_timeout"] == "10000"
+    finally:
+        engine.dispose()
