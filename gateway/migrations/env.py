@@ -35,13 +35,13 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        # The engine bounds statements for serving calls (engine.py); a migration of a large table may
-        # rightly take longer.
-        connection.exec_driver_sql("SET statement_timeout = 0")
     # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds tables there.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # The engine bounds statements for serving calls (engine.py); a migration of a large table
+            # may rightly take longer. LOCAL: for this transaction, inside alembic's own.
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         context.run_migrations()
 
 

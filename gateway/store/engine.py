@@ -21,7 +21,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=12,
         max_overflow=12,
@@ -30,11 +30,21 @@ def make_engine(url: str) -> Engine:
         connect_args=POSTGRES_CONNECT_ARGS,
     )
 
+    # Set on each new connection (not as libpq `options`, which would replace those of the URL, such
+    # as a search_path): a statement the server still runs after this long is cancelled.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        dbapi_conn.commit()
+
+    return engine
+
 
 # A network partition drops packets rather than refusing them: without these a pooled connection
 # waits on the kernel's retransmissions for many minutes, and every call on it with it. libpq's
 # tcp_user_timeout ends a connection whose sent data goes unacknowledged, keepalives find an idle one
-# dead, statement_timeout bounds a query the server is still running; the store then answers
+# dead, statement_timeout (set on connect) bounds a query the server is still running; the store then answers
 # UNAVAILABLE and the pool opens a new connection.
 POSTGRES_CONNECT_ARGS: Final = {
     "connect_timeout": 3,
@@ -43,8 +53,8 @@ POSTGRES_CONNECT_ARGS: Final = {
     "keepalives_idle": 10,
     "keepalives_interval": 5,
     "keepalives_count": 2,
-    "options": "-c statement_timeout=30000",  # ms
 }
+STATEMENT_TIMEOUT_MS: Final = 30_000
 
 
 def _tune_sqlite(engine: Engine) -> None:
