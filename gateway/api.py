@@ -95,17 +95,18 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
         self, request: api.GetBatchMediaProducingJobRequest, context: grpc.aio.ServicerContext
     ) -> api.GetBatchMediaProducingJobResponse:
         found = await self.app.get(self._tenant(context), request.job_id)
-        return api.GetBatchMediaProducingJobResponse(
-            request_id=_request_id(), editing_batch_job=batch_message(found.batch, found.sub_jobs)
-        )
+        job = await asyncio.to_thread(batch_message, found.batch, found.sub_jobs)
+        return api.GetBatchMediaProducingJobResponse(request_id=_request_id(), editing_batch_job=job)
 
     @_unary
     async def ListBatchMediaProducingJobs(
         self, request: api.ListBatchMediaProducingJobsRequest, context: grpc.aio.ServicerContext
     ) -> api.ListBatchMediaProducingJobsResponse:
         page = await self.app.page(self._tenant(context), request)
+        # Parsing up to 100 jobs' configs is CPU work: in a thread, so other tenants' calls go on.
+        jobs = await asyncio.to_thread(lambda: [batch_message(r) for r in page.rows])
         return api.ListBatchMediaProducingJobsResponse(
-            request_id=_request_id(), editing_batch_job_list=[batch_message(r) for r in page.rows],
+            request_id=_request_id(), editing_batch_job_list=jobs,
             next_token=page.next_token, max_results=page.limit,
         )  # fmt: skip
 
@@ -114,9 +115,9 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     ) -> AsyncIterator[api.WatchBatchMediaProducingJobResponse]:
         try:
             async for found in self.app.watch(self._tenant(context), request.job_id):
+                job = await asyncio.to_thread(batch_message, found.batch, found.sub_jobs)
                 yield api.WatchBatchMediaProducingJobResponse(
-                    editing_batch_job=batch_message(found.batch, found.sub_jobs),
-                    revision=found.batch.revision,
+                    editing_batch_job=job, revision=found.batch.revision
                 )
         except GatewayError as e:
             await _abort(context, e)

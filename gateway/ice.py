@@ -148,7 +148,7 @@ async def submit(app: Application, tenant: str, p: Params) -> dict[str, Any]:
 
 async def get(app: Application, tenant: str, p: Params) -> dict[str, Any]:
     found = await app.get(tenant, _required(p, "JobId"))
-    return {"EditingBatchJob": ice_job(found.batch, found)}
+    return {"EditingBatchJob": await asyncio.to_thread(ice_job, found.batch, found)}
 
 
 async def list_jobs(app: Application, tenant: str, p: Params) -> dict[str, Any]:
@@ -161,8 +161,8 @@ async def list_jobs(app: Application, tenant: str, p: Params) -> dict[str, Any]:
         if p.get(name):
             field.CopyFrom(_timestamp(p, name))
     page = await app.page(tenant, req)
-    return {"EditingBatchJobList": [ice_job(row) for row in page.rows], "NextToken": page.next_token,
-            "MaxResults": page.limit}  # fmt: skip
+    jobs = await asyncio.to_thread(lambda: [ice_job(row) for row in page.rows])  # CPU work: off the loop
+    return {"EditingBatchJobList": jobs, "NextToken": page.next_token, "MaxResults": page.limit}
 
 
 # -- batch-editing templates (ICE's AddTemplate family, Type BatchEditing: the kind reelmill has)
