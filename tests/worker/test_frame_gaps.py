@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 
 SCRIPT = r"""
-import json, resource, sys
+import json, sys
 from fractions import Fraction
 from reelmill.jobspec import OutputSpec
 from worker.plan.model import Background, Shot
@@ -23,7 +23,9 @@ path, count = sys.argv[1], int(sys.argv[2])
 spec = OutputSpec(540, 960, Fraction(30), "h264", 23, "veryfast", None, None, 128)
 shot = Shot(path, Fraction(0), Fraction(count, 30), False, 0.0)
 n = sum(1 for _ in shot_video_frames(path, path, shot, Canvas(spec, Background(), None), count))
-print(json.dumps({"frames": n, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM: this process's own peak (ru_maxrss would count the parent's memory at fork).
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"frames": n, "peak_mb": hwm / 1024}))
 """
 
 
