@@ -183,7 +183,7 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
         duration = float(probe(str(temp), str(temp)).duration_s)
         started = time.monotonic()
         with tracing.span("reelmill.quality"):
-            qc = measure_output(str(temp), plan, clashes)
+            qc = measure_output(str(temp), plan, clashes, sources)
         log.info("quality report of %s in %.2f s", cmd.sub_job_id, time.monotonic() - started)
         with tracing.span("reelmill.upload", url=out.url):
             out.publish(temp, output_tag(cmd), duration)

@@ -11,10 +11,13 @@ import pytest
 from PIL import Image
 
 from cli.samples import make_image, make_video
+from reelmill.jobspec import OutputSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.job import JobState, run_job
+from worker.plan.model import Shot, VariantPlan
 from worker.render.compose import overlaps
+from worker.render.quality import measure_output
 from worker.render.timeline import Layer
 from worker.settings import WorkerSettings
 
@@ -51,10 +54,24 @@ def test_the_report_measures_the_output(tmp_path: Path) -> None:
     assert qc["Duration"] == pytest.approx(5.0, abs=1e-3) and abs(qc["AVEndOffset"]) <= 1 / 30
     assert qc["Loudness"] == pytest.approx(-14, abs=1) and qc["TruePeak"] <= -1
     assert qc["TextOverlaps"] == 0 and len(qc["Digest"]) == 16
-    # The frozen clip (2–4 s) is reported; the black still (4–5 s) is the image, neither black nor frozen.
-    (frozen,) = qc["FrozenRuns"]
-    assert frozen["Start"] == pytest.approx(2.0, abs=0.1) and frozen["End"] == pytest.approx(4.0, abs=0.1)
-    assert all(run["End"] <= 4.1 for run in qc["BlackRuns"])
+    # The clip that does not move (2–4 s) is frozen in its source, and the black still (4–5 s) is an
+    # image: the footage, not faults, so neither is reported.
+    assert qc["FrozenRuns"] == [] and all(run["End"] <= 4.1 for run in qc["BlackRuns"])
+
+
+def test_a_frozen_stretch_the_source_does_not_have_is_reported(tmp_path: Path) -> None:
+    """The report judges the output against the plan: a picture that stands still where the plan
+    shows a moving clip is a fault (here: the output of a still clip, measured against a moving one)."""
+    make_video(str(tmp_path / "moving.mp4"), 160, 90, 3.0)
+    make_still_video(str(tmp_path / "frozen.mp4"), 2.0)
+    shot = Shot(f"file://{tmp_path}/moving.mp4", Fraction(0), Fraction(2), False, 0.0)
+    plan = VariantPlan(0, (shot,), OutputSpec(160, 90, Fraction(25), "h264", 23, "veryfast", None, None, 128))
+    sources = {shot.source_url: str(tmp_path / "moving.mp4")}
+    (run,) = measure_output(str(tmp_path / "frozen.mp4"), plan, 0, sources).frozen_runs
+    assert run[0] == pytest.approx(0.0, abs=0.1) and run[1] == pytest.approx(2.0, abs=0.1)
+    # Measured against its own, still source, the same stretch is the footage.
+    same = {shot.source_url: str(tmp_path / "frozen.mp4")}
+    assert measure_output(str(tmp_path / "frozen.mp4"), plan, 0, same).frozen_runs == []
 
 
 def test_overlaps_count_drawn_pixels_not_boxes() -> None:
