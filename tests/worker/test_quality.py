@@ -112,3 +112,13 @@ def test_stills_get_a_gentle_pan_and_zoom_when_effects_are_allowed(tmp_path: Pat
     # never for three in a row.
     same = [a == b for a, b in zip(frames, frames[1:], strict=False)]
     assert len(frames) == 60 and not any(all(same[i : i + 2]) for i in range(len(same) - 1)), same
+
+
+def test_a_still_that_moves_only_at_its_start_is_no_fault(tmp_path: Path) -> None:
+    """Blur and shake move a still for half a second; the rest of it stands still, as a still does."""
+    make_still_video(str(tmp_path / "out.mp4"), 2.0)
+    spec = OutputSpec(160, 90, Fraction(25), "h264", 23, "veryfast", None, None, 128)
+    for effect, reported in (("blur", False), ("shake", False), ("zoomin", True), ("kenburns-left", True)):
+        shot = Shot("file:///still.png", Fraction(0), Fraction(2), True, 0.0, effect=effect)
+        runs = measure_output(str(tmp_path / "out.mp4"), VariantPlan(0, (shot,), spec)).frozen_runs
+        assert bool(runs) is reported, effect  # a zoom that does not move would be a fault

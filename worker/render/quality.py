@@ -22,6 +22,7 @@ import av
 from av.filter import Graph
 from av.video.frame import VideoFrame
 
+from reelmill.catalog import KEN_BURNS
 from worker.plan import VariantPlan
 from worker.render.audio import SAMPLE_RATE, measure
 from worker.render.filters import pull_available
@@ -73,7 +74,7 @@ def measure_output(
     stills = [
         (float(start), float(start + shot.duration_s))
         for shot, start in zip(plan.shots, plan.starts_s, strict=True)
-        if shot.is_image and not shot.effect
+        if shot.is_image and not _moves_all_along(shot.effect)
     ]
     return QualityReport(
         duration_s=picture.duration_s,
@@ -183,6 +184,11 @@ def _in_source(
             return False
         looked = True
     return looked
+
+
+def _moves_all_along(effect: str) -> bool:
+    """A still under a zoom or a pan changes every frame; under blur or shake only at its start."""
+    return effect in ("zoomin", "zoomout") or effect in KEN_BURNS
 
 
 def _inside(run: tuple[float, float], stills: list[tuple[float, float]], slack: float = 0.1) -> bool:
