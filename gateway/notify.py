@@ -77,7 +77,8 @@ def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Netwo
         conn, path = pinned_connection(url, TIMEOUT_S, allowed)
     except BlockedAddressError as e:
         raise DeliveryError(str(e)) from e
-    cut = threading.Timer(deadline_s, _cut, args=(conn,))
+    fired = threading.Event()
+    cut = threading.Timer(deadline_s, _cut, args=(conn, fired))
     cut.daemon = True
     cut.start()
     try:
@@ -86,7 +87,7 @@ def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Netwo
         response.read(MAX_RESPONSE_BYTES)
         return response.status
     except (OSError, http.client.HTTPException) as e:
-        if not cut.is_alive():
+        if fired.is_set():
             raise DeliveryError(f"no complete answer within {deadline_s:g} s") from e
         raise DeliveryError(f"{type(e).__name__}: {e}") from e
     finally:
@@ -94,8 +95,9 @@ def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Netwo
         conn.close()
 
 
-def _cut(conn: http.client.HTTPConnection) -> None:
+def _cut(conn: http.client.HTTPConnection, fired: threading.Event) -> None:
     """Ends a delivery past its deadline: the blocked read in the other thread returns at once."""
+    fired.set()  # before the shutdown: the reader must know why its read failed
     sock = conn.sock
     if sock is not None:
         with contextlib.suppress(OSError):
