@@ -62,6 +62,7 @@ Probe = Callable[[str, str, float], Awaitable[render_pb2.MediaProbeReply]]
 # (request, timeout_s) -> a worker's plans of a batch; the gateway bus's plan_batch.
 Planner = Callable[[render_pb2.PlanRequest, float], Awaitable[render_pb2.PlanReply]]
 PLAN_TIMEOUT_S = 60.0  # a worker fetches and probes the batch's media and speaks its texts
+COMMAND_SLACK_BYTES = 4096  # what a variant's command adds to its config set's: ids, index, output URL
 WATCH_RECHECK_S = 1.0
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -118,6 +119,7 @@ class Application:
         templates = await self._templates(tenant, list(request.template_config))
         job = validate_submit(request, self.roots, templates)
         await self._check_notify_address(job.user_data)
+        check_size(plan_request(tenant, job))  # before making a hundred commands of a too large job
         result = await asyncio.to_thread(self.batches.submit, new_batch(tenant, job))
         if result.created:
             self.relay.poke()
@@ -324,6 +326,24 @@ def new_batch(tenant: str, job: ValidJob) -> NewBatch:
         editing_config=message_json(job.editing_config), output_config=message_json(job.output_config),
         user_data=job.user_data, seed=job.seed, sub_jobs=subs, messages=messages,
     )  # fmt: skip
+
+
+def check_size(sets: render_pb2.PlanRequest) -> None:
+    """A job whose render commands could never be published is refused at Submit: one over the
+    stream's message limit would block the outbox relay for every tenant, retried for ever, and a
+    batch of them would fill the database (a 1.2 MB request × 100 variants wrote 121 MB). Measured on
+    one command per config set (a variant's adds ids and its URL: SLACK bytes at most)."""
+    sizes = [c.ByteSize() + COMMAND_SLACK_BYTES for c in sets.config_sets]
+    largest = max(sizes, default=0)
+    total = sum(sizes[i] for i in sets.config_set_of)
+    if largest > topology.MAX_COMMAND_BYTES:
+        raise InvalidArgumentError([FieldViolation(
+            "InputConfig", f"the job is too large to render: {largest} bytes for each variant, at most "
+            f"{topology.MAX_COMMAND_BYTES} (fewer or shorter media URLs, texts or groups)")])  # fmt: skip
+    if total > topology.MAX_BATCH_COMMAND_BYTES:
+        raise InvalidArgumentError([FieldViolation(
+            "OutputConfig.Count", f"the batch is too large: {total} bytes of render commands, at most "
+            f"{topology.MAX_BATCH_COMMAND_BYTES} (fewer variants, or a smaller job)")])  # fmt: skip
 
 
 def plan_request(tenant: str, job: ValidJob) -> render_pb2.PlanRequest:

@@ -94,7 +94,8 @@ class GatewayBus:
         await _ensure_stream(js, StreamConfig(
             name=topology.COMMAND_STREAM, subjects=list(topology.COMMAND_SUBJECTS),
             retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE, num_replicas=self.replicas,
-            duplicate_window=topology.DUPLICATE_WINDOW_S, max_msg_size=1 << 20, discard=DiscardPolicy.NEW,
+            duplicate_window=topology.DUPLICATE_WINDOW_S, max_msg_size=topology.STREAM_MAX_MESSAGE_BYTES,
+            discard=DiscardPolicy.NEW,
         ))  # fmt: skip
         await _ensure_stream(js, StreamConfig(
             name=topology.EVENT_STREAM, subjects=list(topology.EVENT_SUBJECTS),

@@ -21,6 +21,12 @@ CANCEL_BUCKET = "reelmill_cancelled"
 # Commands are deduplicated by Nats-Msg-Id within this window (longer than the relay's retry gap).
 DUPLICATE_WINDOW_S = 600.0
 
+# The command stream takes messages up to 1 MiB (gateway/bus.py); a command is kept well under it,
+# and a batch's commands together under what the outbox should hold for one Submit.
+STREAM_MAX_MESSAGE_BYTES = 1 << 20
+MAX_COMMAND_BYTES = 512 << 10
+MAX_BATCH_COMMAND_BYTES = 32 << 20
+
 
 # The media library asks a worker to probe a media (core NATS request–reply, one worker of the group).
 MEDIA_PROBE_SUBJECT = "media.probe"

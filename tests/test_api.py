@@ -732,3 +732,19 @@ def test_a_request_with_huge_mistakes_gets_a_bounded_answer(idle: Stack) -> None
         idle.stub.SubmitBatchMediaProducingJob(submit_request(doc, "/"), timeout=30)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(e.value.details() or "") < 64 * 1024
+
+
+def test_a_job_too_large_to_publish_is_refused_at_submit_and_stores_nothing(idle: Stack) -> None:
+    """Issue 13: a valid job whose render command is over the stream's message limit (40 groups × 200
+    media URLs) could never be published; the relay retried it for ever while other tenants' jobs
+    waited, and the request wrote 121 MB to the database."""
+    groups = [{"GroupName": f"g{g}", "MediaArray": [f"file://{idle.media_dir}/{'m' * 120}{g}-{i}.mp4"
+                                                     for i in range(200)]} for g in range(40)]  # fmt: skip
+    doc = {"InputConfig": {"MediaGroupArray": groups},
+           "OutputConfig": {"Count": 100, "Width": 160, "Height": 288}}  # fmt: skip
+    before = list_page(idle, max_results=100).editing_batch_job_list
+    with pytest.raises(grpc.RpcError) as e:
+        idle.stub.SubmitBatchMediaProducingJob(submit_request(doc, "/"), timeout=60)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "too large to render" in (e.value.details() or "")
+    assert len(list_page(idle, max_results=100).editing_batch_job_list) == len(before)
