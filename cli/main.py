@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gt = sub.add_parser("get", help="print a job as ICE-shaped JSON (-o table: one row per variant)")
     _client_options(gt)
-    gt.add_argument("job_id")
+    gt.add_argument("job_id", help="the JobId Submit printed")
     _output_option(gt, "json")
 
     ls = sub.add_parser("list", help="list jobs")
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         "template", help="batch-editing templates: add NAME --file CONFIG.json, get, list, delete"
     )
     _client_options(tp)
-    tp.add_argument("action", choices=["add", "get", "list", "delete"])
+    tp.add_argument("action", choices=["add", "get", "list", "delete"], help="what to do")
     tp.add_argument("target", nargs="?", default="", help="the name (add) or the template id (get, delete)")
     tp.add_argument("--name", default="", help="the template's name (add), as the NAME argument")
     tp.add_argument(
@@ -228,11 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cn = sub.add_parser("cancel", help="cancel a job")
     _client_options(cn)
-    cn.add_argument("job_id")
+    cn.add_argument("job_id", help="the job to cancel; variants already rendered stay")
 
     ky = sub.add_parser("keys", help="make an API key for a tenant; prints the key and its keys-file entry")
-    ky.add_argument("action", choices=["new"])
-    ky.add_argument("--tenant", required=True)
+    ky.add_argument("action", choices=["new"], help="new: a key (and AccessKey) for a tenant")
+    ky.add_argument("--tenant", required=True, help="the tenant the key acts for (a-z 0-9 - _)")
     ky.add_argument("--file", help="add the entry to this keys file (created if missing)")
     ky.add_argument("--master-file", default=os.environ.get("REELMILL_ACCESS_KEY_MASTER_FILE", ""),
                     help="also make an ICE AccessKey pair, its secret derived with this master key file "
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     wt = sub.add_parser("watch", help="print every change of a job until it ends")
     _client_options(wt)
-    wt.add_argument("job_id")
+    wt.add_argument("job_id", help="the job to follow until it ends")
     return parser
 
 

@@ -52,3 +52,17 @@ def test_every_documented_command_and_flag_exists() -> None:
         known = {s for a in commands[words[0]]._actions for s in a.option_strings}
         for flag in (w.split("=")[0] for w in words[1:] if w.startswith("--")):
             assert flag in known, f"{where}: `reelmill {usage}`: {words[0]} has no {flag}"
+
+
+def test_every_option_and_argument_has_help() -> None:
+    """`reelmill COMMAND --help` explains everything it lists (issue 14: several flags had none)."""
+    from cli.main import build_parser
+    from cli.settings_doc import _subcommands
+
+    missing = [
+        f"{name} {a.option_strings or a.dest}"
+        for name, parser in _subcommands(build_parser()).items()
+        for a in parser._actions
+        if a.dest != "help" and not a.help
+    ]
+    assert missing == []
