@@ -28,9 +28,9 @@ from cli.samples import make_music, make_sticker, make_video, make_wav
 from gateway.validate import Roots, validate_submit
 from reelmill.v1 import render_pb2
 from worker.plan import VariantPlan, plan_variant
-from worker.render.fonts import FontBook
+from worker.render.fonts import FontBook, FontMetrics
 from worker.render.probe import probe
-from worker.render.text import draw_text
+from worker.render.text import draw_caption
 from worker.render.video import crop_to_aspect
 from worker.speech import narration_from_wav
 
@@ -171,7 +171,8 @@ def plan_of(cmd: render_pb2.RenderCommand) -> VariantPlan:
     urls = media_urls(cmd) + ([sel.sticker.media_url] if sel.sticker is not None else [])
     facts = {u: probe(_path(u), u) for u in dict.fromkeys(urls)}
     narrations = {t: narration_from_wav(_path(t)) for t in sel.texts_to_speak()}
-    return plan_variant(cmd, facts, narrations)
+    # the fonts' own metrics, as the worker plans (worker/job.py): the same text layout in every tool
+    return plan_variant(cmd, facts, narrations, FontMetrics(FontBook()))
 
 
 def _path(url: str) -> str:
@@ -218,7 +219,7 @@ def composition(plan: VariantPlan, folder: Path, name: str) -> Composition:
             }
         )
     caption = plan.captions[0]
-    placed = draw_text(caption.text, caption.look, FontBook(), (spec.width, spec.height))
+    placed = draw_caption(caption, FontBook(), (spec.width, spec.height))
     title_path = folder / f"{name}-title.png"
     placed.image.save(title_path)
     s = plan.stickers[0]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw
 
-from worker.plan import TextLook
+from worker.plan import Caption, TextLook
+from worker.plan.textlayout import break_lines
 from worker.render.fonts import BUNDLED_FONT, FontBook
-from worker.render.text import draw_text, wrap
+from worker.render.text import draw_caption
 
 NOT_IN_ANY_FONT = "\U0010fffd"  # a private-use code point: drawn as .notdef (tofu)
 
@@ -31,11 +33,13 @@ def test_chinese_latin_and_digits_have_real_glyphs() -> None:
 
 
 def test_a_caption_mixing_scripts_has_ink_where_its_text_is() -> None:
+    # (Y 40: inside the safe area, which the layout keeps every text in)
     look = TextLook(font="", size_px=40, color="#FFFFFF", outline_px=2, outline_color="#000000",
-                    alignment="TopCenter", x_px=160, y_px=10, width_px=300)  # fmt: skip
-    placed = draw_text("中文 Latin 123", look, FontBook(), (320, 320))
+                    alignment="TopCenter", x_px=160, y_px=40, width_px=300)  # fmt: skip
+    caption = Caption("Title", "中文 Latin 123", look, Fraction(0), Fraction(1))
+    placed = draw_caption(caption, FontBook(), (320, 320))
     alpha = placed.image.getchannel("A")
-    assert alpha.getbbox() is not None and placed.y == 10
+    assert alpha.getbbox() is not None and placed.y == 40
     assert placed.x == 160 - placed.image.width // 2  # the top centre of the block is at (X, Y)
     # Each of the three words has its own ink: split the image in thirds, each third has pixels.
     w = alpha.width
@@ -45,10 +49,14 @@ def test_a_caption_mixing_scripts_has_ink_where_its_text_is() -> None:
 
 def test_lines_wrap_between_words_and_between_cjk_characters() -> None:
     font = FontBook().font("", 20)
-    lines = wrap("one two three four", font, 90)
+
+    def wrap(text: str, room: int) -> list[str]:
+        return break_lines(text, font.getlength, room)
+
+    lines = wrap("one two three four", 90)
     assert " ".join(lines) == "one two three four" and len(lines) > 1  # words stay whole
     assert all(font.getlength(line) <= 90 for line in lines)
-    lines = wrap("这是一个很长的中文句子，需要换行。", font, 100)
+    lines = wrap("这是一个很长的中文句子，需要换行。", 100)
     assert len(lines) > 1 and all(font.getlength(line) <= 100 for line in lines)
     assert not any(line.startswith(("，", "。")) for line in lines)
 
