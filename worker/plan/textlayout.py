@@ -86,8 +86,7 @@ class Block:
         return self.y + self.height
 
     def overlaps(self, other: Box) -> bool:
-        x, y, w, h = other
-        return self.x < x + w and x < self.x + self.width and self.y < y + h and y < self.y + self.height
+        return _boxes_overlap(_box(self), other)
 
 
 def lay_out(
@@ -400,11 +399,7 @@ def _sticker_clear_of(s: StickerLayer, texts: list[Box], canvas: tuple[int, int]
     y = s.y_px
 
     def hits(y: int) -> list[Box]:
-        return [
-            t
-            for t in texts
-            if x < t[0] + t[2] and t[0] < x + s.width_px and y < t[1] + t[3] and t[1] < y + s.height_px
-        ]
+        return [t for t in texts if _boxes_overlap((x, y, s.width_px, s.height_px), t)]
 
     def clear(y: int, step: int) -> int | None:
         """Moved along `step` (down +1, up -1) past every text it hits; None when it leaves the frame."""
