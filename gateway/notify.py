@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -33,7 +31,7 @@ from gateway.store.webhooks import DueWebhook, Webhooks
 from gateway.tenants import Authenticator
 from gateway.views import batch_message
 from gateway.waits import first_done
-from reelmill.urlguard import BlockedAddressError, Network, pinned_connection
+from reelmill.urlguard import BlockedAddressError, Network, deadline, pinned_connection
 
 log = logging.getLogger(__name__)
 
@@ -71,37 +69,25 @@ def body_of(job: dict[str, object], event_time: datetime) -> bytes:
 def post(url: str, body: bytes, headers: dict[str, str], allowed: Sequence[Network],
          deadline_s: float = DELIVERY_DEADLINE_S) -> int:  # fmt: skip
     """POSTs to the checked address of the URL's host; redirects are not followed. The whole exchange
-    ends within `deadline_s`: a receiver that answers a byte at a time would otherwise hold a notifier
-    slot (and, at shutdown, the gateway) for as long as it likes, since each read waits anew."""
+    ends within `deadline_s` (urlguard.deadline): a slow receiver cannot hold a notifier slot, nor a
+    stopping gateway."""
     try:
         conn, path = pinned_connection(url, TIMEOUT_S, allowed)
     except BlockedAddressError as e:
         raise DeliveryError(str(e)) from e
     fired = threading.Event()
-    cut = threading.Timer(deadline_s, _cut, args=(conn, fired))
-    cut.daemon = True
-    cut.start()
     try:
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
-        response = conn.getresponse()
-        response.read(MAX_RESPONSE_BYTES)
-        return response.status
+        with deadline(conn, deadline_s, fired):
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+            response = conn.getresponse()
+            response.read(MAX_RESPONSE_BYTES)
+            return response.status
     except (OSError, http.client.HTTPException) as e:
         if fired.is_set():
             raise DeliveryError(f"no complete answer within {deadline_s:g} s") from e
         raise DeliveryError(f"{type(e).__name__}: {e}") from e
     finally:
-        cut.cancel()
         conn.close()
-
-
-def _cut(conn: http.client.HTTPConnection, fired: threading.Event) -> None:
-    """Ends a delivery past its deadline: the blocked read in the other thread returns at once."""
-    fired.set()  # before the shutdown: the reader must know why its read failed
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
 
 
 class Notifier:

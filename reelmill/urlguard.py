@@ -8,11 +8,14 @@ second DNS answer cannot swap it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -86,6 +89,31 @@ def resolve_public(host: str, port: int, allowed: Sequence[Network] = ()) -> lis
     if blocked or not addresses:
         raise BlockedAddressError(f"{host} resolves to an address that is not public: {', '.join(blocked)}")
     return addresses
+
+
+@contextmanager
+def deadline(conn: http.client.HTTPConnection, seconds: float, fired: threading.Event) -> Iterator[None]:
+    """Ends the exchange on `conn` after `seconds`, whatever the peer does: a socket timeout applies
+    to each read anew, so a server answering a byte at a time would otherwise last as long as it
+    likes. Past the deadline the socket is shut down, the blocked read returns, and `fired` is set
+    (before the shutdown: the reader can tell why its read failed). Connects first, so that the
+    socket is held here: http.client lets go of it once a response that closes the connection began."""
+    if conn.sock is None:
+        conn.connect()
+    sock = conn.sock
+
+    def cut() -> None:
+        fired.set()
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def pinned_connection(url: str, timeout_s: float, allowed: Sequence[Network] = ()) -> tuple[

@@ -7,12 +7,13 @@ import contextlib
 import hashlib
 import http.client
 import os
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from reelmill import roots
-from reelmill.urlguard import BlockedAddressError, parse_networks, pinned_connection
+from reelmill.urlguard import BlockedAddressError, deadline, parse_networks, pinned_connection
 from worker.errors import MaterialNotFoundError, MaterialTooLargeError, MaterialUnreadableError, WorkerError
 from worker.settings import WorkerSettings
 
@@ -66,49 +67,50 @@ def _download(url: str, settings: WorkerSettings) -> str:
 
 def _fetch_to(url: str, temp: Path, settings: WorkerSettings) -> None:
     allowed = parse_networks(settings.allowed_networks)
-    deadline = time.monotonic() + settings.download_timeout_s
+    ends = time.monotonic() + settings.download_timeout_s  # for the whole download, redirects included
+    too_slow = f"{url}: not downloaded within {settings.download_timeout_s:g} s"
     current = url
     for _ in range(MAX_REDIRECTS + 1):
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise MaterialTooLargeError(too_slow)
         try:
             conn, path = pinned_connection(current, min(30.0, settings.download_timeout_s), allowed)
         except BlockedAddressError as e:
             raise MaterialNotFoundError(f"{url}: {e}") from e  # every hop is checked, redirects included
+        # urlguard.deadline: a server dripping a byte at a time cannot outlast the download timeout.
+        fired = threading.Event()
         try:
-            conn.request("GET", path, headers={"User-Agent": "reelmill"})
-            response = conn.getresponse()
-            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                current = urljoin(current, response.getheader("Location", ""))
-                continue
-            if response.status == 404 or response.status == 410:
-                raise MaterialNotFoundError(f"{url}: HTTP {response.status}")
-            if response.status >= 500 or response.status == 429:
-                raise WorkerError(f"{url}: HTTP {response.status}")  # the server may recover: retry
-            if response.status != 200:
-                raise MaterialUnreadableError(f"{url}: HTTP {response.status}")
-            declared = int(response.getheader("Content-Length") or 0)
-            if declared > settings.max_media_bytes:
-                raise MaterialTooLargeError(f"{url}: {declared} bytes, more than {settings.max_media_bytes}")
-            received = 0
-            with open(temp, "wb") as out:
-                while True:
-                    # read1 returns what has arrived (one recv), and the socket waits no longer than
-                    # the time left: a server dripping a byte at a time cannot outlast the deadline.
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise MaterialTooLargeError(
-                            f"{url}: not downloaded within {settings.download_timeout_s:g} s"
-                        )
-                    if conn.sock is not None:
-                        conn.sock.settimeout(min(left, 30.0))
-                    chunk = response.read1(CHUNK)
-                    if not chunk:
-                        break
-                    received += len(chunk)
-                    if received > settings.max_media_bytes:
-                        raise MaterialTooLargeError(f"{url}: more than {settings.max_media_bytes} bytes")
-                    out.write(chunk)
-            return
+            with deadline(conn, left, fired):
+                conn.request("GET", path, headers={"User-Agent": "reelmill"})
+                response = conn.getresponse()
+                if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                    current = urljoin(current, response.getheader("Location", ""))
+                    continue
+                if response.status == 404 or response.status == 410:
+                    raise MaterialNotFoundError(f"{url}: HTTP {response.status}")
+                if response.status >= 500 or response.status == 429:
+                    raise WorkerError(f"{url}: HTTP {response.status}")  # the server may recover: retry
+                if response.status != 200:
+                    raise MaterialUnreadableError(f"{url}: HTTP {response.status}")
+                declared = int(response.getheader("Content-Length") or 0)
+                if declared > settings.max_media_bytes:
+                    raise MaterialTooLargeError(
+                        f"{url}: {declared} bytes, more than {settings.max_media_bytes}"
+                    )
+                received = 0
+                with open(temp, "wb") as out:
+                    while chunk := response.read(CHUNK):
+                        received += len(chunk)
+                        if received > settings.max_media_bytes:
+                            raise MaterialTooLargeError(f"{url}: more than {settings.max_media_bytes} bytes")
+                        out.write(chunk)
+                if fired.is_set():  # cut short: what arrived is not the whole file
+                    raise MaterialTooLargeError(too_slow)
+                return
         except (OSError, http.client.HTTPException) as e:
+            if fired.is_set():
+                raise MaterialTooLargeError(too_slow) from e
             raise WorkerError(f"{url}: download failed: {type(e).__name__}: {e}") from e
         finally:
             conn.close()
