@@ -82,11 +82,15 @@ def dimensions(ic: cfg.InputConfig, spec: JobSpec) -> tuple[tuple[str, int], ...
     return tuple(out)
 
 
-def choices(ic: cfg.InputConfig, spec: JobSpec, seed: int, index: int) -> tuple[dict[str, int], Pick]:
-    """Variant `index`'s option in each dimension (by name), and its pick."""
+def choices(
+    ic: cfg.InputConfig, spec: JobSpec, seed: int, index: int
+) -> tuple[dict[str, int], dict[str, int], int]:
+    """Variant `index`'s option in each dimension, the Pick.spread of each dimension (both by name),
+    and its round."""
     dims = dimensions(ic, spec)
     p = pick([n for _, n in dims], seed, index)
-    return {name: v for (name, _), v in zip(dims, p.options, strict=True)}, p
+    names = [name for name, _ in dims]
+    return dict(zip(names, p.options, strict=True)), dict(zip(names, p.spread, strict=True)), p.round
 
 
 def job_combinations(ic: cfg.InputConfig, spec: JobSpec) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from reelmill import jobspec
-from reelmill.design import choices, dimensions, musics, speech_texts, stickers, titles
+from reelmill.design import choices, musics, speech_texts, stickers, titles
 from reelmill.jobspec import JobSpec
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
@@ -53,8 +53,7 @@ def select(cmd: render_pb2.RenderCommand, spec: JobSpec | None = None) -> Select
     """`spec`: the command's (jobspec.of_command), when the caller has it already."""
     ic = cmd.input_config
     spec = spec or jobspec.of_command(cmd)
-    chosen, pick = choices(ic, spec, cmd.seed, cmd.index)
-    dims = [name for name, _ in dimensions(ic, spec)]
+    chosen, spread, round_ = choices(ic, spec, cmd.seed, cmd.index)
     subheadings = tuple(
         (sh.level, _at(list(sh.title_array), chosen, f"subheading{sh.level}") or "")
         for sh in sorted(ic.sub_heading_array, key=lambda s: s.level)
@@ -73,11 +72,8 @@ def select(cmd: render_pb2.RenderCommand, spec: JobSpec | None = None) -> Select
         filter=(_at(look.filters, chosen, "filter") or "") if look.filter else "",
         transition=chosen.get("transition", 0),
         group_media=tuple(chosen.get(f"group{i}", 0) for i in range(len(ic.media_group_array))),
-        round=pick.round,
-        group_spread=tuple(
-            pick.spread[dims.index(f"group{i}")] if f"group{i}" in dims else 0
-            for i in range(len(ic.media_group_array))
-        ),
+        round=round_,
+        group_spread=tuple(spread.get(f"group{i}", 0) for i in range(len(ic.media_group_array))),
     )
 
 
