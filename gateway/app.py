@@ -114,10 +114,14 @@ class Application:
         with tracing.span("reelmill.submit", tenant=tenant):
             return await self._submit(tenant, request)
 
-    async def _submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
+    async def _validated(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> ValidJob:
+        """The job a Submit (or its dry run) asks for: MediaIds and templates resolved, validated."""
         request = await self._resolve_media(tenant, _with_template_ids(request), SUBMIT_MEDIA)
         templates = await self._templates(tenant, list(request.template_config))
-        job = validate_submit(request, self.roots, templates)
+        return validate_submit(request, self.roots, templates)
+
+    async def _submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
+        job = await self._validated(tenant, request)
         await self._check_notify_address(job.user_data)
         check_size(plan_request(tenant, job))  # before making a hundred commands of a too large job
         result = await asyncio.to_thread(self.batches.submit, new_batch(tenant, job))
@@ -128,16 +132,13 @@ class Application:
         if job.ignored_fields:
             log.info("job %s: ignored fields unknown to ICE and reelmill: %s", result.job_id,
                      ", ".join(job.ignored_fields))  # fmt: skip
-        combos = combinations(job)
-        warnings = repeat_warnings(job.count, combos) if job.job_type == jobspec.SCRIPT else ()
+        combos, warnings = variety_of(job)
         return Submitted(result.job_id, job.ignored_fields, combos, warnings)
 
     async def plan(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Planned:
         """A dry run: the request validated as Submit would, then every variant planned by a worker
         (media probed, texts spoken, fonts measured); nothing is stored or queued."""
-        request = await self._resolve_media(tenant, _with_template_ids(request), SUBMIT_MEDIA)
-        templates = await self._templates(tenant, list(request.template_config))
-        job = validate_submit(request, self.roots, templates)
+        job = await self._validated(tenant, request)
         if self.planner is None:
             raise UnavailableError("this gateway has no worker connection for dry runs")
         reply = await self.planner(plan_request(tenant, job), PLAN_TIMEOUT_S)
@@ -145,8 +146,7 @@ class Application:
             raise InvalidArgumentError(
                 [FieldViolation("InputConfig", f"{reply.error_code}: {reply.error_message}")]
             )
-        combos = combinations(job)
-        warnings = repeat_warnings(job.count, combos) if job.job_type == jobspec.SCRIPT else ()
+        combos, warnings = variety_of(job)
         return Planned(
             list(reply.plan_json), list(reply.render_seconds), job.ignored_fields, combos, warnings
         )
@@ -418,8 +418,14 @@ def combinations(job: ValidJob) -> int:
     return total
 
 
+def variety_of(job: ValidJob) -> tuple[int, tuple[str, ...]]:
+    """How many variants can differ by their choices, and what Submit warns of: a Script job's Count
+    above that (Smart_Mix variants differ by their order of the pool's pieces, as its media allow)."""
+    combos = combinations(job)
+    return combos, repeat_warnings(job.count, combos) if job.job_type == jobspec.SCRIPT else ()
+
+
 def repeat_warnings(count: int, combos: int) -> tuple[str, ...]:
-    """Script jobs (Smart_Mix variants differ by their order of the pool's pieces, as its media allow)."""
     if count <= combos:
         return ()
     return (
