@@ -39,7 +39,7 @@ def main() -> None:
     args = p.parse_args()
     with open(args.commands, encoding="utf-8") as f:
         cmds = [render_pb2.RenderCommand.FromString(base64.b64decode(c)) for c in json.load(f)]
-    extra = {} if args.frame_cache_mb is None else {"frame_cache_bytes": args.frame_cache_mb << 20}
+    extra = {} if args.frame_cache_mb is None else {"frame_cache_mb": args.frame_cache_mb}
     settings = WorkerSettings(media_roots=(args.media,), output_dir=args.out, cache_dir=args.cache_dir,
                               slots=args.slots, **extra)  # fmt: skip
     todo: queue.Queue[render_pb2.RenderCommand] = queue.Queue()

@@ -21,8 +21,9 @@ from grpc_status import rpc_status
 
 from cli import progress
 from cli.jobfile import load_job_file, resolve_files
-from cli.switches import boolean
+from cli.settings import ClientSettings
 from gateway.templates import template_ids
+from reelmill import config
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -58,15 +59,15 @@ class TlsClient:
     key: bytes | None = None
 
     @classmethod
-    def of(cls, args: argparse.Namespace) -> TlsClient | None:
-        """From the client flags: None for plain TCP (no --tls, --ca-cert or --client-cert)."""
-        if not (boolean(args.tls, "TLS") or args.ca_cert or args.client_cert):
+    def of(cls, settings: ClientSettings) -> TlsClient | None:
+        """From the client settings: None for plain TCP (no --tls, --ca-cert or --client-cert)."""
+        if not (settings.tls or settings.ca_cert or settings.client_cert):
             return None
-        if bool(args.client_cert) != bool(args.client_key):
+        if bool(settings.client_cert) != bool(settings.client_key):
             raise SystemExit("error: --client-cert and --client-key go together")
         read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
         try:
-            return cls(read(args.ca_cert), read(args.client_cert), read(args.client_key))
+            return cls(read(settings.ca_cert), read(settings.client_cert), read(settings.client_key))
         except OSError as e:
             raise SystemExit(f"error: {e}") from e
 
@@ -84,7 +85,8 @@ CALL_TIMEOUT_S = 30  # a single call's deadline: a gateway that does not answer 
 
 
 def run(args: argparse.Namespace) -> int:
-    channel = channel_for(args.gateway, args.api_key, TlsClient.of(args))
+    settings: ClientSettings = config.build(ClientSettings, args)
+    channel = channel_for(settings.gateway, settings.api_key, TlsClient.of(settings))
     stub = api_grpc.BatchMediaProducingServiceStub(channel)
     try:
         if args.command == "submit":

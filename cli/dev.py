@@ -14,16 +14,21 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli.natsd import NatsServer
+from cli.settings import DevSettings, ProcessSettings
+from gateway.settings import GatewaySettings
+from reelmill import config
+from worker.settings import WorkerSettings
 
 
-def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_roots: tuple[str, ...]) -> int:
-    data_dir = Path(args.data_dir).resolve()
+def run(args: argparse.Namespace, gateway: GatewaySettings, dev: DevSettings, data_dir_path: str) -> int:
+    data_dir = Path(data_dir_path)
     data_dir.mkdir(parents=True, exist_ok=True)
     stopping = False
 
@@ -34,44 +39,47 @@ def run(args: argparse.Namespace, *, database_url: str, output_dir: str, media_r
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    nats = NatsServer(data_dir / "nats", port=args.nats_port).start()
+    nats = NatsServer(data_dir / "nats", port=dev.nats_port).start()
     print(f"nats-server  {nats.url} (JetStream in {nats.store_dir})", flush=True)
-    env = dict(os.environ)
-    env.update({
-        "REELMILL_NATS_URL": nats.url, "REELMILL_DATA_DIR": str(data_dir), "REELMILL_OUTPUT_DIR": output_dir,
-        "REELMILL_MEDIA_ROOTS": os.pathsep.join(media_roots), "REELMILL_DATABASE_URL": database_url,
-        "REELMILL_LISTEN": args.listen, "REELMILL_LOG_LEVEL": args.log_level,
-        "REELMILL_OPEN": "" if args.api_keys_file else "1", "REELMILL_API_KEYS_FILE": args.api_keys_file,
-        "REELMILL_LOG_FORMAT": args.log_format, "REELMILL_ICE_LISTEN": args.ice_listen,
+    gateway = replace(
+        gateway,
+        nats_url=nats.url,
+        open=gateway.open or not gateway.api_keys_file,
         # /metrics on the interface the stack listens on (127.0.0.1 unless told otherwise)
-        "REELMILL_METRICS_HOST": args.listen.rpartition(":")[0].strip("[]"),
-        "REELMILL_TLS_CERT": args.tls_cert, "REELMILL_TLS_KEY": args.tls_key,
-        "REELMILL_TLS_CLIENT_CA": args.tls_client_ca,
-    })  # fmt: skip
-    tls = bool(args.tls_cert)
+        metrics_host=gateway.metrics_host or gateway.listen.rpartition(":")[0].strip("[]"),
+    )
+    # Every setting `reelmill dev` was given reaches the part that reads it, by the environment (the
+    # worker's --slots as much as the gateway's --listen); both parts read the one DATA_DIR.
+    worker = config.build(WorkerSettings, args)
+    process = replace(config.build(ProcessSettings, args), data_dir=str(data_dir))
+    env = {**os.environ, **config.environment(process), **config.environment(worker),
+           **config.environment(gateway)}  # fmt: skip
+    tls = bool(gateway.tls_cert)
     # --metrics-port P: the gateway serves /metrics on P, the worker on P+1; 0 (the default): off.
-    port = args.metrics_port
+    port = gateway.metrics_port
     metrics_ports = {"gateway": port, "worker": port + 1 if port else 0}
     children: list[subprocess.Popen[bytes]] = []
     try:
         for part in ("gateway", "worker"):
             part_env = {**env, "REELMILL_METRICS_PORT": str(metrics_ports[part])}
             children.append(subprocess.Popen([sys.executable, "-m", "cli", part], env=part_env))
-        _wait_healthy(args.listen, children, timeout_s=60, tls=tls)
-        security = ("mTLS" if args.tls_client_ca else "TLS") if tls else "plain TCP"
-        print(f"gateway      {args.listen} ({security}; database {database_url})", flush=True)
-        if args.ice_listen:
+        _wait_healthy(gateway.listen, children, timeout_s=60, tls=tls)
+        security = ("mTLS" if gateway.tls_client_ca else "TLS") if tls else "plain TCP"
+        print(f"gateway      {gateway.listen} ({security}; database {gateway.database_url})", flush=True)
+        if gateway.ice_listen:
             scheme = "https" if tls else "http"
-            print(f"ICE door     {scheme}://{args.ice_listen} (endpoint for ICE's SDKs; protocol "
+            print(f"ICE door     {scheme}://{gateway.ice_listen} (endpoint for ICE's SDKs; protocol "
                   f"{scheme.upper()})", flush=True)  # fmt: skip
-        print(f"outputs      {output_dir}", flush=True)
-        print(f"media roots  {os.pathsep.join(media_roots)}", flush=True)
-        if not args.api_keys_file:
+        print(f"outputs      {gateway.output_dir}", flush=True)
+        print(f"media roots  {os.pathsep.join(gateway.media_roots)}", flush=True)
+        if not gateway.api_keys_file:
             print("open: this dev stack has no API keys; anyone who can reach it can use it", flush=True)
         if args.example:
             # Over TLS the example's client trusts the stack's own certificate, unless told otherwise.
-            trust = {"REELMILL_CA_CERT": os.environ.get("REELMILL_CA_CERT") or args.tls_cert} if tls else {}
-            code = _run_example(args.example, args.listen, trust)
+            trust = (
+                {"REELMILL_CA_CERT": os.environ.get("REELMILL_CA_CERT") or gateway.tls_cert} if tls else {}
+            )
+            code = _run_example(args.example, gateway.listen, trust)
             if args.once:
                 return code
         print("ready; Ctrl-C stops", flush=True)

@@ -14,137 +14,21 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cli.switches import boolean
-from reelmill import logs, tracing
+from cli.settings import SETTINGS_OF, DevSettings, MigrateSettings, ProcessSettings
+from gateway.settings import GatewaySettings
+from reelmill import config, logs, tracing
+from worker.settings import WorkerSettings
 
-DEFAULT_DATA_DIR = ".reelmill"
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"REELMILL_{name}", default)
-
-
-def _opt(p: argparse.ArgumentParser, flag: str, env: str, default: str, help: str, **kw: Any) -> None:
-    p.add_argument(
-        flag, default=_env(env, default), help=f"{help} [env REELMILL_{env}; default: %(default)s]", **kw
-    )
-
-
-def _common_server_options(p: argparse.ArgumentParser) -> None:
-    _opt(p, "--nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
-    _opt(p, "--data-dir", "DATA_DIR", DEFAULT_DATA_DIR, "folder for the database and local state")
-    _opt(p, "--output-dir", "OUTPUT_DIR", "", "folder for outputs (default: DATA_DIR/outputs)")
-    _opt(
-        p,
-        "--media-roots",
-        "MEDIA_ROOTS",
-        "",
-        f"folders file:// media may come from, '{os.pathsep}'-separated",
-    )
-    _opt(p, "--log-level", "LOG_LEVEL", "INFO", "log level")
-    _opt(p, "--log-format", "LOG_FORMAT", "text", "log lines as text or JSON", choices=["text", "json"])
-    _opt(p, "--metrics-port", "METRICS_PORT", "0", "HTTP port of /metrics and /healthz (0: off)", type=int)
-    _opt(p, "--metrics-host", "METRICS_HOST", "",
-         "interface of /metrics and /healthz (empty: a gateway's --listen host, a worker's all)")  # fmt: skip
-
-
-def _gateway_options(p: argparse.ArgumentParser) -> None:
-    _opt(p, "--listen", "LISTEN", "127.0.0.1:50051", "gRPC listen address")
-    _opt(p, "--ice-listen", "ICE_LISTEN", "", "HOST:PORT of the ICE OpenAPI door for ICE's SDKs (empty: off)")
-    _tls_options(p)
-    _opt(p, "--access-key-master-file", "ACCESS_KEY_MASTER_FILE", "",
-         "the key AccessKeySecrets are derived from (reelmill keys new --master-file makes one)")  # fmt: skip
-    _opt(p, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
-    _opt(
-        p,
-        "--ack-wait",
-        "ACK_WAIT_S",
-        "60",
-        "seconds before an unacknowledged render is redelivered",
-        type=float,
-    )
-    _opt(p, "--max-deliver", "MAX_DELIVER", "5", "deliveries of a render command before it fails", type=int)
-    _opt(
-        p,
-        "--sweep-interval",
-        "SWEEP_INTERVAL_S",
-        "30",
-        "seconds between sweeps for stuck sub-jobs",
-        type=float,
-    )
-    _opt(p, "--stall-after", "STALL_AFTER_S", "300", "seconds unchanged before a sub-job counts as stuck",
-         type=float)  # fmt: skip
-    _opt(p, "--api-keys-file", "API_KEYS_FILE", "", "JSON file of API keys (SHA-256) and their tenants")
-    _opt(p, "--open", "OPEN", "", "accept every caller as tenant 'default' when there is no keys file "
-         "(true/false/1/0/yes/no)", action="store_const", const="1")  # fmt: skip
-    _opt(p, "--webhook-secret", "WEBHOOK_SECRET", "", "signs completion callbacks when running open")
-    _opt(p, "--webhook-retry-base", "WEBHOOK_RETRY_BASE_S", "5", "seconds before the first callback retry",
-         type=float)  # fmt: skip
-    _opt(p, "--allowed-networks", "ALLOWED_NETWORKS", "",
-         "networks callbacks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1/32")  # fmt: skip
-    _opt(p, "--db-threads", "DB_THREADS", "24", "threads for database calls (keep within the pool of 24)",
-         type=int)  # fmt: skip
-    _opt(p, "--max-count", "MAX_COUNT", "100", "most variants one batch may ask for (at most 100)", type=int)
-    _opt(p, "--max-request-bytes", "MAX_REQUEST_BYTES", str(4 << 20), "largest gRPC request accepted",
-         type=int)  # fmt: skip
-    _opt(p, "--no-migrate", "NO_MIGRATE", "", "do not run database migrations at start "
-         "(true/false/1/0/yes/no)", action="store_const", const="1")  # fmt: skip
-
-
-def _tls_options(p: argparse.ArgumentParser) -> None:
-    _opt(p, "--tls-cert", "TLS_CERT", "", "PEM certificate chain: gRPC, the ICE door and /metrics over TLS")
-    _opt(p, "--tls-key", "TLS_KEY", "", "PEM private key of --tls-cert")
-    _opt(p, "--tls-client-ca", "TLS_CLIENT_CA", "",
-         "PEM CA bundle: gRPC and ICE clients must present a certificate it signed (mTLS)")  # fmt: skip
-
-
-def _worker_options(p: argparse.ArgumentParser) -> None:
-    _opt(p, "--slots", "SLOTS", "1", "concurrent renders", type=int)
-    _opt(p, "--render-timeout", "RENDER_TIMEOUT_S", "1800", "seconds a render may take before it fails",
-         type=float)  # fmt: skip
-    _opt(p, "--max-media-bytes", "MAX_MEDIA_BYTES", str(2 << 30), "largest media file accepted", type=int)
-    _opt(p, "--max-media-duration", "MAX_MEDIA_DURATION_S", "3600", "longest media accepted, seconds",
-         type=float)  # fmt: skip
-    _opt(p, "--max-media-pixels", "MAX_MEDIA_PIXELS", str(8192 * 8192), "largest picture accepted, pixels",
-         type=int)  # fmt: skip
-    _opt(p, "--download-timeout", "DOWNLOAD_TIMEOUT_S", "120", "seconds a media download may take",
-         type=float)  # fmt: skip
-    _opt(p, "--media-networks", "MEDIA_NETWORKS", "",
-         "networks http(s) media may come from although not public, e.g. 10.0.0.0/8")  # fmt: skip
-    _opt(p, "--frame-cache-mb", "FRAME_CACHE_MB", "0",
-         "MB of framed shots kept for the next variants that use them (0: off)", type=int)  # fmt: skip
-    _opt(p, "--font-dir", "FONT_DIR", "", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated")
-    _opt(p, "--default-font", "DEFAULT_FONT", "", "font of texts without TextStyle.Font (Noto Sans CJK SC)")
-    _opt(p, "--s3-endpoint-url", "S3_ENDPOINT_URL", "", "S3 endpoint for s3:// outputs (default: AWS)")
-    _opt(p, "--s3-region", "S3_REGION", "", "S3 region for s3:// outputs")
-    _opt(
-        p,
-        "--shutdown-grace",
-        "SHUTDOWN_GRACE_S",
-        "30",
-        "seconds a render may finish after SIGTERM",
-        type=float,
-    )
+SERVER_COMMANDS = frozenset({"dev", "gateway", "worker"})
 
 
 def _output_option(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("-o", "--output", choices=["json", "table"], default=default,
                    help="json (ICE-shaped, as the API answers) or table; default: %(default)s")  # fmt: skip
-
-
-def _client_options(p: argparse.ArgumentParser) -> None:
-    _opt(p, "--gateway", "GATEWAY", "127.0.0.1:50051", "gateway address")
-    _opt(p, "--api-key", "API_KEY", "", "API key, sent as x-api-key metadata")
-    _opt(p, "--tls", "TLS", "", "connect with TLS, trusting the system's CAs (true/false/1/0/yes/no)",
-         action="store_const", const="1")  # fmt: skip
-    _opt(p, "--ca-cert", "CA_CERT", "", "PEM CA bundle to trust instead of the system's (implies --tls)")
-    _opt(
-        p, "--client-cert", "CLIENT_CERT", "", "PEM certificate to present to a gateway asking for one (mTLS)"
-    )
-    _opt(p, "--client-key", "CLIENT_KEY", "", "PEM private key of --client-cert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,31 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole stack locally: nats-server, gateway, one worker")
-    _common_server_options(dev)
-    _gateway_options(dev)
-    _worker_options(dev)
-    _opt(
-        dev, "--nats-port", "DEV_NATS_PORT", "0", "port of the local nats-server (0: any free port)", type=int
-    )
+    config.add_options(dev, *SETTINGS_OF["dev"])
     dev.add_argument("--example", help="after start-up, submit this job file and print where its videos are")
     dev.add_argument("--once", action="store_true", help="stop after the example has finished")
 
     gw = sub.add_parser("gateway", help="run the gRPC gateway")
-    _common_server_options(gw)
-    _gateway_options(gw)
+    config.add_options(gw, *SETTINGS_OF["gateway"])
 
     wk = sub.add_parser("worker", help="run a render worker")
-    _common_server_options(wk)
-    _worker_options(wk)
+    config.add_options(wk, *SETTINGS_OF["worker"])
 
     mg = sub.add_parser("migrate", help="bring the database schema up to date and exit")
-    _opt(mg, "--database-url", "DATABASE_URL", "", "SQLAlchemy URL (default: sqlite:///DATA_DIR/reelmill.db)")
-    _opt(mg, "--data-dir", "DATA_DIR", DEFAULT_DATA_DIR, "folder for the database and local state")
+    config.add_options(mg, *SETTINGS_OF["migrate"])
     mg.add_argument("--check", action="store_true", help="exit 1 unless the schema is current")
     mg.add_argument("--wait", type=float, default=0, help="with --check: wait up to this many seconds")
 
     sm = sub.add_parser("submit", help="submit a job file in the ICE request shape; prints the JobId")
-    _client_options(sm)
+    config.add_options(sm, *SETTINGS_OF["submit"])
     sm.add_argument(
         "job_file", help="JSON with InputConfig, EditingConfig, OutputConfig, UserData, ClientToken"
     )
@@ -196,12 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     gt = sub.add_parser("get", help="print a job as ICE-shaped JSON (-o table: one row per variant)")
-    _client_options(gt)
+    config.add_options(gt, *SETTINGS_OF["get"])
     gt.add_argument("job_id", help="the JobId Submit printed")
     _output_option(gt, "json")
 
     ls = sub.add_parser("list", help="list jobs")
-    _client_options(ls)
+    config.add_options(ls, *SETTINGS_OF["list"])
     ls.add_argument("--status", default="", help="only jobs in this status (Init, Processing, Finished, …)")
     ls.add_argument("--job-type", default="", help="only Script or Smart_Mix jobs")
     ls.add_argument("--start-time", default="", help="created at or after, RFC 3339 (2026-11-25T00:00:00Z)")
@@ -217,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp = sub.add_parser(
         "template", help="batch-editing templates: add NAME --file CONFIG.json, get, list, delete"
     )
-    _client_options(tp)
+    config.add_options(tp, *SETTINGS_OF["template"])
     tp.add_argument("action", choices=["add", "get", "list", "delete"], help="what to do")
     tp.add_argument("target", nargs="?", default="", help="the name (add) or the template id (get, delete)")
     tp.add_argument("--name", default="", help="the template's name (add), as the NAME argument")
@@ -227,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--id", default="", help="the template id (get, delete), as the TARGET argument")
 
     cn = sub.add_parser("cancel", help="cancel a job")
-    _client_options(cn)
+    config.add_options(cn, *SETTINGS_OF["cancel"])
     cn.add_argument("job_id", help="the job to cancel; variants already rendered stay")
 
     ky = sub.add_parser("keys", help="make an API key for a tenant; prints the key and its keys-file entry")
@@ -239,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(created if missing) [env REELMILL_ACCESS_KEY_MASTER_FILE]")  # fmt: skip
 
     wt = sub.add_parser("watch", help="print every change of a job until it ends")
-    _client_options(wt)
+    config.add_options(wt, *SETTINGS_OF["watch"])
     wt.add_argument("job_id", help="the job to follow until it ends")
     return parser
 
@@ -262,52 +138,61 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = getattr(args, "log_level", "INFO").upper()
-    logs.configure(level, getattr(args, "log_format", "text"))
+    try:
+        process = (
+            config.build(ProcessSettings, args) if args.command in SERVER_COMMANDS else ProcessSettings()
+        )
+    except config.SettingError as e:
+        raise SystemExit(f"error: {e}") from e
+    logs.configure(process.log_level, process.log_format)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "dev": _dev, "gateway": _gateway, "worker": _worker, "migrate": _migrate, "keys": _keys,
     }  # fmt: skip
-    if args.command in commands:
-        return commands[args.command](args)
-    from cli import client
+    try:
+        if args.command in commands:
+            return commands[args.command](args)
+        from cli import client
 
-    return client.run(args)
-
-
-def _media_roots(args: argparse.Namespace) -> tuple[str, ...]:
-    return tuple(os.path.abspath(r) for r in args.media_roots.split(os.pathsep) if r)
-
-
-def _output_dir(args: argparse.Namespace) -> str:
-    return os.path.abspath(args.output_dir or os.path.join(args.data_dir, "outputs"))
+        return client.run(args)
+    except config.SettingError as e:  # a flag or variable that is not what its setting accepts
+        raise SystemExit(f"error: {e}") from e
 
 
-def _database_url(args: argparse.Namespace) -> str:
-    return args.database_url or f"sqlite:///{os.path.abspath(os.path.join(args.data_dir, 'reelmill.db'))}"
+def _paths(args: argparse.Namespace) -> dict[str, Any]:
+    """The defaults that live under DATA_DIR, and media roots as absolute paths."""
+    data_dir = os.path.abspath(config.build(ProcessSettings, args).data_dir)
+    given = config.values(GatewaySettings, args)
+    return {
+        "database_url": f"sqlite:///{os.path.join(data_dir, 'reelmill.db')}",
+        "output_dir": os.path.abspath(given.get("output_dir") or os.path.join(data_dir, "outputs")),
+        "media_roots": tuple(os.path.abspath(r) for r in given.get("media_roots", ())),
+    }
+
+
+def gateway_settings(args: argparse.Namespace) -> GatewaySettings:
+    paths = _paths(args)
+    settings: GatewaySettings = config.build(
+        GatewaySettings, args, fill={"database_url": paths["database_url"]}
+    )
+    return replace(settings, output_dir=paths["output_dir"], media_roots=paths["media_roots"])
+
+
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    paths = _paths(args)
+    settings: WorkerSettings = config.build(WorkerSettings, args)
+    data_dir = os.path.abspath(config.build(ProcessSettings, args).data_dir)
+    return replace(settings, output_dir=paths["output_dir"], media_roots=paths["media_roots"],
+                   cache_dir=os.path.join(data_dir, "cache"))  # fmt: skip
 
 
 def _gateway(args: argparse.Namespace) -> int:
     import ssl
 
     from gateway.server import serve
-    from gateway.settings import GatewaySettings
     from gateway.tls import TlsFiles, TlsSettingError
 
-    settings = GatewaySettings(
-        listen=args.listen, database_url=_database_url(args), nats_url=args.nats_url,
-        media_roots=_media_roots(args), output_dir=_output_dir(args),
-        auto_migrate=not boolean(args.no_migrate, "NO_MIGRATE"),
-        api_keys_file=args.api_keys_file, open=boolean(args.open, "OPEN"), ack_wait_s=args.ack_wait,
-        max_deliver=args.max_deliver, sweep_interval_s=args.sweep_interval,
-        webhook_secret=args.webhook_secret, allowed_networks=args.allowed_networks,
-        webhook_retry_base_s=args.webhook_retry_base, max_count=args.max_count,
-        max_request_bytes=args.max_request_bytes,
-        stall_after_s=args.stall_after, metrics_port=args.metrics_port, db_threads=args.db_threads,
-        metrics_host=args.metrics_host,
-        ice_listen=args.ice_listen, access_key_master_file=args.access_key_master_file,
-        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
-    )  # fmt: skip
+    settings = gateway_settings(args)
     try:
         TlsFiles.of(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     except (TlsSettingError, ssl.SSLError) as e:
@@ -320,23 +205,8 @@ def _worker(args: argparse.Namespace) -> int:
     from worker import metrics
     from worker.bus import WorkerBus
     from worker.consume import Worker
-    from worker.settings import WorkerSettings
 
-    settings = WorkerSettings(
-        nats_url=args.nats_url, media_roots=_media_roots(args), output_dir=_output_dir(args),
-        slots=args.slots, shutdown_grace_s=args.shutdown_grace,
-        cache_dir=os.path.abspath(os.path.join(args.data_dir, "cache")), max_media_bytes=args.max_media_bytes,
-        max_media_duration_s=args.max_media_duration, max_media_pixels=args.max_media_pixels,
-        download_timeout_s=args.download_timeout, allowed_networks=args.media_networks,
-        metrics_port=args.metrics_port, metrics_host=args.metrics_host or "0.0.0.0",
-        frame_cache_bytes=args.frame_cache_mb << 20,
-        render_timeout_s=args.render_timeout,
-        font_dirs=tuple(d for d in args.font_dir.split(os.pathsep) if d), default_font=args.default_font,
-        s3_endpoint_url=args.s3_endpoint_url, s3_region=args.s3_region,
-        # Credentials only from the environment, never from flags (they would show in `ps`).
-        s3_access_key_id=_env("S3_ACCESS_KEY_ID", ""), s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", ""),
-    )  # fmt: skip
-
+    settings = worker_settings(args)
     tracing.configure("reelmill-worker")
 
     async def run(stop: asyncio.Event) -> None:
@@ -358,12 +228,17 @@ def _worker(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from gateway.store import migrate
 
-    Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+    settings = config.build(MigrateSettings, args)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    url = (
+        settings.database_url
+        or f"sqlite:///{os.path.abspath(os.path.join(settings.data_dir, 'reelmill.db'))}"
+    )
     if args.check:
         from gateway.store import schema_state
 
-        return 0 if schema_state.wait_current(_database_url(args), args.wait) else 1
-    migrate.upgrade(_database_url(args))
+        return 0 if schema_state.wait_current(url, args.wait) else 1
+    migrate.upgrade(url)
     return 0
 
 
@@ -422,5 +297,16 @@ def _run_until_signal(main: Callable[[asyncio.Event], Any]) -> int:
 def _dev(args: argparse.Namespace) -> int:
     from cli import dev
 
-    return dev.run(args, database_url=_database_url(args), output_dir=_output_dir(args),
-                   media_roots=_media_roots(args) or (os.getcwd(),))  # fmt: skip
+    gateway = gateway_settings(args)
+    if not gateway.media_roots:
+        gateway = replace(gateway, media_roots=(os.getcwd(),))
+    data_dir = os.path.abspath(config.build(ProcessSettings, args).data_dir)
+    return dev.run(args, gateway, config.build(DevSettings, args), data_dir)
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser of each `reelmill` command (argparse keeps them in a private action)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}

@@ -55,7 +55,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     )
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    if settings.auto_migrate:
+    if not settings.no_migrate:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     engine = make_engine(settings.database_url)
     tx = Transactions(engine)

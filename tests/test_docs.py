@@ -32,10 +32,9 @@ def test_every_documented_command_and_flag_exists() -> None:
     command and real flags of it: the docs cannot promise what the CLI does not have."""
     import re as _re
 
-    from cli.main import build_parser
-    from cli.settings_doc import _subcommands
+    from cli.main import build_parser, subcommands
 
-    commands = _subcommands(build_parser())
+    commands = subcommands(build_parser())
     root = Path(__file__).resolve().parents[1]
     found = []
     for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
@@ -56,12 +55,11 @@ def test_every_documented_command_and_flag_exists() -> None:
 
 def test_every_option_and_argument_has_help() -> None:
     """`reelmill COMMAND --help` explains everything it lists (issue 14: several flags had none)."""
-    from cli.main import build_parser
-    from cli.settings_doc import _subcommands
+    from cli.main import build_parser, subcommands
 
     missing = [
         f"{name} {a.option_strings or a.dest}"
-        for name, parser in _subcommands(build_parser()).items()
+        for name, parser in subcommands(build_parser()).items()
         for a in parser._actions
         if a.dest != "help" and not a.help
     ]

@@ -1,10 +1,15 @@
-"""The worker's settings: one object, built once from flags and REELMILL_* variables."""
+"""The worker's settings: each defined once, with its flag and variable (reelmill/config.py)."""
 
 from __future__ import annotations
 
 import os
 import socket
 from dataclasses import dataclass, field
+
+from reelmill.config import MEDIA_ROOTS, METRICS_HOST, METRICS_PORT, NATS_URL, OUTPUT_DIR, Setting, setting
+
+_MEDIA_NETS = "networks http(s) media may come from although not public, e.g. 10.0.0.0/8"
+_FRAME_CACHE = "MB of framed shots kept for the next variants that use them (0: off)"
 
 
 def _default_worker_id() -> str:
@@ -13,32 +18,64 @@ def _default_worker_id() -> str:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    nats_url: str = "nats://127.0.0.1:4222"
-    media_roots: tuple[str, ...] = ()
-    output_dir: str = ".reelmill/outputs"
-    slots: int = 1  # concurrent renders; x264 already keeps about two cores busy
-    progress_interval_s: float = 1.0
-    shutdown_grace_s: float = 30.0  # a render still running after this is handed back (nak)
-    render_timeout_s: float = 1800.0  # a render still running after this fails (a hung decoder, say)
-    worker_id: str = field(default_factory=_default_worker_id)
-    cache_dir: str = ".reelmill/cache"  # downloaded media and synthesised speech
-    speech_cache_bytes: int = 256 << 20
+    nats_url: str = setting(NATS_URL)
+    media_roots: tuple[str, ...] = setting(MEDIA_ROOTS)
+    output_dir: str = setting(OUTPUT_DIR)
+    # x264 already keeps about two cores busy.
+    slots: int = setting(Setting("SLOTS", "concurrent renders", 1, minimum=1))
+    # A render still running after this fails (a hung decoder, say).
+    render_timeout_s: float = setting(
+        Setting(
+            "RENDER_TIMEOUT_S", "seconds a render may take before it fails", 1800.0, "--render-timeout", 1
+        )
+    )
+    # Limits on media, each a clear failure (InvalidMaterial.TooLarge) rather than a worker at risk.
+    max_media_bytes: int = setting(
+        Setting("MAX_MEDIA_BYTES", "largest media file accepted", 2 << 30, minimum=1)
+    )
+    max_media_duration_s: float = setting(
+        Setting("MAX_MEDIA_DURATION_S", "longest media accepted, seconds", 3600.0, "--max-media-duration", 1)
+    )
+    max_media_pixels: int = setting(
+        Setting("MAX_MEDIA_PIXELS", "largest picture accepted, pixels", 8192 * 8192, minimum=1)
+    )
+    download_timeout_s: float = setting(
+        Setting("DOWNLOAD_TIMEOUT_S", "seconds a media download may take", 120.0, "--download-timeout", 1)
+    )
+    allowed_networks: str = setting(Setting("MEDIA_NETWORKS", _MEDIA_NETS, ""))
     # Framed shots kept in memory for the next variants that use them (worker/render/frame_cache.py):
     # 466 MB per distinct 5 s shot at 1080x1920. Off by default: keeping frames costs memory and about 5 %
     # more CPU on a shot's first use, which only pays when shots recur (batches sharing shots).
-    frame_cache_bytes: int = 0
-    # Limits on media, each a clear failure (InvalidMaterial.TooLarge) rather than a worker at risk.
-    max_media_bytes: int = 2 << 30
-    max_media_duration_s: float = 3600.0
-    max_media_pixels: int = 8192 * 8192
-    download_timeout_s: float = 120.0
-    allowed_networks: str = ""  # reachable for http(s) media although not public, e.g. 10.0.0.0/8
-    metrics_port: int = 0  # /metrics and /healthz over HTTP; 0: off
-    metrics_host: str = "0.0.0.0"  # the interface they listen on
-    font_dirs: tuple[str, ...] = ()  # more fonts for TextStyle.Font (REELMILL_FONT_DIR)
-    default_font: str = ""  # the font of texts without TextStyle.Font ("" = Noto Sans CJK SC)
+    frame_cache_mb: int = setting(Setting("FRAME_CACHE_MB", _FRAME_CACHE, 0, minimum=0))
+    font_dirs: tuple[str, ...] = setting(
+        Setting("FONT_DIR", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated", ())
+    )
+    default_font: str = setting(  # "" = Noto Sans CJK SC
+        Setting("DEFAULT_FONT", "font of texts without TextStyle.Font (Noto Sans CJK SC)", "")
+    )
     # s3:// outputs; empty values fall back to boto3's own configuration (AWS_* variables, profiles).
-    s3_endpoint_url: str = ""
-    s3_region: str = ""
-    s3_access_key_id: str = field(default="", repr=False)
-    s3_secret_access_key: str = field(default="", repr=False)
+    s3_endpoint_url: str = setting(
+        Setting("S3_ENDPOINT_URL", "S3 endpoint for s3:// outputs (default: AWS)", "")
+    )
+    s3_region: str = setting(Setting("S3_REGION", "S3 region for s3:// outputs", ""))
+    # Credentials only from the environment, never from flags (they would show in `ps`).
+    s3_access_key_id: str = setting(
+        Setting("S3_ACCESS_KEY_ID", "access key id for s3:// outputs", "", flag=None, secret=True)
+    )
+    s3_secret_access_key: str = setting(
+        Setting("S3_SECRET_ACCESS_KEY", "secret access key for s3:// outputs", "", flag=None, secret=True)
+    )
+    # A render still running after this is handed back (nak).
+    shutdown_grace_s: float = setting(
+        Setting("SHUTDOWN_GRACE_S", "seconds a render may finish after SIGTERM", 30.0, "--shutdown-grace", 0)
+    )
+    metrics_port: int = setting(METRICS_PORT)
+    metrics_host: str = setting(METRICS_HOST)  # empty: all interfaces
+    cache_dir: str = ".reelmill/cache"  # downloaded media and synthesised speech: DATA_DIR/cache
+    speech_cache_bytes: int = 256 << 20
+    progress_interval_s: float = 1.0
+    worker_id: str = field(default_factory=_default_worker_id)
+
+    @property
+    def frame_cache_bytes(self) -> int:
+        return self.frame_cache_mb << 20

@@ -141,7 +141,7 @@ def test_one_frame_cache_per_process_and_size() -> None:
     settings = WorkerSettings()
     assert frame_cache(settings) is frame_cache(replace(settings, slots=2))
     assert frame_cache(settings).limit_bytes == 0  # off unless asked for
-    assert frame_cache(replace(settings, frame_cache_bytes=1 << 30)).limit_bytes == 1 << 30
+    assert frame_cache(replace(settings, frame_cache_mb=1024)).limit_bytes == 1 << 30
 
 
 def test_frame_bytes_counts_every_plane() -> None:
