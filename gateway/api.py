@@ -19,7 +19,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from gateway.app import Application
-from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status, clip
+from gateway.errors import (
+    FieldViolation,
+    GatewayError,
+    InvalidArgumentError,
+    QuotaExceededError,
+    Status,
+    clip,
+)
 from gateway.tenants import Authenticator
 from gateway.views import batch_message, media_message, plan_messages, template_message
 from reelmill.v1 import batch_service_pb2 as api
@@ -36,6 +43,7 @@ GRPC_CODES: dict[Status, tuple[grpc.StatusCode, int]] = {
     Status.FAILED_PRECONDITION: (grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION),
     Status.UNAUTHENTICATED: (grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED),
     Status.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, code_pb2.UNAVAILABLE),
+    Status.RESOURCE_EXHAUSTED: (grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED),
     Status.INTERNAL: (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL),
 }
 
@@ -216,6 +224,15 @@ async def _abort(context: grpc.aio.ServicerContext, error: GatewayError) -> None
     details: list[Message] = [error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)]
     if isinstance(error, InvalidArgumentError):
         details.append(_bad_request(error.violations))
+    if isinstance(error, QuotaExceededError):
+        # The standard details, so that gRPC clients and their retry policies read them: which limit,
+        # and how long to wait before trying again.
+        details.append(error_details_pb2.QuotaFailure(violations=[
+            error_details_pb2.QuotaFailure.Violation(subject=f"tenant:{error.tenant}",
+                                                     description=f"{error.limit}: {error}")]))  # fmt: skip
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(max(1, round(error.retry_after_s * 1000)))
+        details.append(retry)
     packed = []
     for d in details:
         a = any_pb2.Any()

@@ -25,6 +25,7 @@ from gateway import status as st
 from gateway.changes import BatchChanges
 from gateway.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
 from gateway.outbox import OutboxRelay
+from gateway.quotas import Limits, Quotas
 from gateway.settings import GatewaySettings
 from gateway.store.batches import (
     Batches,
@@ -97,8 +98,9 @@ class Page:
 class Application:
     def __init__(self, settings: GatewaySettings, batches: Batches, templates: Templates, relay: OutboxRelay,
                  changes: BatchChanges, media: MediaLibrary, probe: Probe,
-                 planner: Planner | None = None) -> None:  # fmt: skip
+                 planner: Planner | None = None, quotas: Quotas | None = None) -> None:  # fmt: skip
         self.batches = batches
+        self.quotas = quotas or Quotas(Limits(), {})
         self.templates = templates
         self.media = media
         self.probe = probe
@@ -124,7 +126,8 @@ class Application:
         job = await self._validated(tenant, request)
         await self._check_notify_address(job.user_data)
         check_size(plan_request(tenant, job))  # before making a hundred commands of a too large job
-        result = await asyncio.to_thread(self.batches.submit, new_batch(tenant, job))
+        new = new_batch(tenant, job)
+        result = await asyncio.to_thread(self.batches.submit, new, self.quotas.of(tenant))
         if result.created:
             self.relay.poke()
             log.info("submitted job %s with %d variants", result.job_id, job.count)
@@ -318,7 +321,9 @@ def new_batch(tenant: str, job: ValidJob) -> NewBatch:
         )  # fmt: skip
         subs.append(NewSubJob(sub_id, index))
         messages.append(
-            NewMessage(topology.command_subject(tenant, sub_id), sub_id, command.SerializeToString())
+            NewMessage(
+                topology.command_subject(tenant, sub_id, job.priority), sub_id, command.SerializeToString()
+            )
         )
     return NewBatch(
         id=batch_id, tenant=tenant, job_type=job.job_type, client_token=job.client_token,

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats
 import nats.errors
@@ -38,11 +38,16 @@ NO_WORKER_WAIT_S = 5.0
 
 @dataclass(frozen=True)
 class QueueState:
-    """The render-workers consumer as JetStream reports it."""
+    """The render queues as JetStream reports them."""
 
     pending: int  # not yet delivered
     ack_pending: int  # delivered, not yet acknowledged
     redelivered: int  # delivered more than once, not yet acknowledged
+    by_tenant: dict[str, QueueState] = field(default_factory=dict)  # "": the legacy queue
+
+    def __add__(self, other: QueueState) -> QueueState:
+        return QueueState(self.pending + other.pending, self.ack_pending + other.ack_pending,
+                          self.redelivered + other.redelivered)  # fmt: skip
 
 
 class GatewayBus:
@@ -54,6 +59,7 @@ class GatewayBus:
         self.js: JetStreamContext | None = None
         self.ready = asyncio.Event()
         self._events_sub: JetStreamContext.PullSubscription | None = None
+        self._queues: dict[topology.Queue, int] = {}  # declared on this connection, with their limit
         self.closing = False
 
     async def connect(self, stop: asyncio.Event) -> None:
@@ -102,17 +108,54 @@ class GatewayBus:
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, num_replicas=self.replicas,
             duplicate_window=120, max_age=7 * 24 * 3600,
         ))  # fmt: skip
-        await _ensure_consumer(js, topology.COMMAND_STREAM, ConsumerConfig(
-            durable_name=topology.WORKER_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.policy.ack_wait_s, max_deliver=self.policy.max_deliver,
-            filter_subject=topology.COMMAND_SUBJECTS[0],
+        try:  # the one consumer of before fair sharing overlaps every tenant's: a work queue refuses that
+            await js.delete_consumer(topology.COMMAND_STREAM, topology.OLD_WORKER_CONSUMER)
+            log.info(
+                "removed the consumer %s: commands are now taken per tenant", topology.OLD_WORKER_CONSUMER
+            )
+        except nats.js.errors.NotFoundError:
+            pass
+        await _ensure_consumer(js, topology.COMMAND_STREAM, self._consumer_config(
+            topology.LEGACY_CONSUMER, topology.LEGACY_FILTER, limit=0
         ))  # fmt: skip
+        self._queues.clear()
         await _ensure_consumer(js, topology.EVENT_STREAM, ConsumerConfig(
             durable_name=topology.GATEWAY_CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
             max_deliver=-1, filter_subject=topology.EVENT_SUBJECTS[0],
         ))  # fmt: skip
         await js.create_key_value(bucket=topology.CANCEL_BUCKET, ttl=7 * 24 * 3600)
         self._events_sub = None
+
+    def _consumer_config(self, name: str, filter_subject: str, limit: int) -> ConsumerConfig:
+        """A render queue's consumer; `limit` (0: none) caps its unacknowledged commands, that is its
+        tenant's concurrent renders, enforced by JetStream."""
+        return ConsumerConfig(
+            durable_name=name, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.policy.ack_wait_s,
+            max_deliver=self.policy.max_deliver, filter_subject=filter_subject,
+            max_ack_pending=limit if limit > 0 else -1,
+        )  # fmt: skip
+
+    async def ensure_queues(self, subjects: list[str], limit_of: Callable[[str], int]) -> None:
+        """Declares the consumer of every (tenant, priority) queue these command subjects go to, with
+        the tenant's current limit, unless this connection already did (a changed limit is applied)."""
+        js = self._js()
+        for queue in {q for q in map(topology.queue_of_subject, subjects) if q is not None}:
+            limit = limit_of(queue.tenant)
+            if self._queues.get(queue) == limit:
+                continue
+            try:
+                config = self._consumer_config(queue.consumer, queue.filter, limit)
+                await _ensure_consumer(js, topology.COMMAND_STREAM, config)
+            except (TimeoutError, nats.errors.Error, OSError) as e:
+                raise BusUnavailableError(f"declaring the queue {queue.consumer} failed: {e!r}") from e
+            self._queues[queue] = limit
+
+    async def ring(self) -> None:
+        """Tells idle workers that commands were published (core NATS; a lost ring costs a second)."""
+        try:
+            await self._nc().publish(topology.DOORBELL_SUBJECT, b"")
+        except (nats.errors.Error, OSError):
+            pass
 
     async def publish(self, subject: str, payload: bytes, msg_id: str) -> None:
         """Publishes and waits for JetStream's ack; a repeat with the same msg_id is deduplicated."""
@@ -191,11 +234,11 @@ class GatewayBus:
             raise BusUnavailableError(f"fetching events failed: {e!r}") from e
 
     async def on_max_deliveries(self, handler: Callable[[int, int], Awaitable[None]]) -> None:
-        """Calls handler(stream_seq, deliveries) for each render command that ran out of deliveries.
+        """Calls handler(stream_seq, deliveries) for each render command that ran out of deliveries,
+        whichever tenant's queue it was in.
 
         The advisory is a core NATS message: lost if nobody listens, hence also the sweeper."""
-        subject = (f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
-                   f"{topology.COMMAND_STREAM}.{topology.WORKER_CONSUMER}")  # fmt: skip
+        subject = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{topology.COMMAND_STREAM}.*"
 
         async def on_advisory(msg: Msg) -> None:
             try:
@@ -204,8 +247,7 @@ class GatewayBus:
             except (ValueError, KeyError, TypeError):
                 log.error("unreadable max-deliveries advisory: %r", msg.data[:200])
 
-        assert self.nc is not None
-        await self.nc.subscribe(subject, cb=on_advisory)
+        await self._nc().subscribe(subject, cb=on_advisory)
 
     async def command(self, seq: int | None = None, subject: str | None = None) -> tuple[int, bytes] | None:
         """A render command still in the queue, by stream sequence or by its subject."""
@@ -227,23 +269,33 @@ class GatewayBus:
 
     async def queues_idle(self) -> bool:
         """No render command waiting or in flight, and no render event waiting for the gateway."""
+        state = await self.queue_state()
         try:
-            workers = await self._js().consumer_info(topology.COMMAND_STREAM, topology.WORKER_CONSUMER)
             events = await self._js().consumer_info(topology.EVENT_STREAM, topology.GATEWAY_CONSUMER)
         except (TimeoutError, OSError, nats.errors.Error) as e:
             raise BusUnavailableError(f"reading consumer state failed: {e!r}") from e
-        return not (
-            workers.num_pending or workers.num_ack_pending or events.num_pending or events.num_ack_pending
-        )
+        return not (state.pending or state.ack_pending or events.num_pending or events.num_ack_pending)
 
     async def queue_state(self) -> QueueState:
+        """The render queues together, and each tenant's."""
+        total, tenants = QueueState(0, 0, 0), dict[str, QueueState]()
+        offset = 0
         try:
-            info = await self._js().consumer_info(topology.COMMAND_STREAM, topology.WORKER_CONSUMER)
+            while True:  # consumers come in pages of 256
+                page = await self._js().consumers_info(topology.COMMAND_STREAM, offset=offset)
+                for info in page:
+                    queue = topology.queue_of_consumer(info.name or "")
+                    one = QueueState(int(info.num_pending or 0), int(info.num_ack_pending or 0),
+                                     int(info.num_redelivered or 0))  # fmt: skip
+                    total = total + one
+                    tenant = queue.tenant if queue else ""
+                    tenants[tenant] = tenants.get(tenant, QueueState(0, 0, 0)) + one
+                offset += len(page)
+                if len(page) < 256:
+                    break
         except (TimeoutError, nats.errors.Error, OSError) as e:
-            raise BusUnavailableError(f"reading the render queue failed: {e!r}") from e
-        return QueueState(
-            int(info.num_pending or 0), int(info.num_ack_pending or 0), int(info.num_redelivered or 0)
-        )
+            raise BusUnavailableError(f"reading the render queues failed: {e!r}") from e
+        return QueueState(total.pending, total.ack_pending, total.redelivered, tenants)
 
     async def close(self) -> None:
         """Flushes and closes. Not drain(): a pull subscription's drain waits out its fetch."""
@@ -255,6 +307,11 @@ class GatewayBus:
         except (TimeoutError, OSError, nats.errors.Error):
             pass
         await _close_quietly(self.nc)
+
+    def _nc(self) -> Client:
+        if self.nc is None:
+            raise BusUnavailableError("not connected to NATS")
+        return self.nc
 
     def _js(self) -> JetStreamContext:
         if self.js is None:

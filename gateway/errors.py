@@ -35,6 +35,7 @@ class Status(StrEnum):
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     UNAVAILABLE = "UNAVAILABLE"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     INTERNAL = "INTERNAL"
 
 
@@ -130,6 +131,20 @@ class UnavailableError(GatewayError):
     status = Status.UNAVAILABLE
     reason = "UNAVAILABLE"
     retryable = True
+
+
+class QuotaExceededError(GatewayError):
+    """A tenant's limit (gateway/quotas.py) would be passed; the same request may succeed after
+    `retry_after_s`. `limit` names it, as the setting and the keys file's field do."""
+
+    status = Status.RESOURCE_EXHAUSTED
+    reason = "Throttling.User"  # ICE's code for a caller over its flow control; its SDK knows it
+
+    def __init__(self, tenant: str, limit: str, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.tenant = tenant
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 class DatabaseUnavailableError(UnavailableError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,7 +28,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import acs3, metrics
 from gateway.app import Application
-from gateway.errors import FieldViolation, GatewayError, InvalidArgumentError, Status, clip
+from gateway.errors import (
+    FieldViolation,
+    GatewayError,
+    InvalidArgumentError,
+    QuotaExceededError,
+    Status,
+    clip,
+)
 from gateway.store.batches import BatchWithSubJobs
 from gateway.store.nonces import Nonces
 from gateway.store.schema import BatchRow, MediaRow, TemplateRow
@@ -48,6 +56,7 @@ HTTP_STATUS: dict[Status, int] = {
     Status.FAILED_PRECONDITION: 400,
     Status.UNAUTHENTICATED: 401,
     Status.UNAVAILABLE: 503,
+    Status.RESOURCE_EXHAUSTED: 429,
     Status.INTERNAL: 500,
 }
 ICE_CODES = {
@@ -137,6 +146,8 @@ async def submit(app: Application, tenant: str, p: Params) -> dict[str, Any]:
     req = json_format.ParseDict(
         {n: p[n] for n in names if p.get(n)}, api.SubmitBatchMediaProducingJobRequest()
     )
+    if p.get("Priority"):  # reelmill's extension: 1 (lowest) to 5 (highest)
+        req.priority = _int(p, "Priority")
     done = await app.submit(tenant, req)
     return {
         "JobId": done.job_id,
@@ -317,4 +328,7 @@ def _error(request_id: str, error: GatewayError) -> web.Response:
     body = {"RequestId": request_id, "HostId": HOST_ID, "Code": code, "Message": clip(str(error), 4000)}
     if isinstance(error, InvalidArgumentError):
         body["Recommend"] = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
-    return web.json_response(body, status=HTTP_STATUS[error.status], headers={CODE_HEADER: code})
+    headers = {CODE_HEADER: code}
+    if isinstance(error, QuotaExceededError):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+    return web.json_response(body, status=HTTP_STATUS[error.status], headers=headers)

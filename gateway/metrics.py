@@ -33,7 +33,7 @@ for _status in ("Success", "Failed", "Cancelled"):
     SUB_JOBS_FINISHED.labels(_status)
 
 QUEUE_PENDING = Gauge(
-    "reelmill_queue_pending", "Render commands waiting for a worker (JetStream num_pending of render-workers)"
+    "reelmill_queue_pending", "Render commands waiting for a worker (JetStream num_pending, all queues)"
 )
 QUEUE_ACK_PENDING = Gauge(
     "reelmill_queue_ack_pending", "Render commands delivered and not yet acknowledged (renders running)"
@@ -41,6 +41,13 @@ QUEUE_ACK_PENDING = Gauge(
 QUEUE_REDELIVERED = Gauge(
     "reelmill_queue_redelivered", "Render commands delivered more than once and not yet acknowledged"
 )
+TENANT_QUEUE_PENDING = Gauge(
+    "reelmill_tenant_queue_pending", "A tenant's render commands waiting for a worker", ["tenant"]
+)
+TENANT_QUEUE_ACK_PENDING = Gauge(
+    "reelmill_tenant_queue_ack_pending", "A tenant's render commands delivered, not acknowledged", ["tenant"]
+)
+LAST_QUEUE: dict[str, dict[str, int]] = {}  # the last sample of the render queues, served as /queue
 OUTBOX_BACKLOG = Gauge("reelmill_outbox_backlog", "Outbox messages committed and not yet published to NATS")
 OUTBOX_OLDEST_AGE = Gauge(
     "reelmill_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox message (0 when none)"
@@ -81,7 +88,7 @@ async def run(port: int, host: str, outbox: Outbox, bus: GatewayBus, stop: async
               context: ssl.SSLContext | None = None) -> None:  # fmt: skip
     """Serves /metrics and /healthz on `host`:`port` (over TLS with `context`) and samples the gauges
     until `stop`; port 0 turns it off."""
-    endpoint = started_endpoint(port, host, context)
+    endpoint = started_endpoint(port, host, context, documents={"/queue": lambda: LAST_QUEUE.get("doc")})
     if endpoint is None:
         return
     watchdog = asyncio.create_task(endpoint.tick(stop), name="metrics-watchdog")
@@ -113,6 +120,13 @@ async def sample(outbox: Outbox, bus: GatewayBus) -> None:
         QUEUE_PENDING.set(queue.pending)
         QUEUE_ACK_PENDING.set(queue.ack_pending)
         QUEUE_REDELIVERED.set(queue.redelivered)
+        # For KEDA's metrics-api scaler (deploy/k8s/base/worker-scaling.yaml): the lag it scales on,
+        # running renders included, so that busy workers are not scaled away.
+        LAST_QUEUE["doc"] = {"pending": queue.pending, "ack_pending": queue.ack_pending,
+                             "lag": queue.pending + queue.ack_pending}  # fmt: skip
+        for tenant, state in queue.by_tenant.items():
+            TENANT_QUEUE_PENDING.labels(tenant or "(legacy)").set(state.pending)
+            TENANT_QUEUE_ACK_PENDING.labels(tenant or "(legacy)").set(state.ack_pending)
     except BusUnavailableError as e:
         SAMPLE_ERRORS.labels("nats").inc()
         log.debug("queue gauges not sampled: %s", e)

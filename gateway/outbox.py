@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from gateway.bus import GatewayBus
 from gateway.errors import BusUnavailableError, DatabaseUnavailableError
@@ -20,10 +21,10 @@ GATHER_S = 0.02
 
 
 class OutboxRelay:
-    def __init__(
-        self, outbox: Outbox, bus: GatewayBus, poll_s: float = 1.0, gather_s: float = GATHER_S
-    ) -> None:
+    def __init__(self, outbox: Outbox, bus: GatewayBus, poll_s: float = 1.0, gather_s: float = GATHER_S,
+                 limit_of: Callable[[str], int] = lambda tenant: 0) -> None:  # fmt: skip
         self.outbox = outbox
+        self.limit_of = limit_of  # a tenant's limit on concurrent renders (0: none), for its queues
         self.bus = bus
         self.poll_s = poll_s
         self.gather_s = gather_s
@@ -59,7 +60,12 @@ class OutboxRelay:
         rows = await asyncio.to_thread(self.outbox.pending, BATCH_SIZE)
         if not rows:
             return 0, True
+        # Each tenant's queues exist before their commands are published (a command that no consumer
+        # filters would wait in the stream unseen).
+        await self.bus.ensure_queues([r.subject for r in rows], self.limit_of)
         confirmed = await self.bus.publish_many([(r.subject, r.payload, r.msg_id) for r in rows])
+        if any(confirmed):
+            await self.bus.ring()
         # Only what JetStream confirmed is marked; a crash before this line re-publishes the page later,
         # and Nats-Msg-Id makes that harmless.
         done = [r.id for r, ok in zip(rows, confirmed, strict=True) if ok]

@@ -25,6 +25,7 @@ from gateway.ice import IceDoor
 from gateway.interceptor import ObservingInterceptor
 from gateway.notify import Notifier
 from gateway.outbox import OutboxRelay
+from gateway.quotas import Limits, Quotas
 from gateway.settings import GatewaySettings
 from gateway.store import migrate
 from gateway.store.batches import Batches
@@ -63,13 +64,16 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     policy = topology.WorkerConsumerPolicy(ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
     bus = GatewayBus(settings.nats_url, policy, replicas=settings.nats_replicas)
     changes = BatchChanges()
-    relay = OutboxRelay(outbox, bus)
+    defaults = Limits(settings.tenant_concurrent_renders, settings.tenant_queued_variants,
+                      settings.tenant_submits_per_minute)  # fmt: skip
+    quotas = Quotas(defaults, auth.limits())
+    relay = OutboxRelay(outbox, bus, limit_of=quotas.concurrent_renders)
     consumer = EventConsumer(batches, bus, changes)
     sweeper = Sweeper(batches, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
     app = Application(settings, batches, Templates(tx), relay, changes, MediaLibrary(tx), bus.probe_media,
-                      bus.plan_batch)  # fmt: skip
+                      bus.plan_batch, quotas)  # fmt: skip
     server = grpc.aio.server(
         interceptors=[ObservingInterceptor()],
         options=[("grpc.max_receive_message_length", settings.max_request_bytes)],

@@ -11,6 +11,9 @@ _ICE = "HOST:PORT of the ICE OpenAPI door for ICE's SDKs (empty: off)"
 _TLS_CERT = "PEM certificate chain: gRPC, the ICE door and /metrics over TLS"
 _TLS_CLIENT_CA = "PEM CA bundle: gRPC and ICE clients must present a certificate it signed (mTLS)"
 _MASTER = "the key AccessKeySecrets are derived from (reelmill keys new --master-file makes one)"
+_RENDERS = "renders one tenant may have under way at once (0: no limit)"
+_QUEUED = "variants one tenant may have queued or rendering (0: no limit)"
+_SUBMITS = "jobs one tenant may submit per minute (0: no limit)"
 _CALLBACK_NETS = "networks callbacks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1/32"
 
 
@@ -71,6 +74,10 @@ class GatewaySettings:
     max_request_bytes: int = setting(
         Setting("MAX_REQUEST_BYTES", "largest gRPC request accepted", 4 << 20, minimum=1024)
     )
+    # Each tenant's limits (gateway/quotas.py); a tenant's entry in the keys file may set its own.
+    tenant_concurrent_renders: int = setting(Setting("TENANT_CONCURRENT_RENDERS", _RENDERS, 0, minimum=0))
+    tenant_queued_variants: int = setting(Setting("TENANT_QUEUED_VARIANTS", _QUEUED, 2000, minimum=0))
+    tenant_submits_per_minute: int = setting(Setting("TENANT_SUBMITS_PER_MINUTE", _SUBMITS, 600, minimum=0))
     no_migrate: bool = setting(Setting("NO_MIGRATE", "do not run database migrations at start", False))
     metrics_port: int = setting(METRICS_PORT)
     metrics_host: str = setting(METRICS_HOST)  # empty: the host of `listen`

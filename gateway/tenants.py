@@ -1,7 +1,8 @@
 """Who is calling: API keys (stored as SHA-256 hashes) and ICE AccessKeys, mapped to tenants.
 
 The keys file is JSON: {"keys": [{"tenant": "acme", "sha256": "<hex of the key>", "webhook_secret": "...",
-"access_key_id": "RMAK..."}]}. `reelmill keys new --tenant acme` makes a key and prints the entry.
+"access_key_id": "RMAK...", "limits": {"concurrent_renders": 4}}]}; limits are optional
+(gateway/quotas.py). `reelmill keys new --tenant acme` makes a key and prints the entry.
 Without a keys file the gateway runs open (every caller is the tenant "default") only when told to,
 and says so at start.
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import KeysFileError, SignatureError, UnauthenticatedError
+from gateway.quotas import Limits
 
 OPEN_TENANT = "default"
 KEY_HEADER = "x-api-key"
@@ -35,6 +37,7 @@ ACCESS_KEY_PREFIX = "RMAK"
 class Tenant:
     name: str
     webhook_secret: str = ""
+    limits: Limits | None = None  # the entry's own limits (gateway/quotas.py); None: the defaults
 
 
 def hash_key(key: str) -> str:
@@ -97,7 +100,8 @@ class Authenticator:
         try:
             doc = json.loads(Path(path).read_text(encoding="utf-8"))
             entries = doc["keys"]
-            by_hash, access_keys = {}, {}
+            by_hash: dict[str, Tenant] = {}
+            access_keys: dict[str, Tenant] = {}
             for e in entries:
                 name = str(e["tenant"])
                 if not name or not set(name) <= TENANT_CHARS or len(name) > 64:
@@ -105,7 +109,11 @@ class Authenticator:
                 digest = str(e["sha256"]).lower()
                 if len(digest) != 64:
                     raise KeysFileError(f"{path}: the sha256 of tenant {name!r} is not a SHA-256 hex digest")
-                tenant = Tenant(name, str(e.get("webhook_secret", "")))
+                limits = Limits.parse(e["limits"], f"{path}: tenant {name!r}") if "limits" in e else None
+                tenant = Tenant(name, str(e.get("webhook_secret", "")), limits)
+                same = next((t for t in by_hash.values() if t.name == name and t.limits != limits), None)
+                if same is not None:
+                    raise KeysFileError(f"{path}: the entries of tenant {name!r} give different limits")
                 by_hash[digest] = tenant
                 if e.get("access_key_id"):
                     access_keys[str(e["access_key_id"])] = tenant
@@ -136,6 +144,10 @@ class Authenticator:
         if tenant is None or not self._master_key:
             raise SignatureError("InvalidAccessKeyId.NotFound", "unknown AccessKeyId")
         return tenant, access_key_secret(self._master_key, access_key_id)
+
+    def limits(self) -> dict[str, Limits]:
+        """The tenants whose entries set their own limits."""
+        return {t.name: t.limits for t in (self._by_hash or {}).values() if t.limits is not None}
 
     def webhook_secret(self, tenant: str) -> str:
         if self._by_hash is None:

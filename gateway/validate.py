@@ -26,7 +26,7 @@ from gateway.templates import MAX_PER_JOB as MAX_TEMPLATES_PER_JOB
 from gateway.templates import OUTPUT_EXCLUDED as TEMPLATE_OUTPUT_EXCLUDED
 from gateway.templates import chosen as template_chosen
 from gateway.templates import overlay
-from reelmill import ice_names, jobspec, ssml, voices
+from reelmill import ice_names, jobspec, ssml, topology, voices
 from reelmill import roots as roots_rule
 from reelmill.catalog import (
     ALIGNMENT_MODES,
@@ -91,6 +91,7 @@ class ValidJob:
     # With TemplateConfig: each template merged under the request's configs; a variant uses one.
     variants: tuple[Configs, ...] = ()
     ignored_fields: tuple[str, ...] = ()  # known to neither ICE's documents nor reelmill
+    priority: int = topology.DEFAULT_PRIORITY  # within the tenant's queue (reelmill/topology.py)
 
     def output_url(self, index: int) -> str:
         return self.output_config.media_url.replace("{index}", str(index))
@@ -150,6 +151,8 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots,
     if len(token) > MAX_CLIENT_TOKEN_CHARS or not PRINTABLE_ASCII.match(token):
         v.add("ClientToken", f"must be at most {MAX_CLIENT_TOKEN_CHARS} printable ASCII characters")
     _check_user_data(v, req.user_data, roots)
+    if req.priority and req.priority not in topology.PRIORITIES:
+        v.add("Priority", f"must be {topology.PRIORITIES[0]} (lowest) to {topology.PRIORITIES[-1]} (highest)")
     v.raise_any()
     assert input_config is not None and editing_config is not None and output_config is not None
 
@@ -158,6 +161,7 @@ def validate_submit(req: api.SubmitBatchMediaProducingJobRequest, roots: Roots,
         job_type=job_type, input_config=input_config, editing_config=editing_config,
         output_config=output_config, count=count, client_token=token or None, user_data=req.user_data,
         seed=seed, variants=tuple(variants) if templates else (), ignored_fields=tuple(v.ignored),
+        priority=req.priority or topology.DEFAULT_PRIORITY,
         request_hash=_request_hash(input_config, editing_config, output_config, req.user_data, seed,
                                    list(req.template_config)),
     )  # fmt: skip

@@ -8,11 +8,12 @@ older than `stall_s` (a wedged loop, which a plain TCP or /metrics probe would n
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -37,9 +38,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 class MetricsEndpoint:
     def __init__(
-        self, port: int, addr: str = "0.0.0.0", stall_s: float = 30.0, context: ssl.SSLContext | None = None
-    ) -> None:
+        self, port: int, addr: str = "0.0.0.0", stall_s: float = 30.0, context: ssl.SSLContext | None = None,
+        documents: Mapping[str, Callable[[], dict[str, Any] | None]] | None = None,
+    ) -> None:  # fmt: skip
         self.port = port
+        # More paths that answer a JSON document (the gateway's /queue for KEDA); None: not yet known.
+        self.documents = dict(documents or {})
         self.addr = addr
         self.context = context
         self.stall_s = stall_s
@@ -85,17 +89,24 @@ class MetricsEndpoint:
             ok = self.healthy()
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"ok\n" if ok else b"event loop stalled\n"]
+        document = self.documents.get(environ.get("PATH_INFO", ""))
+        if document is not None:
+            doc = document()
+            status = "200 OK" if doc is not None else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "application/json")])
+            return [json.dumps(doc if doc is not None else {"error": "not sampled yet"}).encode() + b"\n"]
         return self._metrics(environ, start_response)
 
 
 def started_endpoint(
-    port: int, host: str = "0.0.0.0", context: ssl.SSLContext | None = None
-) -> MetricsEndpoint | None:
+    port: int, host: str = "0.0.0.0", context: ssl.SSLContext | None = None,
+    documents: Mapping[str, Callable[[], dict[str, Any] | None]] | None = None,
+) -> MetricsEndpoint | None:  # fmt: skip
     """The endpoint serving on `host`:`port` (HTTPS with `context`), or None when it is off (port 0)
     or could not start (logged)."""
     if not port:
         return None
-    endpoint = MetricsEndpoint(port, host or "0.0.0.0", context=context)
+    endpoint = MetricsEndpoint(port, host or "0.0.0.0", context=context, documents=documents)
     try:
         endpoint.start()
     except OSError as e:

@@ -142,9 +142,10 @@ def bus_backlog(stack: Stack) -> tuple[int, int]:
         nc = await nats.connect(stack.nats.url, connect_timeout=2, max_reconnect_attempts=0)
         try:
             js = nc.jetstream(timeout=5)
-            cmds = await js.consumer_info(topology.COMMAND_STREAM, topology.WORKER_CONSUMER)
+            queues = await js.consumers_info(topology.COMMAND_STREAM)  # every tenant's, and the legacy one
             evts = await js.consumer_info(topology.EVENT_STREAM, topology.GATEWAY_CONSUMER)
-            return (cmds.num_pending + cmds.num_ack_pending, evts.num_pending + evts.num_ack_pending)
+            commands = sum(int(q.num_pending or 0) + int(q.num_ack_pending or 0) for q in queues)
+            return (commands, evts.num_pending + evts.num_ack_pending)
         finally:
             await nc.close()
 

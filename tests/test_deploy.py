@@ -24,7 +24,6 @@ import yaml
 
 from cli.settings_doc import settings
 from gateway.server import SERVICE_NAME
-from reelmill import topology
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -293,17 +292,21 @@ def reelmill_checks(docs: list[Doc]) -> list[str]:
     scaler = find(docs, "ScaledObject", WORKER)["spec"]
     trigger = scaler["triggers"][0]
     meta = trigger["metadata"]
-    if trigger["type"] != "nats-jetstream" or (meta.get("stream"), meta.get("consumer")) != (
-        topology.COMMAND_STREAM, topology.WORKER_CONSUMER,
-    ):  # fmt: skip
-        bad.append(f"KEDA must watch {topology.COMMAND_STREAM}/{topology.WORKER_CONSUMER}, not {meta}")
+    # Every tenant has its own queues, so KEDA reads their summed lag from the gateway's /queue.
+    gateway_port = next(p["port"] for p in find(docs, "Service", GATEWAY)["spec"]["ports"]
+                        if p["name"] == "metrics")  # fmt: skip
+    namespace = worker["metadata"].get("namespace") or "reelmill"
+    want = f"http://{GATEWAY}.{namespace}.svc.cluster.local:{gateway_port}/queue"
+    if (trigger["type"], meta.get("url"), meta.get("valueLocation")) != ("metrics-api", want, "lag"):
+        bad.append(f"KEDA must read the lag at {want} (metrics-api, valueLocation lag), not {trigger}")
     if scaler["scaleTargetRef"]["name"] != WORKER:
         bad.append("KEDA must scale the worker Deployment")
-    if meta.get("lagThreshold") != wk_env["REELMILL_SLOTS"]["value"]:
-        bad.append("KEDA's lagThreshold must equal the renders per pod (REELMILL_SLOTS)")
-    namespace = worker["metadata"].get("namespace")
-    if namespace and not meta["natsServerMonitoringEndpoint"].startswith(f"nats-headless.{namespace}.svc"):
-        bad.append(f"KEDA must reach NATS in namespace {namespace}: {meta['natsServerMonitoringEndpoint']}")
+    if meta.get("targetValue") != wk_env["REELMILL_SLOTS"]["value"]:
+        bad.append("KEDA's targetValue must equal the renders per pod (REELMILL_SLOTS)")
+    gw_metrics = env_of(gateway["spec"]["template"]["spec"]["containers"][0]).get("REELMILL_METRICS_PORT")
+    metrics_port = gw_metrics["value"] if gw_metrics else config.get("REELMILL_METRICS_PORT")
+    if metrics_port != str(gateway_port):
+        bad.append(f"the gateway must serve /metrics and /queue on {gateway_port} (REELMILL_METRICS_PORT)")
 
     pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
     if not any(

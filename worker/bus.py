@@ -1,11 +1,14 @@
-"""The worker's side of NATS: the render command queue, status events, and cancel markers.
+"""The worker's side of NATS: the render command queues, status events, and cancel markers.
 
-The gateway declares the streams and the consumer; a worker binds to them and waits until they exist.
+The gateway declares the streams and the consumers; a worker waits until they exist, then takes
+commands from the tenants' queues in turn (worker/fairness.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +22,7 @@ from nats.js.kv import KeyValue
 
 from reelmill import topology
 from reelmill.v1 import render_pb2
+from worker import fairness
 from worker.errors import BusUnavailableError
 
 log = logging.getLogger(__name__)
@@ -29,14 +33,15 @@ class WorkerBus:
         self.url = url
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
-        self.sub: JetStreamContext.PullSubscription | None = None
+        self._doorbell = asyncio.Event()
+        self._last_tenant: str | None = None
         self.cancelled: KeyValue | None = None
         self.ack_wait_s = 60.0
         self.max_deliver = 5
         self.closing = False
 
     async def connect(self, stop: asyncio.Event) -> bool:
-        """Connects and binds to the command queue, retrying until it works; False if stopped first."""
+        """Connects and waits for the command stream, retrying until it works; False if stopped first."""
         delay = 0.2
         while not stop.is_set():
             try:
@@ -48,15 +53,13 @@ class WorkerBus:
                         error_cb=self._on_error,
                     )  # fmt: skip
                     self.js = self.nc.jetstream(timeout=5)
+                    await self.nc.subscribe(topology.DOORBELL_SUBJECT, cb=self._on_doorbell)
                 assert self.js is not None
-                info = await self.js.consumer_info(topology.COMMAND_STREAM, topology.WORKER_CONSUMER)
+                info = await self.js.consumer_info(topology.COMMAND_STREAM, topology.LEGACY_CONSUMER)
                 self.ack_wait_s = float(info.config.ack_wait or 30.0)
                 self.max_deliver = int(info.config.max_deliver or -1)
-                self.sub = await self.js.pull_subscribe_bind(
-                    durable=topology.WORKER_CONSUMER, stream=topology.COMMAND_STREAM
-                )
                 self.cancelled = await self.js.key_value(topology.CANCEL_BUCKET)
-                log.info("bound to %s/%s at %s", topology.COMMAND_STREAM, topology.WORKER_CONSUMER, self.url)
+                log.info("taking render commands from %s at %s", topology.COMMAND_STREAM, self.url)
                 return True
             except (TimeoutError, OSError, nats.errors.Error) as e:
                 log.warning("render queue not ready at %s (%r); retrying in %.1f s", self.url, e, delay)
@@ -88,14 +91,73 @@ class WorkerBus:
         await self.nc.subscribe(subject, queue=group, cb=answer)
 
     async def next_command(self, timeout_s: float) -> Msg | None:
-        assert self.sub is not None
+        """The next render command, taken fairly (worker/fairness.py), or None when none came in
+        `timeout_s`. Each pull asks for one command without waiting, so no pull is left lingering at
+        the server to catch a command after this worker stopped listening."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            self._doorbell.clear()
+            for consumer in fairness.order(await self._queues(), self._last_tenant):
+                msg = await self._pull(consumer)
+                if msg is not None:
+                    queue = topology.queue_of_consumer(consumer)
+                    self._last_tenant = queue.tenant if queue else ""
+                    return msg
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._doorbell.wait(), left)
+            except TimeoutError:
+                return None
+
+    async def _queues(self) -> list[fairness.QueueState]:
+        assert self.js is not None
+        states, offset = [], 0
         try:
-            msgs = await self.sub.fetch(batch=1, timeout=timeout_s)
-        except nats.errors.TimeoutError:
-            return None
+            while True:  # consumers come in pages of 256
+                page = await self.js.consumers_info(topology.COMMAND_STREAM, offset=offset)
+                states += [
+                    fairness.QueueState(
+                        c.name,
+                        int(c.num_pending or 0),
+                        int(c.num_ack_pending or 0),
+                        int(c.config.max_ack_pending or -1),
+                    )  # fmt: skip
+                    for c in page
+                    if c.name
+                ]
+                offset += len(page)
+                if len(page) < 256:
+                    return states
         except (TimeoutError, OSError, nats.errors.Error) as e:
-            raise BusUnavailableError(f"fetching a command failed: {e!r}") from e
-        return msgs[0] if msgs else None
+            raise BusUnavailableError(f"reading the render queues failed: {e!r}") from e
+
+    async def _pull(self, consumer: str) -> Msg | None:
+        """One command of `consumer`, or None at once when it has none (or none it may deliver now)."""
+        assert self.nc is not None
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{topology.COMMAND_STREAM}.{consumer}"
+        request = json.dumps({"batch": 1, "no_wait": True}).encode()
+        # Not nc.request(): JetStream delivers a command under its own subject to the reply inbox's
+        # subscription, which nats-py's shared request inbox cannot route; an inbox of its own can.
+        inbox = self.nc.new_inbox()
+        try:
+            answers = await self.nc.subscribe(inbox, max_msgs=1)
+            try:
+                await self.nc.publish(subject, request, reply=inbox)
+                msg = await answers.next_msg(timeout=5)
+            finally:
+                with contextlib.suppress(nats.errors.Error):
+                    await answers.unsubscribe()
+        except (TimeoutError, OSError, nats.errors.Error) as e:
+            raise BusUnavailableError(f"taking a command from {consumer} failed: {e!r}") from e
+        if msg.headers and msg.headers.get("Status"):
+            return None  # 404 no messages, 408 request expired, 409 max ack pending reached
+        return msg
+
+    async def _on_doorbell(self, _msg: Msg) -> None:
+        self._doorbell.set()
 
     async def publish_event(self, event: render_pb2.RenderEvent, msg_id: str) -> None:
         assert self.js is not None

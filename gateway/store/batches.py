@@ -8,12 +8,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import status as st
-from gateway.errors import FailedPreconditionError, IdempotencyMismatchError, NotFoundError
+from gateway.errors import (
+    FailedPreconditionError,
+    IdempotencyMismatchError,
+    NotFoundError,
+    QuotaExceededError,
+)
+from gateway.quotas import Limits
 from gateway.status import EventUpdate
 from gateway.store.paging import decode_token, encode_token
 from gateway.store.schema import BatchRow, MediaRow, OutboxRow, SubJobRow, WebhookRow
@@ -30,6 +36,28 @@ _TOKEN_LOOKUP = select(_batches.c.id, _batches.c.created_at, _batches.c.request_
     _batches.c.tenant == bindparam("tenant"), _batches.c.client_token == bindparam("token")
 )
 _INSERT_BATCH, _INSERT_SUB_JOB, _INSERT_OUTBOX = insert(_batches), insert(_sub_jobs), insert(_outbox)
+_UNFINISHED = (st.INIT, st.PROCESSING)
+# A tenant's variants queued or rendering: the unfinished sub-jobs of its unfinished jobs (the index
+# ix_batches_tenant_status_created finds those jobs, uq_sub_jobs_batch_idx their sub-jobs).
+_QUEUED_VARIANTS = (
+    select(func.count())
+    .select_from(_sub_jobs.join(_batches, _batches.c.id == _sub_jobs.c.batch_id))
+    .where(_batches.c.tenant == bindparam("tenant"), _batches.c.status.in_(_UNFINISHED),
+           _sub_jobs.c.status.in_(_UNFINISHED))
+)  # fmt: skip
+# The tenant's submits since a moment (ix_batches_tenant_created), and the time of the n-th of them.
+_SUBMITS_SINCE = select(func.count()).where(
+    _batches.c.tenant == bindparam("tenant"), _batches.c.created_at > bindparam("since")
+)
+_NTH_SUBMIT_SINCE = (
+    select(_batches.c.created_at)
+    .where(_batches.c.tenant == bindparam("tenant"), _batches.c.created_at > bindparam("since"))
+    .order_by(_batches.c.created_at)
+    .offset(bindparam("nth"))
+    .limit(1)
+)
+RATE_WINDOW = timedelta(minutes=1)
+QUEUE_RETRY_S = 30.0  # a full queue empties as renders finish: a guess, said as RetryInfo
 
 
 @dataclass(frozen=True)
@@ -142,16 +170,53 @@ class Batches:
 
     # -- submit -------------------------------------------------------------------------------
 
-    def submit(self, new: NewBatch) -> SubmitResult:
+    def submit(self, new: NewBatch, limits: Limits | None = None) -> SubmitResult:
+        """Stores a new batch with its commands, or answers the one its ClientToken made. QuotaExceeded
+        when the tenant's limits (checked in the same transaction) would be passed."""
         try:
-            return self._tx.run(lambda s: self._submit(s, new))
+            return self._tx.run(lambda s: self._submit(s, new, limits))
         except IntegrityError:
             # A concurrent submit with the same ClientToken won the race: answer with its job.
             if new.client_token is None:
                 raise
-            return self._tx.run(lambda s: self._submit(s, new))
+            return self._tx.run(lambda s: self._submit(s, new, limits))
 
-    def _submit(self, s: Session, new: NewBatch) -> SubmitResult:
+    def _check_limits(self, s: Session, new: NewBatch, limits: Limits, now: datetime) -> None:
+        """The tenant's queued variants and submits per minute, counted in the submit's transaction.
+        On PostgreSQL a lock per tenant (for this transaction) serialises the tenant's submits, so
+        that two at once cannot both pass the last free place; SQLite's writes are serial anyway."""
+        if not (limits.queued_variants or limits.submits_per_minute):
+            return
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                      {"key": f"reelmill.quota.{new.tenant}"})  # fmt: skip
+        tenant = new.tenant
+        if limits.submits_per_minute:
+            since = now - RATE_WINDOW
+            recent = s.execute(_SUBMITS_SINCE, {"tenant": tenant, "since": since}).scalar_one()
+            if recent >= limits.submits_per_minute:
+                # When the window will have room: once the (recent - limit + 1)-th oldest left it.
+                nth = recent - limits.submits_per_minute
+                oldest = s.execute(_NTH_SUBMIT_SINCE, {"tenant": tenant, "since": since, "nth": nth}).scalar()
+                wait = ((oldest or now) + RATE_WINDOW - now).total_seconds()
+                raise QuotaExceededError(
+                    tenant, "submits_per_minute",
+                    f"tenant {tenant} submitted {recent} jobs in the last minute; its limit is "
+                    f"{limits.submits_per_minute} per minute (retry in {max(wait, 0.001):.1f} s)",
+                    max(wait, 0.001),
+                )  # fmt: skip
+        if limits.queued_variants:
+            queued = s.execute(_QUEUED_VARIANTS, {"tenant": tenant}).scalar_one()
+            if queued + len(new.sub_jobs) > limits.queued_variants:
+                raise QuotaExceededError(
+                    tenant, "queued_variants",
+                    f"tenant {tenant} has {queued} variants queued or rendering and asks for "
+                    f"{len(new.sub_jobs)} more; its limit is {limits.queued_variants} "
+                    f"(retry once some have finished)",
+                    QUEUE_RETRY_S,
+                )  # fmt: skip
+
+    def _submit(self, s: Session, new: NewBatch, limits: Limits | None = None) -> SubmitResult:
         now = utcnow()
         if new.client_token is not None:
             existing = s.execute(_TOKEN_LOOKUP, {"tenant": new.tenant, "token": new.client_token}).first()
@@ -164,6 +229,8 @@ class Batches:
                     return SubmitResult(existing.id, created=False)
                 # expired: the token may be used again
                 s.execute(update(BatchRow).where(BatchRow.id == existing.id).values(client_token=None))
+        if limits is not None:  # after the token: a retried submit is answered, never refused
+            self._check_limits(s, new, limits, now)
         # Core statements compiled once, with plain parameters: a submit is the gateway's hottest write,
         # and building ORM or per-call statements cost more CPU than the database round trips.
         s.execute(_INSERT_BATCH, {
