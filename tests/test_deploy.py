@@ -395,7 +395,8 @@ def test_dockerfile_essentials() -> None:
     for stage in stages:
         image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], stage[0][1].split()[0])
         assert image.startswith("python:3.11-slim"), image
-        assert ":" in image and not image.endswith(":latest")
+        # pinned by digest: the same commit builds on the same base bytes (issue 14)
+        assert re.fullmatch(r"[\w.:/-]+@sha256:[0-9a-f]{64}", image), f"{image} is not pinned by digest"
     build, runtime = "\n".join(r for _, r in stages[0]), stages[-1]
     assert "grpc_tools.protoc" in build and "pip install --no-deps ." in build
     assert "--require-hashes -r requirements.lock" in build  # every package as locked
