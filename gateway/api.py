@@ -29,6 +29,7 @@ from gateway.errors import (
 )
 from gateway.tenants import Authenticator
 from gateway.views import batch_message, media_message, plan_messages, template_message
+from reelmill import logs
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
@@ -194,11 +195,14 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
         return api.DeleteMediaResponse(request_id=_request_id())
 
     def _tenant(self, context: grpc.aio.ServicerContext) -> str:
-        return self.auth.tenant(context.invocation_metadata()).name
+        tenant = self.auth.tenant(context.invocation_metadata()).name
+        logs.bind_request(tenant=tenant)  # the log lines of this call name it
+        return tenant
 
 
 def _request_id() -> str:
-    return str(uuid.uuid4()).upper()
+    """This call's RequestId: the one its log lines carry (the interceptor binds it)."""
+    return logs.request_id() or str(uuid.uuid4()).upper()
 
 
 MAX_MESSAGE_CHARS = 1000  # the status message; every violation is in the details as well

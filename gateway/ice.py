@@ -41,6 +41,7 @@ from gateway.store.nonces import Nonces
 from gateway.store.schema import BatchRow, MediaRow, TemplateRow
 from gateway.tenants import Authenticator
 from gateway.views import batch_message, ice_time, template_message
+from reelmill import logs
 from reelmill.v1 import batch_service_pb2 as api
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,11 @@ class IceDoor:
 
     async def _answer(self, request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4()).upper()
+        logs.bind_request(request_id=request_id)  # aiohttp runs each request in a task of its own
         try:
             body = await request.read()
             tenant = await self._tenant(request, body)
+            logs.bind_request(tenant=tenant)
             name = request.headers.get("x-acs-action", "")
             version = request.headers.get("x-acs-version", "")
             if version != VERSION:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
@@ -54,6 +55,7 @@ class _Call:
             code = grpc.StatusCode.UNKNOWN
             try:
                 with logs.context(job_id=_job_id(request)):
+                    logs.bind_request(request_id=str(uuid.uuid4()).upper())
                     response = behavior(request, context)
                     if inspect.isawaitable(response):
                         response = await response
@@ -77,6 +79,7 @@ class _Call:
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             code = grpc.StatusCode.UNKNOWN
             logs.bind(job_id=_job_id(request))  # each RPC runs in a task of its own
+            logs.bind_request(request_id=str(uuid.uuid4()).upper())
             try:
                 responses = behavior(request, context)
                 if hasattr(responses, "__aiter__"):

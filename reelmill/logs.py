@@ -22,6 +22,23 @@ FORMATS = ("text", "json")
 
 _job_id: ContextVar[str] = ContextVar("reelmill_job_id", default="")
 _sub_job_id: ContextVar[str] = ContextVar("reelmill_sub_job_id", default="")
+_request_id: ContextVar[str] = ContextVar("reelmill_request_id", default="")
+_tenant: ContextVar[str] = ContextVar("reelmill_tenant", default="")
+FIELDS = ("job_id", "sub_job_id", "request_id", "tenant", "trace_id")
+
+
+def bind_request(request_id: str = "", tenant: str = "") -> None:
+    """Names the request in hand (its RequestId) and, once known, its tenant, for the rest of the
+    current context: each RPC and each ICE door request runs in a task of its own."""
+    if request_id:
+        _request_id.set(request_id)
+    if tenant:
+        _tenant.set(tenant)
+
+
+def request_id() -> str:
+    """The RequestId bound to this context ("" outside a request)."""
+    return _request_id.get()
 
 
 def bind(job_id: str = "", sub_job_id: str = "") -> None:
@@ -42,13 +59,18 @@ def context(job_id: str = "", sub_job_id: str = "") -> Iterator[None]:
 
 
 class ContextFilter(logging.Filter):
-    """Puts job_id, sub_job_id and the current trace id on every record (an explicit `extra=` wins)."""
+    """Puts job_id, sub_job_id, request_id, tenant and the current trace id on every record (an explicit
+    `extra=` wins)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "job_id", ""):
             record.job_id = _job_id.get()
         if not getattr(record, "sub_job_id", ""):
             record.sub_job_id = _sub_job_id.get()
+        if not getattr(record, "request_id", ""):
+            record.request_id = _request_id.get()
+        if not getattr(record, "tenant", ""):
+            record.tenant = _tenant.get()
         if not getattr(record, "trace_id", ""):
             record.trace_id = current_trace_id()
         return True
@@ -60,9 +82,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        ids = [f"{k}={v}" for k, v in (("job", getattr(record, "job_id", "")),
-                                         ("sub_job", getattr(record, "sub_job_id", "")),
-                                         ("trace", getattr(record, "trace_id", ""))) if v]  # fmt: skip
+        ids = [f"{k.removesuffix('_id')}={v}" for k in FIELDS if (v := getattr(record, k, ""))]
         if not ids:
             return line
         head, _, rest = line.partition("\n")  # a traceback stays below the first line
@@ -70,8 +90,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time (UTC, ms), level, logger, message, job_id, sub_job_id, trace_id,
-    exc."""
+    """One JSON object a line: time (UTC, ms), level, logger, message, job_id, sub_job_id, request_id,
+    tenant, trace_id, exc."""
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {
@@ -80,7 +100,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("job_id", "sub_job_id", "trace_id"):
+        for key in FIELDS:
             value = getattr(record, key, "")
             if value:
                 doc[key] = value

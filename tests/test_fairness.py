@@ -104,6 +104,8 @@ def test_a_small_batch_is_not_held_behind_a_large_one(stack: Stack) -> None:
     and 10th). The gateway's /queue (what KEDA scales on) and per-tenant gauges show the backlog."""
     big = submit(stack, "acme", 8)
     small = submit(stack, "globex", 2)
+    said = next(line for line in stack.log("gateway").splitlines() if f"submitted job {small}" in line)
+    assert "tenant=globex" in said and re.search(r"request=[0-9A-F-]{36}", said), said
 
     def queued() -> bool:
         try:

@@ -142,6 +142,32 @@ def test_log_lines_name_the_job_bound_in_their_context() -> None:
 
 
 @pytest.mark.usefixtures("root_logger")
+def test_log_lines_name_the_request_and_its_tenant() -> None:
+    """Issue 14: a gateway's lines carry RequestId and tenant, bound per request (its own task)."""
+    import asyncio
+
+    out, log = _capture("json")
+
+    async def request(rid: str, tenant: str) -> None:
+        logs.bind_request(request_id=rid)
+        log.info("before auth")
+        await asyncio.sleep(0)
+        logs.bind_request(tenant=tenant)
+        log.info("after auth")
+
+    async def both() -> None:
+        await asyncio.gather(request("R1", "acme"), request("R2", "globex"))
+
+    asyncio.run(both())
+    log.info("outside")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    seen = {(line.get("request_id"), line.get("tenant"), line["message"]) for line in lines}
+    assert ("R1", None, "before auth") in seen and ("R1", "acme", "after auth") in seen
+    assert ("R2", "globex", "after auth") in seen
+    assert (None, None, "outside") in seen
+
+
+@pytest.mark.usefixtures("root_logger")
 def test_an_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="text, json"):
         logs.configure("INFO", "yaml")
