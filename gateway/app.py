@@ -11,8 +11,8 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ from gateway.templates import template_ids
 from gateway.userdata import notify_address
 from gateway.validate import Roots, ValidJob, validate_media, validate_submit, validate_template
 from reelmill import design, jobspec, topology, tracing
+from reelmill import roots as roots_rule
 from reelmill.jobspec import JOB_TYPES
 from reelmill.urlguard import BlockedAddressError, parse_networks, resolve_public
 from reelmill.v1 import batch_service_pb2 as api
@@ -98,8 +99,12 @@ class Page:
 class Application:
     def __init__(self, settings: GatewaySettings, batches: Batches, templates: Templates, relay: OutboxRelay,
                  changes: BatchChanges, media: MediaLibrary, probe: Probe,
-                 planner: Planner | None = None, quotas: Quotas | None = None) -> None:  # fmt: skip
+                 planner: Planner | None = None, quotas: Quotas | None = None,
+                 s3_prefixes: Mapping[str, tuple[str, ...]] | None = None) -> None:  # fmt: skip
         self.batches = batches
+        # s3:// output prefixes: a tenant's own (keys file), else the settings' templates ({tenant}).
+        self.s3_prefixes = dict(s3_prefixes or {})
+        self.s3_templates = tuple(p.strip() for p in settings.output_s3_prefixes.split(",") if p.strip())
         self.quotas = quotas or Quotas(Limits(), {})
         self.templates = templates
         self.media = media
@@ -111,6 +116,16 @@ class Application:
                            networks=parse_networks(settings.allowed_networks),
                            max_count=settings.max_count)  # fmt: skip
 
+    def roots_for(self, tenant: str) -> Roots:
+        """Where this tenant's URLs may point: its own output folder and S3 prefixes (issue 13)."""
+        own = self.s3_prefixes.get(tenant)
+        prefixes = (
+            own if own is not None else tuple(roots_rule.s3_prefix_of(t, tenant) for t in self.s3_templates)
+        )
+        return replace(
+            self.roots, output=roots_rule.tenant_output(self.roots.output, tenant), s3_prefixes=prefixes
+        )
+
     async def submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
         """A new batch, or the one this ClientToken made before (one trace: its commands carry it)."""
         with tracing.span("reelmill.submit", tenant=tenant):
@@ -120,7 +135,7 @@ class Application:
         """The job a Submit (or its dry run) asks for: MediaIds and templates resolved, validated."""
         request = await self._resolve_media(tenant, _with_template_ids(request), SUBMIT_MEDIA)
         templates = await self._templates(tenant, list(request.template_config))
-        return validate_submit(request, self.roots, templates)
+        return validate_submit(request, self.roots_for(tenant), templates)
 
     async def _submit(self, tenant: str, request: api.SubmitBatchMediaProducingJobRequest) -> Submitted:
         job = await self._validated(tenant, request)
@@ -191,7 +206,7 @@ class Application:
 
     async def add_template(self, tenant: str, request: api.AddTemplateRequest) -> TemplateRow:
         request = await self._resolve_media(tenant, request, TEMPLATE_MEDIA)
-        content = validate_template(request, self.roots)
+        content = validate_template(request, self.roots_for(tenant))
         return await asyncio.to_thread(
             self.templates.add, tenant, uuid.uuid4().hex, request.name, message_json(content)
         )

@@ -73,7 +73,7 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
                       stall_after_s=settings.stall_after_s)  # fmt: skip
 
     app = Application(settings, batches, Templates(tx), relay, changes, MediaLibrary(tx), bus.probe_media,
-                      bus.plan_batch, quotas)  # fmt: skip
+                      bus.plan_batch, quotas, auth.s3_prefixes())  # fmt: skip
     server = grpc.aio.server(
         interceptors=[ObservingInterceptor()],
         options=[("grpc.max_receive_message_length", settings.max_request_bytes)],

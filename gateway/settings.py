@@ -14,6 +14,7 @@ _MASTER = "the key AccessKeySecrets are derived from (reelmill keys new --master
 _RENDERS = "renders one tenant may have under way at once (0: no limit)"
 _QUEUED = "variants one tenant may have queued or rendering (0: no limit)"
 _SUBMITS = "jobs one tenant may submit per minute (0: no limit)"
+_S3_OUT = "comma-separated s3://bucket/prefix/ a tenant's s3:// outputs may go under; {tenant} is its name"
 _CALLBACK_NETS = "networks callbacks may reach although not public, e.g. 10.0.0.0/8,127.0.0.1/32"
 
 
@@ -78,6 +79,8 @@ class GatewaySettings:
     tenant_concurrent_renders: int = setting(Setting("TENANT_CONCURRENT_RENDERS", _RENDERS, 0, minimum=0))
     tenant_queued_variants: int = setting(Setting("TENANT_QUEUED_VARIANTS", _QUEUED, 2000, minimum=0))
     tenant_submits_per_minute: int = setting(Setting("TENANT_SUBMITS_PER_MINUTE", _SUBMITS, 600, minimum=0))
+    # Where s3:// outputs may go, per tenant ({tenant}: its name); a keys-file entry may set its own.
+    output_s3_prefixes: str = setting(Setting("OUTPUT_S3_PREFIXES", _S3_OUT, ""))
     no_migrate: bool = setting(Setting("NO_MIGRATE", "do not run database migrations at start", False))
     metrics_port: int = setting(METRICS_PORT)
     metrics_host: str = setting(METRICS_HOST)  # empty: the host of `listen`

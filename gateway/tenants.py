@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gateway.errors import KeysFileError, SignatureError, UnauthenticatedError
 from gateway.quotas import Limits
@@ -38,6 +39,7 @@ class Tenant:
     name: str
     webhook_secret: str = ""
     limits: Limits | None = None  # the entry's own limits (gateway/quotas.py); None: the defaults
+    s3_prefixes: tuple[str, ...] | None = None  # where its s3:// outputs may go; None: the settings'
 
 
 def hash_key(key: str) -> str:
@@ -110,7 +112,10 @@ class Authenticator:
                 if len(digest) != 64:
                     raise KeysFileError(f"{path}: the sha256 of tenant {name!r} is not a SHA-256 hex digest")
                 limits = Limits.parse(e["limits"], f"{path}: tenant {name!r}") if "limits" in e else None
-                tenant = Tenant(name, str(e.get("webhook_secret", "")), limits)
+                prefixes = (
+                    _s3_prefixes(e["output_s3_prefixes"], path, name) if "output_s3_prefixes" in e else None
+                )
+                tenant = Tenant(name, str(e.get("webhook_secret", "")), limits, prefixes)
                 same = next((t for t in by_hash.values() if t.name == name and t.limits != limits), None)
                 if same is not None:
                     raise KeysFileError(f"{path}: the entries of tenant {name!r} give different limits")
@@ -145,6 +150,10 @@ class Authenticator:
             raise SignatureError("InvalidAccessKeyId.NotFound", "unknown AccessKeyId")
         return tenant, access_key_secret(self._master_key, access_key_id)
 
+    def s3_prefixes(self) -> dict[str, tuple[str, ...]]:
+        """The tenants whose entries say where their s3:// outputs may go."""
+        return {t.name: t.s3_prefixes for t in (self._by_hash or {}).values() if t.s3_prefixes is not None}
+
     def limits(self) -> dict[str, Limits]:
         """The tenants whose entries set their own limits."""
         return {t.name: t.limits for t in (self._by_hash or {}).values() if t.limits is not None}
@@ -153,3 +162,14 @@ class Authenticator:
         if self._by_hash is None:
             return ""
         return next((t.webhook_secret for t in self._by_hash.values() if t.name == tenant), "")
+
+
+def _s3_prefixes(value: object, path: str, tenant: str) -> tuple[str, ...]:
+    """A keys-file entry's output_s3_prefixes: a list of s3://bucket/ or s3://bucket/folder/ URLs."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KeysFileError(f"{path}: tenant {tenant!r}: output_s3_prefixes must be a list of s3:// URLs")
+    for prefix in value:
+        parts = urlsplit(prefix)
+        if parts.scheme != "s3" or not parts.netloc or ".." in parts.path.split("/"):
+            raise KeysFileError(f"{path}: tenant {tenant!r}: {prefix!r} is no s3://bucket/ prefix")
+    return tuple(value)

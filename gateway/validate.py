@@ -72,9 +72,10 @@ class Roots:
     network URLs only to public addresses or the allowed networks. And the largest Count."""
 
     media: tuple[str, ...]
-    output: str
+    output: str  # the caller's own output folder (reelmill/roots.py tenant_output)
     networks: tuple[Network, ...] = ()
     max_count: int = MAX_COUNT
+    s3_prefixes: tuple[str, ...] = ()  # where the caller's s3:// outputs may go; none: nowhere
 
 
 @dataclass(frozen=True)
@@ -537,6 +538,8 @@ def _check_media_url(v: Violations, path: str, url: str, roots: Roots) -> None:
 
 def _check_output_url(v: Violations, path: str, url: str, count: int, roots: Roots) -> None:
     problem = _url_problem(url, OUTPUT_SCHEMES, (roots.output,))
+    if problem is None and urlsplit(url).scheme == "s3":
+        problem = _s3_output_problem(url, roots.s3_prefixes)
     if problem:
         v.add(path, problem)
         return
@@ -545,6 +548,17 @@ def _check_output_url(v: Violations, path: str, url: str, count: int, roots: Roo
         v.add(path, "needs {index} when Count > 1, or every variant would overwrite the same file")
     if not urlsplit(url).path.lower().endswith(OUTPUT_EXTENSIONS):
         v.add(path, f"the file name must end with {', '.join(OUTPUT_EXTENSIONS)}")
+
+
+def _s3_output_problem(url: str, prefixes: tuple[str, ...]) -> str | None:
+    """Tenants' s3:// outputs go only under their own prefixes: the workers' credentials reach every
+    tenant's buckets, so the gateway is where one tenant is kept out of another's (issue 13)."""
+    if roots_rule.under_s3_prefix(url, prefixes):
+        return None
+    if prefixes:
+        return f"s3:// outputs of this tenant go under {' or '.join(prefixes)}"
+    return ("no s3:// place is configured for this tenant's outputs (REELMILL_OUTPUT_S3_PREFIXES, or "
+            "output_s3_prefixes in its keys-file entry)")  # fmt: skip
 
 
 def _url_problem(url: str, schemes: tuple[str, ...], file_roots: tuple[str, ...]) -> str | None:

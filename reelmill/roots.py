@@ -37,3 +37,30 @@ def normalised(path: str) -> str:
 def real(path: str) -> str:
     """The path with every symlink resolved."""
     return os.path.realpath(path)
+
+
+def tenant_output(output_root: str, tenant: str) -> str:
+    """A tenant's own output folder: <output root>/<tenant>. Tenants write only there (their file://
+    MediaURLs and their default outputs), so no tenant can reach another's files. A command without a
+    tenant (none is made so) would write at the root itself."""
+    return posixpath.join(output_root, tenant) if tenant else output_root
+
+
+def s3_prefix_of(template: str, tenant: str) -> str:
+    """An S3 prefix a tenant may write under, from a template naming it ({tenant})."""
+    return template.replace("{tenant}", tenant)
+
+
+def under_s3_prefix(url: str, prefixes: Iterable[str]) -> bool:
+    """`url` (s3://bucket/key) lies under one of `prefixes` (s3://bucket/ or s3://bucket/some/path/).
+    A prefix names a bucket and, if it goes on, a folder: s3://acme matches no bucket acme-evil."""
+    parts = urlsplit(url)
+    key = posixpath.normpath("/" + unquote(parts.path).lstrip("/"))  # "//" would stay, by POSIX's rule
+    for prefix in prefixes:
+        p = urlsplit(prefix)
+        if p.scheme != "s3" or not p.netloc or p.netloc != parts.netloc:
+            continue
+        folder = p.path.rstrip("/")
+        if not folder or key == folder or key.startswith(folder + "/"):
+            return True
+    return False

@@ -671,7 +671,7 @@ def test_cancel_during_a_render(busy: Stack) -> None:
             assert sub.error_code == "Cancelled" and sub.progress < 1, sub
     revisions = [c.revision for c in changes]
     assert all(a < b for a, b in zip(revisions, revisions[1:], strict=False)), revisions
-    folder = busy.output_dir / job_id
+    folder = busy.output_dir / "default" / job_id
     leftovers = [p.name for p in folder.iterdir()] if folder.exists() else []
     assert not [n for n in leftovers if ".partial" in n], leftovers
     successes = {f"{s.index}.mp4" for s in last.sub_job_list if s.status == "Success"}

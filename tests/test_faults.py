@@ -70,7 +70,7 @@ def started(stack: Stack, job_id: str) -> Callable[[], bool]:
 
 
 def outputs(stack: Stack, job_id: str) -> list[str]:
-    folder = stack.output_dir / job_id
+    folder = stack.output_dir / "default" / job_id
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
@@ -161,10 +161,11 @@ def test_a_command_that_crashes_every_worker_fails_after_max_deliver(stack: Stac
 
 def test_a_render_that_keeps_failing_fails_with_a_code_and_the_worker_stays_up(stack: Stack) -> None:
     stack.env["REELMILL_MAX_DELIVER"] = "2"
-    (stack.output_dir / "blocker").write_text("a file where a folder should be")
+    (stack.output_dir / "default").mkdir(exist_ok=True)
+    (stack.output_dir / "default" / "blocker").write_text("a file where a folder should be")
     stack.start("gateway")
     worker = stack.start("worker")
-    bad = submit(stack, job(stack, media_url=f"file://{stack.output_dir}/blocker/out.mp4"))
+    bad = submit(stack, job(stack, media_url=f"file://{stack.output_dir}/default/blocker/out.mp4"))
     good = submit(stack, job(stack))
     for j in (bad, good):
         stack.watch(j)

@@ -67,7 +67,7 @@ def test_node_client_submits_and_watches_to_the_end(stack: Stack) -> None:
     assert "  variant 1: Success 100%" in lines
     for index in (0, 1):
         line = next(x for x in lines if x.startswith(f"variant {index}: Success "))
-        assert line.endswith(f" file://{stack.output_dir}/{job_id}/{index}.mp4"), line
+        assert line.endswith(f" file://{stack.output_dir}/default/{job_id}/{index}.mp4"), line
     assert lines[-1] == f"job {job_id} Finished: 2 of 2 variants rendered"
 
     done = stack.get(job_id)  # what the client saw is what the gateway has

@@ -6,6 +6,8 @@
     ├── MaterialTooLargeError     InvalidMaterial.TooLarge
     ├── SpeechError               Internal                   (speech/engine.py; not retried)
     ├── OutputWriteError          Output.WriteFailed         (retryable)
+    ├── OutputExistsError         Output.AlreadyExists       another job's output is at the place
+    ├── OutputRefusedError        Output.Refused             a place outside the tenant's own
     ├── RenderCancelledError      Cancelled
     ├── RenderTimeoutError        Internal
     ├── BadCommandError           Internal                   a command this worker cannot read
@@ -48,6 +50,22 @@ class MaterialTooLargeError(WorkerError):
 class OutputWriteError(WorkerError):
     code = "Output.WriteFailed"
     retryable = True
+
+
+class OutputExistsError(WorkerError):
+    """The output's place holds another job's finished output: never overwritten (issue 13); only a
+    redelivery of the same sub-job may adopt what is there."""
+
+    code = "Output.AlreadyExists"
+    retryable = False
+
+
+class OutputRefusedError(WorkerError):
+    """An output place outside the tenant's own folder (the gateway refuses those at Submit; this is
+    the worker's second lock)."""
+
+    code = "Output.Refused"
+    retryable = False
 
 
 class RenderCancelledError(WorkerError):

@@ -8,6 +8,7 @@ sub-job published but could not acknowledge (the tag written into each output sa
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import uuid
@@ -18,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from reelmill import roots
 from reelmill.v1 import render_pb2
 from worker import s3
-from worker.errors import OutputWriteError, WorkerError
+from worker.errors import OutputExistsError, OutputRefusedError, OutputWriteError, WorkerError
 from worker.render.probe import container_tags, probe
 from worker.settings import WorkerSettings
 
@@ -34,11 +35,13 @@ class Output(Protocol):
         ...
 
     def existing(self, tag: str) -> float | None:
-        """The duration of the output already there if `tag` wrote it, else None."""
+        """The duration of the output already there if `tag` wrote it; None when there is none.
+        OutputExistsError when another job's output is there: it is never overwritten."""
         ...
 
     def publish(self, temp: Path, tag: str, duration_s: float) -> None:
-        """`temp`, complete, made the output in one step. Raises OutputWriteError."""
+        """`temp`, complete, made the output in one step, unless another job's output got there
+        first (OutputExistsError). Raises OutputWriteError."""
         ...
 
 
@@ -47,19 +50,20 @@ def for_command(cmd: render_pb2.RenderCommand, settings: WorkerSettings) -> Outp
         # rendered beside the local outputs, then uploaded in one PUT
         staging = Path(settings.output_dir).resolve() / ".s3-staging" / cmd.batch_id / f"{cmd.index}.mp4"
         return S3Output(s3.location(cmd.output_url), staging, settings)
-    return FileOutput(final_path(cmd.output_url, settings.output_dir, cmd.batch_id, cmd.index))
+    return FileOutput(final_path(cmd.output_url, settings.output_dir, cmd.tenant, cmd.batch_id, cmd.index))
 
 
-def final_path(output_url: str, output_dir: str, batch_id: str, index: int) -> Path:
-    """The output file: the command's file:// URL, or <output_dir>/<batch>/<index>.mp4."""
-    root = roots.real(output_dir)
+def final_path(output_url: str, output_dir: str, tenant: str, batch_id: str, index: int) -> Path:
+    """The output file: the command's file:// URL, which must lie in the tenant's own folder, or
+    <output_dir>/<tenant>/<batch>/<index>.mp4. The gateway checked the URL; this is the second lock."""
+    root = roots.tenant_output(roots.real(output_dir), tenant)
     if not output_url:
         return Path(root) / batch_id / f"{index}.mp4"
     if urlsplit(output_url).scheme != "file":
         raise OutputWriteError(f"{output_url}: only file:// and s3:// outputs are supported by this worker")
     path = roots.real(roots.file_path(output_url))
     if not roots.is_under(path, [root]):
-        raise OutputWriteError(f"{output_url}: not under the output folder {root}")
+        raise OutputRefusedError(f"{output_url}: not under the tenant's output folder {root}")
     return Path(path)
 
 
@@ -95,21 +99,34 @@ class FileOutput:
         return temp_beside(self.final)
 
     def existing(self, tag: str) -> float | None:
-        if not self.final.is_file():
+        if not os.path.lexists(self.final):
             return None
         try:
-            if container_tags(str(self.final), self.url).get("comment") != tag:
-                return None  # someone else's file: this render replaces it
-            return float(probe(str(self.final), self.url).duration_s)
+            if self.final.is_file() and container_tags(str(self.final), self.url).get("comment") == tag:
+                return float(probe(str(self.final), self.url).duration_s)
         except WorkerError:
-            return None
+            pass  # unreadable: not an output of this sub-job (its outputs appear whole, by rename)
+        raise OutputExistsError(f"{self.url} already holds another job's output; it is not overwritten")
 
     def publish(self, temp: Path, tag: str, duration_s: float) -> None:
-        """Makes the rendered file durable, then visible under its final name in one step."""
+        """Makes the rendered file durable, then visible under its final name in one step, never over
+        another job's file: a hard link fails if the name exists (a rename would replace it)."""
         try:
             with open(temp, "rb") as f:
                 os.fsync(f.fileno())
-            os.replace(temp, self.final)
+            try:
+                os.link(temp, self.final)
+            except FileExistsError:
+                self.existing(tag)  # ours (a redelivery raced us): replace it; another's: refused
+                os.replace(temp, self.final)
+            except OSError as e:
+                if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                    raise
+                # A filesystem without hard links: checked, then renamed (a race could still lose).
+                self.existing(tag)
+                os.replace(temp, self.final)
+            else:
+                temp.unlink()
             dir_fd = os.open(self.final.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)

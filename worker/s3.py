@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from worker.errors import OutputWriteError
+from worker.errors import OutputExistsError, OutputWriteError
 from worker.settings import WorkerSettings
 
 TAG_KEY = "reelmill-tag"
@@ -67,16 +67,17 @@ class S3Outputs:
             except ClientError as e:
                 if _status(e) != 412:
                     raise
-                if self.existing(where, tag) is not None:
+                if self.existing(where, tag) is not None:  # another job's object: OutputExistsError
                     return  # an earlier delivery of this sub-job wrote it
-                self._put(path, where, metadata, if_none_match=False)  # another job's object: replaced
+                self._put(path, where, metadata, if_none_match=True)  # it went meanwhile: once more
         except ClientError as e:
             raise _write_error(where, e) from e
         except (BotoCoreError, OSError) as e:
             raise OutputWriteError(f"cannot upload {where.url}: {e}") from e
 
     def existing(self, where: S3Location, tag: str) -> float | None:
-        """The duration of the object at `where` if this sub-job wrote it, else None."""
+        """The duration of the object at `where` if this sub-job wrote it; None when there is none;
+        OutputExistsError when another job's object is there (never overwritten)."""
         try:
             head = self.client.head_object(Bucket=where.bucket, Key=where.key)
         except ClientError as e:
@@ -87,7 +88,7 @@ class S3Outputs:
             raise OutputWriteError(f"cannot read {where.url}: {e}") from e
         meta = head.get("Metadata", {})
         if meta.get(TAG_KEY) != tag:
-            return None
+            raise OutputExistsError(f"{where.url} already holds another job's output; it is not overwritten")
         try:
             return float(meta.get(DURATION_KEY, "0"))
         except ValueError:

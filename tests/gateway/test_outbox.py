@@ -15,6 +15,7 @@ from gateway.store.batches import Batches, NewBatch, NewMessage, NewSubJob
 from gateway.store.engine import make_engine
 from gateway.store.outbox import Outbox
 from gateway.store.transactions import Transactions
+from reelmill import topology
 
 
 class RecordingBus:
@@ -24,8 +25,17 @@ class RecordingBus:
         self.calls: list[list[str]] = []
         self.expected = 0
         self.all_published = asyncio.Event()
+        self.queues: set[str] = set()  # subjects whose queue was declared
+        self.rings = 0
+
+    async def ensure_queues(self, subjects: list[str], limit_of: object) -> None:
+        self.queues.update(subjects)
+
+    async def ring(self) -> None:
+        self.rings += 1
 
     async def publish_many(self, messages: list[tuple[str, bytes, str]]) -> list[bool]:
+        assert {s for s, _, _ in messages} <= self.queues, "a queue must exist before its commands"
         self.calls.append([msg_id for _, _, msg_id in messages])
         if sum(map(len, self.calls)) >= self.expected:
             self.all_published.set()
@@ -37,7 +47,7 @@ def batch(count: int) -> NewBatch:
     return NewBatch(
         id=uuid.uuid4().hex, tenant="t1", job_type="Script", client_token=None, request_hash="h",
         input_config="{}", editing_config="{}", output_config="{}", user_data="", seed=None, sub_jobs=subs,
-        messages=[NewMessage(f"render.cmd.t1.{s.id}", s.id, b"cmd") for s in subs],
+        messages=[NewMessage(topology.command_subject("t1", s.id), s.id, b"cmd") for s in subs],
     )  # fmt: skip
 
 
@@ -70,6 +80,7 @@ def test_submits_in_quick_succession_go_out_in_one_publish(tmp_path: Path) -> No
         assert published == [s.id for b in batches for s in b.sub_jobs]  # in order, each once
         # Gathered: without the wait after a poke, each submit made a cycle of its own.
         assert len(bus.calls) <= 2, bus.calls
+        assert bus.rings == len(bus.calls)  # idle workers told after each publish
 
     asyncio.run(scenario())
     engine.dispose()

@@ -60,3 +60,14 @@ def test_the_ice_door_says_throttling_with_retry_after() -> None:
     assert response.headers["Retry-After"] == "13"
     body = json.loads(response.text or "")
     assert body["Code"] == "Throttling.User" and body["RequestId"] == "req-1"
+
+
+def test_a_tenants_own_s3_prefixes_are_read_strictly(tmp_path: Path) -> None:
+    path = keys_file(
+        tmp_path, entry("acme", "k1", output_s3_prefixes=["s3://acme-videos/"]), entry("globex", "k2")
+    )
+    assert Authenticator.from_file(path).s3_prefixes() == {"acme": ("s3://acme-videos/",)}
+    for bad in ("s3://acme-videos/", ["https://acme/"], ["s3:///nobucket"], ["s3://b/../other/"]):
+        path = keys_file(tmp_path, entry("acme", "k1", output_s3_prefixes=bad))
+        with pytest.raises(KeysFileError, match="tenant 'acme'"):
+            Authenticator.from_file(path)

@@ -302,3 +302,39 @@ def test_malformed_inputs_are_invalid_arguments_not_internal_errors(
     assert any(v.field == field and says in v.description for v in info.value.violations), (
         info.value.violations
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("file:///srv/outputs/acme/x.mp4", None),
+        ("file:///srv/outputs/acme/sub/{index}.mp4", None),
+        ("file:///srv/outputs/globex/x.mp4", "must be under /srv/outputs/acme"),
+        ("file:///srv/outputs/x.mp4", "must be under /srv/outputs/acme"),
+        ("file:///srv/outputs/acme-evil/x.mp4", "must be under /srv/outputs/acme"),
+        ("s3://acme-videos/2026/x.mp4", None),
+        ("s3://shared/acme/x.mp4", None),
+        ("s3://shared/acme-evil/x.mp4", "go under s3://acme-videos/ or s3://shared/acme/"),
+        ("s3://shared/acme/../globex/x.mp4", "go under"),
+        ("s3://acme-videos-evil/x.mp4", "go under"),
+        ("s3://globex-videos/x.mp4", "go under"),
+    ],
+)
+def test_outputs_go_only_to_the_tenants_own_places(url: str, says: str | None) -> None:
+    """Issue 13: a tenant's MediaURL may name only its own folder and its own S3 prefixes."""
+    roots = Roots(media=(str(MEDIA),), output="/srv/outputs/acme",
+                  s3_prefixes=("s3://acme-videos/", "s3://shared/acme/"))  # fmt: skip
+    request = submit_request(job_doc(MEDIA, MediaURL=url), "/")
+    if says is None:
+        assert validate_submit(request, roots).output_config.media_url == url
+        return
+    with pytest.raises(InvalidArgumentError) as info:
+        validate_submit(request, roots)
+    found = [(v.field, v.description) for v in info.value.violations]
+    assert any(f == "OutputConfig.MediaURL" and says in d for f, d in found), found
+
+
+def test_s3_outputs_are_refused_where_no_place_is_configured() -> None:
+    request = submit_request(job_doc(MEDIA, MediaURL="s3://bucket/x.mp4"), "/")
+    with pytest.raises(InvalidArgumentError, match="REELMILL_OUTPUT_S3_PREFIXES"):
+        validate_submit(request, ROOTS)

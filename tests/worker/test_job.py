@@ -15,8 +15,10 @@ from moto.server import ThreadedMotoServer
 from cli.samples import make_video, make_wav
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
-from worker.errors import BadCommandError, MaterialNotFoundError
+from worker import s3
+from worker.errors import BadCommandError, MaterialNotFoundError, OutputExistsError
 from worker.job import JobState, existing_output, run_job
+from worker.s3 import S3Outputs
 from worker.settings import WorkerSettings
 from worker.speech import narration_from_wav
 
@@ -30,12 +32,12 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def command(
-    media: Path, sub_job_id: str, output_url: str = "", url: str = "", speech: str = ""
+    media: Path, sub_job_id: str, output_url: str = "", url: str = "", speech: str = "", batch_id: str = "b1"
 ) -> render_pb2.RenderCommand:
     group = cfg.MediaGroup(group_name="g", media_array=[url or f"file://{media}/clip.mp4"], duration=0.5)
     ic = cfg.InputConfig(media_group_array=[group], speech_text_array=[speech] if speech else [])
     return render_pb2.RenderCommand(
-        batch_id="b1",
+        batch_id=batch_id,
         sub_job_id=sub_job_id,
         index=0,
         count=1,
@@ -55,8 +57,15 @@ def test_output_is_moved_into_place_and_recognised_only_by_its_sub_job(media: Pa
     assert json.loads(state.plan_json)["Duration"] == 0.5 and state.progress == pytest.approx(1.0)
     assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]  # no temporary file left
     assert existing_output(command(media, "sub-a", url), settings) == first.__class__(url, first.duration_s)
-    # Another job that writes to the same MediaURL must render, not adopt the old file.
-    assert existing_output(command(media, "sub-b", url), settings) is None
+    # Another job that writes to the same MediaURL neither adopts the old file nor overwrites it: it
+    # fails (before rendering, and at publish if the file appeared meanwhile), the file stays the first's.
+    with pytest.raises(OutputExistsError, match="another job's output") as refused:
+        existing_output(command(media, "sub-b", url), settings)
+    assert refused.value.code == "Output.AlreadyExists" and not refused.value.retryable
+    with pytest.raises(OutputExistsError):
+        run_job(command(media, "sub-b", url), settings, JobState())
+    assert existing_output(command(media, "sub-a", url), settings) == first.__class__(url, first.duration_s)
+    assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]
 
 
 def test_a_command_whose_spec_does_not_decode_fails_without_retry(media: Path, tmp_path: Path) -> None:
@@ -84,13 +93,13 @@ def test_narration_is_synthesised_or_a_recorded_wav(media: Path, tmp_path: Path)
         media_roots=(str(media),), output_dir=str(tmp_path), cache_dir=str(tmp_path / "c")
     )
     state = JobState()
-    done = run_job(command(media, "s", speech=f"file://{media}/voice.wav"), settings, state)
+    done = run_job(command(media, "s", speech=f"file://{media}/voice.wav", batch_id="b-s"), settings, state)
     plan = json.loads(state.plan_json)
     assert plan["Duration"] == pytest.approx(0.8) and done.duration_s == pytest.approx(0.8, abs=0.04)
     assert plan["Speech"][0]["Duration"] == pytest.approx(0.8) and plan["Shots"][0]["Volume"] == 0
     # A text is spoken by the offline engine, with subtitles timed to it.
     state = JobState()
-    spoken = run_job(command(media, "t", speech="你好，欢迎光临。"), settings, state)
+    spoken = run_job(command(media, "t", speech="你好，欢迎光临。", batch_id="b-t"), settings, state)
     plan = json.loads(state.plan_json)
     assert 0.8 < plan["Speech"][0]["Duration"] < 5 and spoken.duration_s == pytest.approx(
         plan["Duration"], abs=0.04
@@ -103,7 +112,7 @@ def test_narration_is_synthesised_or_a_recorded_wav(media: Path, tmp_path: Path)
         calls.append((text, voice, rate, language))
         return narration_from_wav(str(media / "voice.wav"))
 
-    run_job(command(media, "u", speech="你好"), settings, JobState(), narrate=narrate)
+    run_job(command(media, "u", speech="你好", batch_id="b-u"), settings, JobState(), narrate=narrate)
     assert calls == [("你好", "", 0, "zh")]
 
 
@@ -149,12 +158,15 @@ def test_s3_outputs_are_uploaded_whole_and_recognised_on_redelivery(
     assert not list((tmp_path / ".s3-staging").rglob("*.mp4"))  # the staged file is gone
     redelivered = existing_output(command(media, "sub-a", url), settings)
     assert redelivered is not None and redelivered.duration_s == pytest.approx(done.duration_s)
-    assert existing_output(command(media, "sub-b", url), settings) is None
-    # Another job at the same key replaces the object (conditional PUT refused, then a whole PUT).
-    run_job(command(media, "sub-b", url), settings, JobState())
+    # Another job at the same key is refused, before rendering and at the conditional PUT alike; the
+    # object stays the first job's.
+    with pytest.raises(OutputExistsError):
+        existing_output(command(media, "sub-b", url), settings)
+    with pytest.raises(OutputExistsError):
+        S3Outputs(settings).publish(str(local), s3.location(url), "reelmill:sub-b", 0.5)
     assert (
         client.head_object(Bucket="reels", Key="campaign/0.mp4")["Metadata"]["reelmill-tag"]
-        == "reelmill:sub-b"
+        == "reelmill:sub-a"
     )
 
 
