@@ -97,6 +97,25 @@ class Stack:
         return (self.data_dir / f"{name}.log").read_text(errors="replace")
 
 
+def tenant_stub(stack: Stack, key: str) -> api_grpc.BatchMediaProducingServiceStub:
+    """A client of `stack` that calls as the tenant of API key `key`."""
+    from cli.client import channel_for
+
+    return api_grpc.BatchMediaProducingServiceStub(channel_for(stack.address, key))
+
+
+def job_ended(stack: Stack, key: str, job_id: str, timeout_s: float = 240) -> api.EditingBatchJob:
+    """The job once it is Finished, Failed or Cancelled, polled as the tenant of API key `key`."""
+    get = api.GetBatchMediaProducingJobRequest(job_id=job_id)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = tenant_stub(stack, key).GetBatchMediaProducingJob(get, timeout=10).editing_batch_job
+        if job.status in ("Finished", "Failed", "Cancelled"):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not end in {timeout_s} s:\n{stack.log('worker')[-3000:]}")
+
+
 def wait_healthy(
     address: str, proc: subprocess.Popen[bytes], timeout_s: float = 30, channel: grpc.Channel | None = None
 ) -> None:

@@ -22,8 +22,8 @@ from grpc_status import rpc_status
 from test_api import write_media
 from test_ice_door import Door, new_keys
 
-from cli.client import channel_for, submit_request
-from conftest import Stack, free_port, make_stack, small_job_doc
+from cli.client import submit_request
+from conftest import Stack, free_port, job_ended, make_stack, small_job_doc, tenant_stub
 from gateway.tenants import hash_key
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
@@ -35,7 +35,7 @@ RENDERED = re.compile(r"rendered file://\S+/(\w+)/\d+\.mp4")
 
 
 def stub(stack: Stack, tenant: str) -> api_grpc.BatchMediaProducingServiceStub:
-    return api_grpc.BatchMediaProducingServiceStub(channel_for(stack.address, KEYS[tenant]))
+    return tenant_stub(stack, KEYS[tenant])
 
 
 def submit(stack: Stack, tenant: str, count: int, priority: int = 0) -> str:
@@ -44,15 +44,8 @@ def submit(stack: Stack, tenant: str, count: int, priority: int = 0) -> str:
     return stub(stack, tenant).SubmitBatchMediaProducingJob(request, timeout=30).job_id
 
 
-def finished(stack: Stack, tenant: str, job_id: str, timeout_s: float = 240) -> api.EditingBatchJob:
-    get = api.GetBatchMediaProducingJobRequest(job_id=job_id)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = stub(stack, tenant).GetBatchMediaProducingJob(get, timeout=10).editing_batch_job
-        if job.status in ("Finished", "Failed", "Cancelled"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not end in {timeout_s} s:\n{stack.log('worker')[-3000:]}")
+def finished(stack: Stack, tenant: str, job_id: str) -> api.EditingBatchJob:
+    return job_ended(stack, KEYS[tenant], job_id)
 
 
 def events(stack: Stack, worker: str = "worker") -> list[tuple[str, str]]:

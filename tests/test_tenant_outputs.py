@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import grpc
 import pytest
 from test_api import write_media
 
-from cli.client import channel_for, submit_request
-from conftest import Stack, make_stack, small_job_doc
+from cli.client import submit_request
+from conftest import Stack, job_ended, make_stack, small_job_doc, tenant_stub
 from gateway.tenants import hash_key
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
@@ -23,7 +22,7 @@ KEYS = {"acme": "rmk_acme-out", "globex": "rmk_globex-out"}
 
 
 def stub(stack: Stack, tenant: str) -> api_grpc.BatchMediaProducingServiceStub:
-    return api_grpc.BatchMediaProducingServiceStub(channel_for(stack.address, KEYS[tenant]))
+    return tenant_stub(stack, KEYS[tenant])
 
 
 def submit(stack: Stack, tenant: str, **output: object) -> str:
@@ -31,15 +30,8 @@ def submit(stack: Stack, tenant: str, **output: object) -> str:
     return stub(stack, tenant).SubmitBatchMediaProducingJob(request, timeout=30).job_id
 
 
-def ended(stack: Stack, tenant: str, job_id: str, timeout_s: float = 120) -> api.EditingBatchJob:
-    get = api.GetBatchMediaProducingJobRequest(job_id=job_id)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = stub(stack, tenant).GetBatchMediaProducingJob(get, timeout=10).editing_batch_job
-        if job.status in ("Finished", "Failed", "Cancelled"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not end:\n{stack.log('worker')[-3000:]}")
+def ended(stack: Stack, tenant: str, job_id: str) -> api.EditingBatchJob:
+    return job_ended(stack, KEYS[tenant], job_id)
 
 
 def refused(stack: Stack, tenant: str, **output: object) -> str:
