@@ -77,6 +77,7 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     def __init__(self, app: Application, auth: Authenticator) -> None:
         self.app = app
         self.auth = auth
+        self._listing = asyncio.Semaphore(LISTS_AT_ONCE)
 
     @_unary
     async def SubmitBatchMediaProducingJob(
@@ -111,9 +112,12 @@ class BatchService(api_grpc.BatchMediaProducingServiceServicer):
     async def ListBatchMediaProducingJobs(
         self, request: api.ListBatchMediaProducingJobsRequest, context: grpc.aio.ServicerContext
     ) -> api.ListBatchMediaProducingJobsResponse:
-        page = await self.app.page(self._tenant(context), request)
-        # Parsing up to 100 jobs' configs is CPU work: in a thread, so other tenants' calls go on.
-        jobs = await asyncio.to_thread(lambda: [batch_message(r) for r in page.rows])
+        tenant = self._tenant(context)
+        # A page's documents are bounded (store.batches.PAGE_DOCUMENT_BYTES) and so many pages are
+        # built at once, in threads: a List's memory has a ceiling, and other tenants' calls go on.
+        async with self._listing:
+            page = await self.app.page(tenant, request)
+            jobs = await asyncio.to_thread(lambda: [batch_message(r) for r in page.rows])
         return api.ListBatchMediaProducingJobsResponse(
             request_id=_request_id(), editing_batch_job_list=jobs,
             next_token=page.next_token, max_results=page.limit,
@@ -205,6 +209,7 @@ def _request_id() -> str:
     return logs.request_id() or str(uuid.uuid4()).upper()
 
 
+LISTS_AT_ONCE = 4  # List pages built at once: with 1 MiB of documents each, a bounded share of memory
 MAX_MESSAGE_CHARS = 1000  # the status message; every violation is in the details as well
 MAX_DETAILS_BYTES = 6000  # the BadRequest detail (base64 in a trailer: a third more)
 

@@ -429,13 +429,18 @@ def _seed_of(batch_id: str) -> int:
     return int(batch_id[:16], 16)  # a random id makes a random seed, fixed once the batch exists
 
 
+COMBINATIONS_CAP = 2**31 - 1
+
+
 def combinations(job: ValidJob) -> int:
     """How many variants of the job can differ by their choices alone: per config set (a template
     each, or the request's), the product of its list sizes."""
     total = 0
     for ic, ec, oc in job.config_sets:
         total += design.job_combinations(ic, jobspec.normalise(ic, ec, oc))
-    return total
+    # The product of 19 lists of 26 is 26^19: the answer's field is an int32, and any count past a
+    # batch's 100 variants says the same ("plenty"), so it stops at the field's largest value.
+    return min(total, COMBINATIONS_CAP)
 
 
 def variety_of(job: ValidJob) -> tuple[int, tuple[str, ...]]:

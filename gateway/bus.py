@@ -150,6 +150,14 @@ class GatewayBus:
                 raise BusUnavailableError(f"declaring the queue {queue.consumer} failed: {e!r}") from e
             self._queues[queue] = limit
 
+    async def answers(self) -> bool:
+        """JetStream answers an API call now (so a refused publication was about the message)."""
+        try:
+            await self._js().account_info()
+            return True
+        except (TimeoutError, OSError, nats.errors.Error, BusUnavailableError):
+            return False
+
     async def ring(self) -> None:
         """Tells idle workers that commands were published (core NATS; a lost ring costs a second)."""
         try:

@@ -101,32 +101,55 @@ class Notifier:
         self.allowed = tuple(allowed)
         self.poll_s = poll_s
         self.retry_base_s = retry_base_s
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        # A tenant sends at most this many at once, so that its slow receivers (each up to the delivery
+        # deadline) cannot hold every slot while another tenant's callbacks wait (issue 13).
+        self.per_tenant = max(1, concurrency // 2)
+        self._sending: dict[str, int] = {}
         self._running: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Only as many as there are free slots, and none of a tenant at its share: a claimed delivery
+            # starts at once, so none waits past its lease (another gateway would send it again).
+            free = self.concurrency - len(self._running)
+            busy = [t for t, n in self._sending.items() if n >= self.per_tenant]
             try:
-                due = await asyncio.to_thread(self.webhooks.claim, 4 * TIMEOUT_S + 10)
+                due = (
+                    await asyncio.to_thread(self.webhooks.claim, 4 * TIMEOUT_S + 10, free, busy)
+                    if free
+                    else []
+                )
             except DatabaseUnavailableError as e:
                 log.warning("webhooks: %s", e)
                 due = []
+            over = []
             for delivery in due:
+                if self._sending.get(delivery.tenant, 0) + 1 > self.per_tenant:
+                    over.append(delivery.id)  # one claim can bring several of a tenant: back they go
+                    continue
+                self._sending[delivery.tenant] = self._sending.get(delivery.tenant, 0) + 1
                 task = asyncio.create_task(self._deliver(delivery))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
+            if over:
+                try:
+                    await asyncio.to_thread(self.webhooks.release, over)
+                except DatabaseUnavailableError as e:
+                    log.warning("webhooks: %s (their lease expires instead)", e)
             await first_done(asyncio.sleep(min(self.poll_s, self.retry_base_s)), stop.wait())
         if self._running:
             await asyncio.wait(self._running, timeout=TIMEOUT_S + 1)
 
     async def _deliver(self, delivery: DueWebhook) -> None:
-        async with self._slots:
-            try:
-                await self._attempt(delivery)
-            except DatabaseUnavailableError as e:
-                log.warning(
-                    "webhook %s: %s (the lease expires and it is tried again)", delivery.webhook_id, e
-                )
+        try:
+            await self._attempt(delivery)
+        except DatabaseUnavailableError as e:
+            log.warning("webhook %s: %s (the lease expires and it is tried again)", delivery.webhook_id, e)
+        finally:
+            self._sending[delivery.tenant] -= 1
+            if not self._sending[delivery.tenant]:
+                del self._sending[delivery.tenant]
 
     async def _attempt(self, delivery: DueWebhook) -> None:
         try:

@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 from gateway.bus import GatewayBus
 from gateway.errors import BusUnavailableError, DatabaseUnavailableError
-from gateway.store.outbox import Outbox
+from gateway.store.outbox import Outbox, PendingMessage
 from gateway.waits import first_done
+from reelmill import topology
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+MAX_ROW_ATTEMPTS = 5  # failed publications of one row, while others went through, before it is failed
+HEADERS_ROOM = 1024  # the Nats-Msg-Id and trace headers travel in the same message
 # After a poke, the relay waits this long before reading the outbox, so that under load one cycle
 # (a read, a pipelined publish, a write) carries the messages of many submits instead of one each: at
 # 200 submits/s this halves the gateway's CPU per submit. Renders start at most this much later.
@@ -22,8 +25,11 @@ GATHER_S = 0.02
 
 class OutboxRelay:
     def __init__(self, outbox: Outbox, bus: GatewayBus, poll_s: float = 1.0, gather_s: float = GATHER_S,
-                 limit_of: Callable[[str], int] = lambda tenant: 0) -> None:  # fmt: skip
+                 limit_of: Callable[[str], int] = lambda tenant: 0,
+                 give_up: Callable[[PendingMessage, str], None] | None = None) -> None:  # fmt: skip
         self.outbox = outbox
+        # Fails a render command's sub-job (and takes the row out of the queue): store.Batches.
+        self.give_up = give_up
         self.limit_of = limit_of  # a tenant's limit on concurrent renders (0: none), for its queues
         self.bus = bus
         self.poll_s = poll_s
@@ -56,10 +62,22 @@ class OutboxRelay:
                 await first_done(asyncio.sleep(self.gather_s), stop.wait())
 
     async def relay_once(self) -> tuple[int, bool]:
-        """Publishes one page of pending messages; returns (published, whether the page was the last)."""
-        rows = await asyncio.to_thread(self.outbox.pending, BATCH_SIZE)
-        if not rows:
+        """Publishes one page of pending messages; returns (published, whether the page was the last).
+
+        One row never holds up the others: a command over the bus's message limit fails its sub-job at
+        once, and a row that keeps failing while others of its page go through fails after
+        MAX_ROW_ATTEMPTS. When nothing of a page goes through, the bus is the trouble: it is retried."""
+        page = await asyncio.to_thread(self.outbox.pending, BATCH_SIZE)
+        if not page:
             return 0, True
+        rows = []
+        for r in page:
+            if len(r.payload) > topology.STREAM_MAX_MESSAGE_BYTES - HEADERS_ROOM:
+                await self._give_up(r, f"its render command is {len(r.payload)} bytes, over the bus's limit")
+            else:
+                rows.append(r)
+        if not rows:
+            return 0, len(page) < BATCH_SIZE
         # Each tenant's queues exist before their commands are published (a command that no consumer
         # filters would wait in the stream unseen).
         await self.bus.ensure_queues([r.subject for r in rows], self.limit_of)
@@ -70,8 +88,28 @@ class OutboxRelay:
         # and Nats-Msg-Id makes that harmless.
         done = [r.id for r, ok in zip(rows, confirmed, strict=True) if ok]
         await asyncio.to_thread(self.outbox.mark_published, done)
-        if len(done) < len(rows):
-            failed = next(r for r, ok in zip(rows, confirmed, strict=True) if not ok)
-            await asyncio.to_thread(self.outbox.mark_publish_failed, failed.id, "not confirmed by JetStream")
-            raise BusUnavailableError(f"{len(rows) - len(done)} of {len(rows)} messages not confirmed")
-        return len(done), len(rows) < BATCH_SIZE
+        failed = [r for r, ok in zip(rows, confirmed, strict=True) if not ok]
+        if not failed:
+            return len(done), len(page) < BATCH_SIZE
+        if not done and not await self.bus.answers():  # JetStream is away: nothing is the rows' fault
+            await asyncio.to_thread(
+                self.outbox.mark_publish_failed, failed[0].id, "not confirmed by JetStream"
+            )
+            raise BusUnavailableError(f"none of {len(rows)} messages was confirmed")
+        waiting = 0
+        for r in failed:  # JetStream is there and refused them: the trouble is with these rows
+            if r.attempts + 1 >= MAX_ROW_ATTEMPTS:
+                await self._give_up(r, f"its render command was refused by the bus {r.attempts + 1} times")
+            else:
+                await asyncio.to_thread(self.outbox.mark_publish_failed, r.id, "refused by JetStream")
+                waiting += 1
+        if waiting and not done:  # try them again after the relay's backoff, not at once
+            raise BusUnavailableError(f"{waiting} messages refused by JetStream")
+        return len(done), len(page) < BATCH_SIZE
+
+    async def _give_up(self, row: PendingMessage, why: str) -> None:
+        log.error("job %s: %s; its sub-job %s fails", row.batch_id, why, row.sub_job_id)
+        if self.give_up is not None and row.subject.startswith("render.cmd."):
+            await asyncio.to_thread(self.give_up, row, f"the render command could not be queued: {why}")
+        else:  # not a render command (a cancel marker): it only leaves the relay's queue
+            await asyncio.to_thread(self.outbox.mark_published, [row.id])

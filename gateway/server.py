@@ -32,7 +32,7 @@ from gateway.store.batches import Batches
 from gateway.store.engine import make_engine
 from gateway.store.media import MediaLibrary
 from gateway.store.nonces import Nonces
-from gateway.store.outbox import Outbox
+from gateway.store.outbox import Outbox, PendingMessage
 from gateway.store.templates import Templates
 from gateway.store.transactions import Transactions
 from gateway.store.webhooks import Webhooks
@@ -67,7 +67,11 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
     defaults = Limits(settings.tenant_concurrent_renders, settings.tenant_queued_variants,
                       settings.tenant_submits_per_minute)  # fmt: skip
     quotas = Quotas(defaults, auth.limits())
-    relay = OutboxRelay(outbox, bus, limit_of=quotas.concurrent_renders)
+
+    def give_up(row: PendingMessage, why: str) -> None:
+        batches.give_up_command(row.id, row.batch_id, row.sub_job_id, why)
+
+    relay = OutboxRelay(outbox, bus, limit_of=quotas.concurrent_renders, give_up=give_up)
     consumer = EventConsumer(batches, bus, changes)
     sweeper = Sweeper(batches, bus, changes, interval_s=settings.sweep_interval_s,
                       stall_after_s=settings.stall_after_s)  # fmt: skip

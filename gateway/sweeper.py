@@ -22,7 +22,6 @@ from gateway.status import EventUpdate
 from gateway.store.batches import Batches
 from gateway.store.transactions import utcnow
 from gateway.waits import first_done
-from reelmill import topology
 from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,8 @@ class Sweeper:
         since = utcnow() - timedelta(seconds=self.stall_after_s)
         handled = 0
         for stalled in await asyncio.to_thread(self.batches.stalled_sub_jobs, since):
-            found = await self.bus.command(subject=topology.command_subject(stalled.tenant, stalled.id))
+            # The subject as it was published: it names the job's priority (and old commands' form).
+            found = await self.bus.command(subject=stalled.subject)
             if found is not None:
                 await self._fail(found[0], found[1], deliveries=0)
             else:

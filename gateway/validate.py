@@ -45,6 +45,7 @@ from reelmill.v1 import job_config_pb2 as cfg
 MAX_GROUPS = 40
 MAX_MEDIA_PER_GROUP = 200
 MAX_POOL_MEDIA = 200
+MAX_MEDIA_PER_JOB = 1000  # over all groups (40 groups of 200 would be 8000 fetches and probes)
 MAX_TITLES, MAX_TITLE_CHARS = 50, 50
 MAX_SPEECH_TEXTS, MAX_SPEECH_CHARS = 50, 1000
 MAX_ASSETS = 50
@@ -249,6 +250,12 @@ def _check_input(v: Violations, ic: cfg.InputConfig, roots: Roots) -> str:
                 _check_volume(v, f"{gp}.Volume", g.volume)
             if g.split_mode and g.split_mode not in SPLIT_MODES:
                 v.add(f"{gp}.SplitMode", f"must be one of {', '.join(SPLIT_MODES)}")
+        total = sum(len(g.media_array) for g in ic.media_group_array)
+        if total > MAX_MEDIA_PER_JOB:  # each is fetched and probed: the job's cost grows with them
+            v.add(
+                f"{p}.MediaGroupArray",
+                f"at most {MAX_MEDIA_PER_JOB} media in all groups together, got {total}",
+            )
         if grouped_speech and ic.speech_text_array:
             v.add(f"{p}.SpeechTextArray", "global and grouped narration cannot both be set")
         if grouped_speech and ic.speech_text:

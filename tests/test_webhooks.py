@@ -207,3 +207,76 @@ def test_a_receiver_answering_a_byte_at_a_time_cannot_hold_a_delivery() -> None:
         server.shutdown()
         server.server_close()
     assert time.monotonic() - started < 3  # the deadline, not 40 bytes × 0.3 s
+
+
+def test_one_tenants_slow_receivers_cannot_hold_every_slot(tmp_path: Path) -> None:
+    """Issue 13: a tenant sends at most half the notifier's slots at once, so another tenant's
+    callback goes out while the first one's slow receivers (2 s each) are still answering."""
+    import asyncio
+    import uuid
+
+    from gateway import status as st
+    from gateway.notify import Notifier
+    from gateway.status import EventUpdate
+    from gateway.store import migrate
+    from gateway.store.batches import Batches, NewBatch, NewMessage, NewSubJob
+    from gateway.store.engine import make_engine
+    from gateway.store.transactions import Transactions
+    from gateway.store.webhooks import Webhooks
+    from gateway.tenants import Authenticator
+
+    slow_started: list[float] = []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            slow_started.append(time.monotonic())
+            time.sleep(2)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    slow = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    fast = Receiver([])
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    tx = Transactions(make_engine(url))
+    batches = Batches(tx)
+
+    def finished_batch(tenant: str, notify: str) -> None:
+        sub = NewSubJob(uuid.uuid4().hex, 0)
+        new = NewBatch(id=uuid.uuid4().hex, tenant=tenant, job_type="Script", client_token=None,
+                       request_hash="h", input_config="{}", editing_config="{}", output_config="{}",
+                       user_data=json.dumps({"NotifyAddress": notify}), seed=1, sub_jobs=[sub],
+                       messages=[NewMessage(f"render.cmd.{tenant}.p3.{sub.id}", sub.id, b"c")])  # fmt: skip
+        batches.submit(new)
+        batches.apply_event(EventUpdate(batch_id=new.id, sub_job_id=sub.id, attempt=1, state=st.SUCCESS,
+                                        media_url="file:///o/0.mp4", duration_s=1.0))  # fmt: skip
+
+    for _ in range(6):  # first in line: due before the other tenant's
+        finished_batch("slowco", f"http://127.0.0.1:{slow.server_address[1]}/hook")
+    finished_batch("fastco", fast.url)
+    notifier = Notifier(Webhooks(tx), batches, Authenticator.open(), open_secret=SECRET,
+                        allowed=parse_networks("127.0.0.1/32"), concurrency=4, poll_s=0.1)  # fmt: skip
+
+    async def until_fast_answered() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(notifier.run(stop))
+        deadline = time.monotonic() + 20
+        while not fast.requests and time.monotonic() < deadline:  # noqa: ASYNC110 - a server thread fills it
+            await asyncio.sleep(0.05)
+        stop.set()
+        await running
+
+    try:
+        asyncio.run(until_fast_answered())
+    finally:
+        slow.shutdown()
+        slow.server_close()
+        fast.close()
+    assert fast.requests, "the other tenant's callback was not sent"
+    # slowco had 2 of the 4 slots; fastco's went out before slowco's third began (at 2 s).
+    assert len(slow_started) == 2 or fast.requests[0][2] < sorted(slow_started)[2], slow_started

@@ -8,6 +8,7 @@
     ├── OutputWriteError          Output.WriteFailed         (retryable)
     ├── OutputExistsError         Output.AlreadyExists       another job's output is at the place
     ├── OutputRefusedError        Output.Refused             a place outside the tenant's own
+    ├── OutputTooLongError        Output.TooLong             longer than REELMILL_MAX_OUTPUT_DURATION_S
     ├── RenderCancelledError      Cancelled
     ├── RenderTimeoutError        Internal
     ├── BadCommandError           Internal                   a command this worker cannot read
@@ -65,6 +66,13 @@ class OutputRefusedError(WorkerError):
     the worker's second lock)."""
 
     code = "Output.Refused"
+    retryable = False
+
+
+class OutputTooLongError(WorkerError):
+    """A plan longer than the worker's limit on one output (narration sets a Script video's length)."""
+
+    code = "Output.TooLong"
     retryable = False
 
 

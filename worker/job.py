@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from reelmill import jobspec, tracing
 from reelmill.v1 import render_pb2
 from worker import fetch, output, speech
-from worker.errors import BadCommandError, MaterialTooLargeError, RenderCancelledError
+from worker.errors import BadCommandError, MaterialTooLargeError, OutputTooLongError, RenderCancelledError
 from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
@@ -152,7 +152,15 @@ def prepare(
     with tracing.span("reelmill.speech", texts=len(sel.texts_to_speak())):
         narrations = {text: speak(text, sel.voice, rate, language) for text in sel.texts_to_speak()}
     with tracing.span("reelmill.plan"):
-        return plan_variant(cmd, facts, narrations, FontMetrics(fonts))
+        plan = plan_variant(cmd, facts, narrations, FontMetrics(fonts))
+    if plan.duration_s > settings.max_output_duration_s:
+        # Narration sets a Script video's length, and texts can be long: the cost of one render is
+        # bounded here, before a frame is made, rather than by the render's time limit.
+        raise OutputTooLongError(
+            f"the video would be {float(plan.duration_s):.1f} s long (its narration sets it), more than the "
+            f"limit of {settings.max_output_duration_s:g} s: shorten the speech texts"
+        )
+    return plan
 
 
 def made(folder: str) -> str:

@@ -36,6 +36,16 @@ class WorkerSettings:
     max_media_duration_s: float = setting(
         Setting("MAX_MEDIA_DURATION_S", "longest media accepted, seconds", 3600.0, "--max-media-duration", 1)
     )
+    # One output's length: narration sets a Script video's, and texts can be long (issue 13: 929 s).
+    max_output_duration_s: float = setting(
+        Setting(
+            "MAX_OUTPUT_DURATION_S",
+            "longest video one variant may be, seconds",
+            600.0,
+            "--max-output-duration",
+            1,
+        )
+    )
     max_media_pixels: int = setting(
         Setting("MAX_MEDIA_PIXELS", "largest picture accepted, pixels", 8192 * 8192, minimum=1)
     )

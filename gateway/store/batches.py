@@ -57,6 +57,12 @@ _NTH_SUBMIT_SINCE = (
     .limit(1)
 )
 RATE_WINDOW = timedelta(minutes=1)
+# The stored documents one List page carries at most (its MaxResults is an upper bound). An answer
+# holds each document twice (ICE's JSON string and the typed object), so 1 MiB of them keeps it well
+# inside the 4 MiB a gRPC client takes by default (a page of 100 large jobs was 16 MB and reached no
+# client), and bounds a List's memory (issue 13: four List(100) of 458 KB jobs took 727 MiB). A page
+# always holds at least one job.
+PAGE_DOCUMENT_BYTES = 1 << 20
 QUEUE_RETRY_S = 30.0  # a full queue empties as renders finish: a guess, said as RetryInfo
 
 
@@ -141,6 +147,7 @@ class StalledSubJob:
     id: str
     batch_id: str
     tenant: str
+    subject: str  # its render command's subject (tenant and priority: the queue it waits in)
 
 
 def output_media(batch: BatchRow, sub: SubJobRow, now: datetime) -> MediaRow:
@@ -278,9 +285,18 @@ class Batches:
 
         return self._tx.read(read)
 
-    def page(self, q: ListQuery) -> tuple[list[BatchRow], str]:
+    def page(self, q: ListQuery, max_bytes: int = PAGE_DOCUMENT_BYTES) -> tuple[list[BatchRow], str]:
+        """A page of the tenant's jobs, newest (or oldest) first: at most q.limit of them, and fewer where
+        their stored documents would pass `max_bytes` together (at least one job), so that one List
+        costs bounded memory however large the jobs: the rest follow with the page token. The ids and
+        sizes are read first; only the page's rows are loaded whole."""
+
         def read(s: Session) -> tuple[list[BatchRow], str]:
-            stmt = select(BatchRow).where(BatchRow.tenant == q.tenant)
+            size = (
+                func.length(BatchRow.input_config) + func.length(BatchRow.editing_config)
+                + func.length(BatchRow.output_config) + func.length(BatchRow.user_data)
+            )  # fmt: skip
+            stmt = select(BatchRow.id, BatchRow.created_at, size).where(BatchRow.tenant == q.tenant)
             if q.job_id:
                 stmt = stmt.where(BatchRow.id == q.job_id)
             if q.job_type:
@@ -312,12 +328,21 @@ class Batches:
                 if q.ascending
                 else (BatchRow.created_at.desc(), BatchRow.id.desc())
             )
-            rows = list(s.scalars(stmt.order_by(*order).limit(q.limit + 1)))
+            found = s.execute(stmt.order_by(*order).limit(q.limit + 1)).all()
+            kept: list[tuple[str, datetime]] = []
+            total = 0
+            for row in found[: q.limit]:
+                total += int(row[2] or 0)
+                if kept and total > max_bytes:
+                    break
+                kept.append((str(row[0]), cast(datetime, row[1])))
             token = ""
-            if len(rows) > q.limit:
-                rows = rows[: q.limit]
-                token = encode_token(rows[-1].created_at, rows[-1].id, q.fingerprint())
-            return rows, token
+            if len(kept) < len(found):
+                token = encode_token(kept[-1][1], kept[-1][0], q.fingerprint())
+            by_id = {
+                r.id: r for r in s.scalars(select(BatchRow).where(BatchRow.id.in_([k[0] for k in kept])))
+            }
+            return [by_id[job_id] for job_id, _ in kept], token
 
         return self._tx.read(read)
 
@@ -425,8 +450,11 @@ class Batches:
                 .where(OutboxRow.msg_id == SubJobRow.id, OutboxRow.published_at.is_not(None))
                 .exists()
             )
+            subject = (
+                select(OutboxRow.subject).where(OutboxRow.msg_id == SubJobRow.id).limit(1).scalar_subquery()
+            )
             rows = s.execute(
-                select(SubJobRow.id, SubJobRow.batch_id, BatchRow.tenant)
+                select(SubJobRow.id, SubJobRow.batch_id, BatchRow.tenant, subject.label("subject"))
                 .join(BatchRow, BatchRow.id == SubJobRow.batch_id)
                 .where(
                     SubJobRow.status.in_((st.INIT, st.PROCESSING)), SubJobRow.modified_at < unchanged_since
@@ -435,9 +463,23 @@ class Batches:
                 .order_by(SubJobRow.modified_at)
                 .limit(500)
             ).all()
-            return [StalledSubJob(r.id, r.batch_id, r.tenant) for r in rows]
+            return [StalledSubJob(r.id, r.batch_id, r.tenant, r.subject) for r in rows]
 
         return self._tx.read(read)
+
+    def give_up_command(self, outbox_id: int, batch_id: str, sub_job_id: str, error: str) -> None:
+        """A render command the bus will not take: its outbox row leaves the queue of the relay and its
+        sub-job fails with `error`, in one transaction (so it is neither retried for ever nor, once
+        given up, swept and published again)."""
+
+        def write(s: Session) -> None:
+            row = update(OutboxRow).where(OutboxRow.id == outbox_id)
+            s.execute(row.values(published_at=utcnow(), last_error=error[:1000]))
+            failed = EventUpdate(batch_id=batch_id, sub_job_id=sub_job_id, attempt=0, state=st.FAILED,
+                                 error_code="Internal", error_message=error)  # fmt: skip
+            self._apply_event(s, failed)
+
+        self._tx.run(write)
 
     def republish(self, sub_job_id: str) -> None:
         """Queues a sub-job's command again under a fresh message id (the old one may be remembered by

@@ -18,7 +18,14 @@ from gateway.store.transactions import Transactions, utcnow
 _outbox = cast(Table, OutboxRow.__table__)
 # The relay's two statements, built once (it runs them for every few submits under load).
 _PENDING = (
-    select(_outbox.c.id, _outbox.c.subject, _outbox.c.msg_id, _outbox.c.payload)
+    select(
+        _outbox.c.id,
+        _outbox.c.subject,
+        _outbox.c.msg_id,
+        _outbox.c.payload,
+        _outbox.c.batch_id,
+        _outbox.c.attempts,
+    )  # fmt: skip
     .where(_outbox.c.published_at.is_(None))
     .order_by(_outbox.c.id)
     .limit(bindparam("limit"))
@@ -38,6 +45,13 @@ class PendingMessage:
     subject: str
     msg_id: str
     payload: bytes
+    batch_id: str = ""
+    attempts: int = 0  # publications that failed while others went through
+
+    @property
+    def sub_job_id(self) -> str:
+        """The sub-job of a render command (its msg_id is the sub-job id, or id:time when republished)."""
+        return self.msg_id.split(":", 1)[0]
 
 
 class Outbox:
@@ -47,7 +61,9 @@ class Outbox:
     def pending(self, limit: int = 100) -> list[PendingMessage]:
         def read(s: Session) -> list[PendingMessage]:
             rows = s.execute(_PENDING, {"limit": limit})
-            return [PendingMessage(r.id, r.subject, r.msg_id, r.payload) for r in rows]
+            return [
+                PendingMessage(r.id, r.subject, r.msg_id, r.payload, r.batch_id, r.attempts) for r in rows
+            ]
 
         return self._tx.run(read)
 

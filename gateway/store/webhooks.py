@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,16 +28,21 @@ class Webhooks:
     def __init__(self, tx: Transactions) -> None:
         self._tx = tx
 
-    def claim(self, lease_s: float, limit: int = 16) -> list[DueWebhook]:
-        """Due deliveries, each leased for lease_s so that no other gateway sends it meanwhile."""
+    def claim(self, lease_s: float, limit: int = 16, busy: Collection[str] = ()) -> list[DueWebhook]:
+        """Due deliveries, each leased for lease_s so that no other gateway sends it meanwhile; none of
+        the `busy` tenants (those using their share of the sending slots)."""
 
         def write(s: Session) -> list[DueWebhook]:
             now = utcnow()
+            due = select(WebhookRow).where(
+                WebhookRow.delivered_at.is_(None),
+                WebhookRow.gave_up_at.is_(None),
+                WebhookRow.next_attempt_at <= now,
+            )
+            if busy:
+                due = due.where(WebhookRow.tenant.not_in(list(busy)))
             rows = list(s.scalars(
-                select(WebhookRow)
-                .where(WebhookRow.delivered_at.is_(None), WebhookRow.gave_up_at.is_(None),
-                       WebhookRow.next_attempt_at <= now)
-                .order_by(WebhookRow.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+                due.order_by(WebhookRow.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
             ))  # fmt: skip
             for row in rows:
                 row.next_attempt_at = now + timedelta(seconds=lease_s)
@@ -44,6 +50,12 @@ class Webhooks:
                     for r in rows]  # fmt: skip
 
         return self._tx.run(write)
+
+    def release(self, row_ids: Collection[int]) -> None:
+        """Claimed deliveries given back unsent: due again at once (no attempt counted)."""
+        if row_ids:
+            self._tx.run(lambda s: s.execute(update(WebhookRow).where(WebhookRow.id.in_(list(row_ids)))
+                                             .values(next_attempt_at=utcnow())))  # fmt: skip
 
     def delivered(self, row_id: int) -> None:
         self._tx.run(lambda s: s.execute(update(WebhookRow).where(WebhookRow.id == row_id).values(

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from gateway import status as st
+from gateway.errors import BusUnavailableError
 from gateway.outbox import GATHER_S, OutboxRelay
 from gateway.store import migrate
 from gateway.store.batches import Batches, NewBatch, NewMessage, NewSubJob
 from gateway.store.engine import make_engine
-from gateway.store.outbox import Outbox
+from gateway.store.outbox import Outbox, PendingMessage
 from gateway.store.transactions import Transactions
 from reelmill import topology
 
@@ -85,3 +90,74 @@ def test_submits_in_quick_succession_go_out_in_one_publish(tmp_path: Path) -> No
     asyncio.run(scenario())
     engine.dispose()
     assert GATHER_S <= 0.05  # renders start at most this much later
+
+
+class RefusingBus(RecordingBus):
+    """JetStream refusing some messages (or all of them, as when it is away)."""
+
+    def __init__(self, refused: set[str] | None = None) -> None:
+        super().__init__()
+        self.refused = refused  # None: every message
+
+    async def publish_many(self, messages: list[tuple[str, bytes, str]]) -> list[bool]:
+        await super().publish_many(messages)
+        return [self.refused is not None and m not in self.refused for _, _, m in messages]
+
+    async def answers(self) -> bool:
+        return self.refused is not None  # refusing everything: it is away
+
+
+def relay_store(tmp_path: Path) -> tuple[Batches, Outbox]:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    tx = Transactions(make_engine(url))
+    return Batches(tx), Outbox(tx)
+
+
+def test_one_row_never_blocks_the_others(tmp_path: Path) -> None:
+    """Issue 13: a row the bus keeps refusing while others go through fails its sub-job after
+    MAX_ROW_ATTEMPTS; an oversized one fails at once; the rest are published on the first cycle."""
+    from gateway.outbox import MAX_ROW_ATTEMPTS
+
+    store, outbox = relay_store(tmp_path)
+    good, stubborn, huge = batch(2), batch(1), batch(1)
+    huge = replace(huge, messages=[replace(huge.messages[0], payload=b"x" * (2 << 20))])
+    for b in (good, stubborn, huge):
+        store.submit(b)
+    bus = RefusingBus(refused={stubborn.sub_jobs[0].id})
+
+    def give_up(r: PendingMessage, why: str) -> None:
+        store.give_up_command(r.id, r.batch_id, r.sub_job_id, why)
+
+    relay = OutboxRelay(outbox, bus, give_up=give_up)  # type: ignore[arg-type]
+
+    published, _ = asyncio.run(relay.relay_once())
+    assert published == 2 and bus.calls[0] == [s.id for s in good.sub_jobs] + [stubborn.sub_jobs[0].id]
+    failed = store.get("t1", huge.id)
+    assert failed.batch.status == st.FAILED and "over the bus's limit" in failed.sub_jobs[0].error_message
+    for _ in range(MAX_ROW_ATTEMPTS - 2):
+        assert store.get("t1", stubborn.id).sub_jobs[0].status == st.INIT
+        with pytest.raises(BusUnavailableError, match="refused"):  # alone now: retried after a backoff
+            asyncio.run(relay.relay_once())
+    assert asyncio.run(relay.relay_once()) == (0, True)  # the 5th refusal: given up
+    stuck = store.get("t1", stubborn.id)
+    assert stuck.batch.status == st.FAILED and stuck.sub_jobs[0].error_code == "Internal"
+    assert "refused by the bus 5 times" in stuck.sub_jobs[0].error_message
+    assert outbox.backlog().count == 0
+    assert store.get("t1", good.id).batch.status == st.INIT  # published, waiting for a worker
+
+
+def test_a_bus_that_takes_nothing_fails_no_row(tmp_path: Path) -> None:
+    """When nothing of a page goes through, the bus is away: rows wait, however long it takes."""
+    store, outbox = relay_store(tmp_path)
+    b = batch(2)
+    store.submit(b)
+
+    def give_up(r: PendingMessage, why: str) -> None:
+        pytest.fail(why)
+
+    relay = OutboxRelay(outbox, RefusingBus(refused=None), give_up=give_up)  # type: ignore[arg-type]
+    for _ in range(10):
+        with pytest.raises(BusUnavailableError):
+            asyncio.run(relay.relay_once())
+    assert outbox.backlog().count == 2 and store.get("t1", b.id).batch.status == st.INIT

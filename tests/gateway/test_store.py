@@ -272,3 +272,47 @@ def test_postgres_connections_give_up_on_a_dead_network(pg_url: str) -> None:
             assert parameters["keepalives"] == "1" and parameters["tcp_user_timeout"] == "10000"
     finally:
         engine.dispose()
+
+
+def test_a_list_page_carries_bounded_documents_and_the_rest_follow(store: Store) -> None:
+    """Issue 13: one List costs bounded memory however large the jobs; MaxResults is an upper bound."""
+    from dataclasses import replace
+
+    big = [replace(new_batch(1), input_config=json.dumps({"x": "a" * 3_000_000})) for _ in range(5)]
+    small = [new_batch(1) for _ in range(3)]
+    for b in big + small:
+        store.batches.submit(b)
+    seen: list[str] = []
+    pages = []
+    token = ""
+    while True:
+        rows, token = store.batches.page(
+            ListQuery(tenant="t1", limit=100, page_token=token), max_bytes=8 << 20
+        )
+        pages.append(len(rows))
+        assert rows, "a page holds at least one job"
+        assert sum(len(r.input_config) for r in rows) <= (8 << 20) or len(rows) == 1
+        seen += [r.id for r in rows]
+        if not token:
+            break
+    assert sorted(seen) == sorted(b.id for b in big + small) and len(seen) == len(set(seen))
+    assert pages == [5, 2, 1]  # the 3 small ones (newest) and 2 large ones fit first, then 2, then 1
+    # A single job over the budget still comes, alone.
+    rows, token = store.batches.page(ListQuery(tenant="t1", limit=100), max_bytes=10)
+    assert len(rows) == 1 and token
+
+
+def test_a_stalled_sub_job_names_its_commands_subject_with_its_priority(store: Store) -> None:
+    """The sweeper looks for a stalled sub-job's command by the subject it was published with: a
+    priority-5 job's is render.cmd.t1.p5.<id>, not the default priority's (it would republish it)."""
+    from dataclasses import replace
+
+    from reelmill import topology
+
+    batch = new_batch(1)
+    sub_id = batch.sub_jobs[0].id
+    subject = topology.command_subject("t1", sub_id, priority=5)
+    store.batches.submit(replace(batch, messages=[NewMessage(subject, sub_id, b"cmd")]))
+    store.outbox.mark_published([m.id for m in store.outbox.pending()])
+    stalled = store.batches.stalled_sub_jobs(utcnow() + timedelta(seconds=1))
+    assert [(s.id, s.subject) for s in stalled] == [(sub_id, subject)]

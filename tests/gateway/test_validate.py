@@ -338,3 +338,15 @@ def test_s3_outputs_are_refused_where_no_place_is_configured() -> None:
     request = submit_request(job_doc(MEDIA, MediaURL="s3://bucket/x.mp4"), "/")
     with pytest.raises(InvalidArgumentError, match="REELMILL_OUTPUT_S3_PREFIXES"):
         validate_submit(request, ROOTS)
+
+
+def test_a_job_names_at_most_a_thousand_media_in_all() -> None:
+    doc = job_doc(MEDIA)
+    doc["InputConfig"]["MediaGroupArray"] = [
+        {"GroupName": f"g{i}", "MediaArray": [f"file://{MEDIA}/{i}-{j}.mp4" for j in range(26)]}
+        for i in range(39)
+    ]  # 39 × 26 = 1014
+    assert (
+        "InputConfig.MediaGroupArray",
+        "at most 1000 media in all groups together, got 1014",
+    ) in violations(doc)

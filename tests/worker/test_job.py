@@ -16,7 +16,7 @@ from cli.samples import make_video, make_wav
 from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker import s3
-from worker.errors import BadCommandError, MaterialNotFoundError, OutputExistsError
+from worker.errors import BadCommandError, MaterialNotFoundError, OutputExistsError, OutputTooLongError
 from worker.job import JobState, existing_output, run_job
 from worker.s3 import S3Outputs
 from worker.settings import WorkerSettings
@@ -179,3 +179,13 @@ def test_a_preview_is_small_and_fast(media: Path, tmp_path: Path) -> None:
     assert json.loads(state.plan_json)["Output"]["Preset"] == "ultrafast"
     with av.open(done.media_url.removeprefix("file://")) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (360, 640)
+
+
+def test_an_output_longer_than_the_limit_fails_before_a_frame_is_made(media: Path, tmp_path: Path) -> None:
+    """Issue 13: narration sets a Script video's length; its cost is bounded at plan time."""
+    settings = WorkerSettings(media_roots=(str(media),), output_dir=str(tmp_path / "out"),
+                              cache_dir=str(tmp_path / "c"), max_output_duration_s=0.6)  # fmt: skip
+    with pytest.raises(OutputTooLongError, match="0.8 s long .* limit of 0.6 s") as info:
+        run_job(command(media, "s", speech=f"file://{media}/voice.wav"), settings, JobState())
+    assert info.value.code == "Output.TooLong" and not info.value.retryable
+    assert not list((tmp_path / "out").rglob("*.mp4"))
