@@ -54,6 +54,8 @@ def _download(url: str, settings: WorkerSettings) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / hashlib.sha256(url.encode()).hexdigest()
     if final.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(final)  # used now: the last to go
         return str(final)
     temp = folder / f".{final.name}.{os.getpid()}.{time.monotonic_ns()}.partial"
     try:
@@ -62,7 +64,30 @@ def _download(url: str, settings: WorkerSettings) -> str:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+    evict(folder, settings.media_cache_mb << 20, in_use_s=settings.render_timeout_s)
     return str(final)
+
+
+def evict(folder: Path, max_bytes: int, in_use_s: float) -> None:
+    """The downloads of the cache, least recently used first, removed until they fit in `max_bytes`;
+    but none used within `in_use_s` (a render may still open it: its paths are taken before its frames),
+    so a burst of renders may hold more for a while. Temporary files are left to their downloads."""
+    entries = []
+    with os.scandir(folder) as found:
+        for e in found:
+            if e.name.startswith("."):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                st = e.stat()
+                entries.append((st.st_mtime, e.name, st.st_size))
+    total = sum(size for _, _, size in entries)
+    recent = time.time() - in_use_s
+    for mtime, name, size in sorted(entries):
+        if total <= max_bytes or mtime >= recent:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+        total -= size
 
 
 def _fetch_to(url: str, temp: Path, settings: WorkerSettings) -> None:

@@ -53,6 +53,15 @@ class WorkerSettings:
         Setting("DOWNLOAD_TIMEOUT_S", "seconds a media download may take", 120.0, "--download-timeout", 1)
     )
     allowed_networks: str = setting(Setting("MEDIA_NETWORKS", _MEDIA_NETS, ""))
+    # Downloaded media, least recently used first out past this (files a render may still open stay).
+    media_cache_mb: int = setting(
+        Setting(
+            "MEDIA_CACHE_MB",
+            "MB of downloaded media kept for the next renders that use them",
+            5120,
+            minimum=1,
+        )
+    )
     # Framed shots kept in memory for the next variants that use them (worker/render/frame_cache.py):
     # 466 MB per distinct 5 s shot at 1080x1920. Off by default: keeping frames costs memory and about 5 %
     # more CPU on a shot's first use, which only pays when shots recur (batches sharing shots).
