@@ -56,9 +56,16 @@ def batch_message(batch: BatchRow, sub_jobs: list[SubJobRow] | None = None) -> a
                 media_id=sub.id if sub.status == st.SUCCESS else "",
                 repeat_of=repeats.get(sub.idx),
                 qc=quality_report(sub.qc, distinct=sub.idx not in repeats),
+                poster_url=poster_url(sub.media_url) if sub.status == st.SUCCESS else "",
             )  # fmt: skip
         )
     return job
+
+
+def poster_url(media_url: str) -> str:
+    """Where the worker put an output's poster frame: beside it, .jpg for .mp4 (worker/render/poster.py)."""
+    head, dot, _ = media_url.rpartition(".")
+    return f"{head}.jpg" if dot else ""
 
 
 def quality_report(qc_json: str, distinct: bool) -> api.QualityReport | None:

@@ -68,6 +68,8 @@ def test_batch_of_three_renders_and_finishes(
         assert sub.status == "Success" and sub.progress == 1.0 and not sub.error_code
         path = Path(unquote(urlsplit(sub.media_url).path))
         assert path.is_file() and path.parent == stack.output_dir / "default" / job_id
+        poster = Path(unquote(urlsplit(sub.poster_url).path))
+        assert poster == path.with_suffix(".jpg") and poster.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
         outputs.add(path)
         plan = json.loads(sub.plan)
         with av.open(str(path)) as c:
@@ -87,11 +89,8 @@ def test_batch_of_three_renders_and_finishes(
         assert qc.text_overlaps == 0 and qc.distinct and len(qc.digest) == 16
         assert not qc.frozen_runs  # the still of group 2 is frozen by nature: not reported
     assert len(outputs) == 3 and not any(s.HasField("repeat_of") for s in job.sub_job_list)
-    assert sorted(p.name for p in (stack.output_dir / "default" / job_id).iterdir()) == [
-        "0.mp4",
-        "1.mp4",
-        "2.mp4",
-    ]
+    names = sorted(p.name for p in (stack.output_dir / "default" / job_id).iterdir())
+    assert names == ["0.jpg", "0.mp4", "1.jpg", "1.mp4", "2.jpg", "2.mp4"]  # each video and its poster
 
 
 def test_a_batch_that_cannot_be_distinct_says_so_at_submit_and_names_its_repeats(tmp_path: Path) -> None:

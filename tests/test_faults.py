@@ -70,8 +70,10 @@ def started(stack: Stack, job_id: str) -> Callable[[], bool]:
 
 
 def outputs(stack: Stack, job_id: str) -> list[str]:
+    """The job's files, but for the poster beside each video (x.jpg for x.mp4): leftovers show."""
     folder = stack.output_dir / "default" / job_id
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    names = {p.name for p in folder.iterdir()} if folder.exists() else set()
+    return sorted(n for n in names if not (n.endswith(".jpg") and n[:-4] + ".mp4" in names))
 
 
 def test_a_worker_killed_mid_render_is_replaced_and_each_variant_renders_once(stack: Stack) -> None:

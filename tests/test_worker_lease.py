@@ -36,4 +36,4 @@ def test_long_render_is_not_redelivered(tmp_path: Path) -> None:
     assert started["Duration"] == 10
     # ... yet it was delivered once: one attempt, one output.
     assert worker_log.count("attempt 1") == 1 and "attempt 2" not in worker_log
-    assert len(list((stack.output_dir / "default" / job_id).iterdir())) == 1
+    assert sorted(p.name for p in (stack.output_dir / "default" / job_id).iterdir()) == ["0.jpg", "0.mp4"]

@@ -24,6 +24,7 @@ from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
 from worker.render.fonts import FontBook, FontMetrics
 from worker.render.frame_cache import FrameCache
+from worker.render.poster import write_poster
 from worker.render.probe import probe
 from worker.render.quality import measure_output
 from worker.selection import media_urls, select
@@ -180,6 +181,7 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
 
     out = output.for_command(cmd, settings)
     temp = out.temp_path()
+    poster = temp.with_suffix(".jpg")  # unique as the temp name is; moved beside the output with it
     try:
         with tracing.span("reelmill.encode", seconds=float(plan.duration_s),
                           size=f"{plan.output.width}x{plan.output.height}"):  # fmt: skip
@@ -193,11 +195,14 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
         with tracing.span("reelmill.quality"):
             qc = measure_output(str(temp), plan, clashes, sources)
         log.info("quality report of %s in %.2f s", cmd.sub_job_id, time.monotonic() - started)
+        write_poster(str(temp), poster, duration)
         with tracing.span("reelmill.upload", url=out.url):
-            out.publish(temp, output_tag(cmd), duration)
+            out.publish(temp, output_tag(cmd), duration, poster)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            poster.unlink()
     url = out.url
     log.info("rendered %s (%.2f s, plan %.2f s)", url, duration, float(plan.duration_s))
     return Rendered(url, duration, state.plan_json, qc.to_json())

@@ -20,6 +20,7 @@ from reelmill import roots
 from reelmill.v1 import render_pb2
 from worker import s3
 from worker.errors import OutputExistsError, OutputRefusedError, OutputWriteError, WorkerError
+from worker.render.poster import poster_path
 from worker.render.probe import container_tags, probe
 from worker.settings import WorkerSettings
 
@@ -39,9 +40,9 @@ class Output(Protocol):
         OutputExistsError when another job's output is there: it is never overwritten."""
         ...
 
-    def publish(self, temp: Path, tag: str, duration_s: float) -> None:
+    def publish(self, temp: Path, tag: str, duration_s: float, poster: Path | None = None) -> None:
         """`temp`, complete, made the output in one step, unless another job's output got there
-        first (OutputExistsError). Raises OutputWriteError."""
+        first (OutputExistsError); then its `poster` beside it (x.mp4 → x.jpg). OutputWriteError."""
         ...
 
 
@@ -80,8 +81,9 @@ def temp_beside(final: Path) -> Path:
         raise OutputWriteError(f"cannot create the output folder {final.parent}: {e}") from e
     # Exactly this output's temp names: `.x.*.partial.mp4` would also take `.x.y.<hex>.partial.mp4`, the
     # temp file of another render writing x.y.mp4.
-    own = re.compile(rf"\.{re.escape(final.stem)}\.[0-9a-f]{{8}}\.partial{re.escape(final.suffix)}")
-    for stale in final.parent.glob(f".{final.stem}.*.partial{final.suffix}"):
+    # Its poster's temp file has the same name with .jpg.
+    own = re.compile(rf"\.{re.escape(final.stem)}\.[0-9a-f]{{8}}\.partial({re.escape(final.suffix)}|\.jpg)")
+    for stale in final.parent.glob(f".{final.stem}.*.partial.*"):
         if own.fullmatch(stale.name):
             stale.unlink(missing_ok=True)
     return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.partial{final.suffix}")
@@ -108,9 +110,10 @@ class FileOutput:
             pass  # unreadable: not an output of this sub-job (its outputs appear whole, by rename)
         raise OutputExistsError(f"{self.url} already holds another job's output; it is not overwritten")
 
-    def publish(self, temp: Path, tag: str, duration_s: float) -> None:
+    def publish(self, temp: Path, tag: str, duration_s: float, poster: Path | None = None) -> None:
         """Makes the rendered file durable, then visible under its final name in one step, never over
-        another job's file: a hard link fails if the name exists (a rename would replace it)."""
+        another job's file: a hard link fails if the name exists (a rename would replace it). The
+        poster follows the video (the name is the video's now), before the outcome is reported."""
         try:
             with open(temp, "rb") as f:
                 os.fsync(f.fileno())
@@ -127,6 +130,8 @@ class FileOutput:
                 os.replace(temp, self.final)
             else:
                 temp.unlink()
+            if poster is not None:
+                os.replace(poster, poster_path(self.final))
             dir_fd = os.open(self.final.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -154,5 +159,8 @@ class S3Output:
     def existing(self, tag: str) -> float | None:
         return s3.S3Outputs(self.settings).existing(self.where, tag)
 
-    def publish(self, temp: Path, tag: str, duration_s: float) -> None:
-        s3.S3Outputs(self.settings).publish(str(temp), self.where, tag, duration_s)
+    def publish(self, temp: Path, tag: str, duration_s: float, poster: Path | None = None) -> None:
+        outputs = s3.S3Outputs(self.settings)
+        outputs.publish(str(temp), self.where, tag, duration_s)
+        if poster is not None:
+            outputs.put_poster(str(poster), self.where)

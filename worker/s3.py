@@ -75,6 +75,17 @@ class S3Outputs:
         except (BotoCoreError, OSError) as e:
             raise OutputWriteError(f"cannot upload {where.url}: {e}") from e
 
+    def put_poster(self, path: str, where: S3Location) -> None:
+        """The output's poster beside it (key x.mp4 → x.jpg), once the output itself is there."""
+        key = where.key.rsplit(".", 1)[0] + ".jpg"
+        try:
+            with open(path, "rb") as body:
+                self.client.put_object(Bucket=where.bucket, Key=key, Body=body, ContentType="image/jpeg")
+        except ClientError as e:
+            raise _write_error(where, e) from e
+        except (BotoCoreError, OSError) as e:
+            raise OutputWriteError(f"cannot upload the poster of {where.url}: {e}") from e
+
     def existing(self, where: S3Location, tag: str) -> float | None:
         """The duration of the object at `where` if this sub-job wrote it; None when there is none;
         OutputExistsError when another job's object is there (never overwritten)."""

@@ -11,6 +11,7 @@ import av
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from PIL import Image
 
 from cli.samples import make_video, make_wav
 from reelmill.v1 import job_config_pb2 as cfg
@@ -55,7 +56,10 @@ def test_output_is_moved_into_place_and_recognised_only_by_its_sub_job(media: Pa
     first = run_job(command(media, "sub-a", url), settings, state)
     assert first.media_url == url and first.duration_s == pytest.approx(0.5)
     assert json.loads(state.plan_json)["Duration"] == 0.5 and state.progress == pytest.approx(1.0)
-    assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]  # no temporary file left
+    # no temporary file left; the poster frame beside the video, a JPEG of its aspect
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.jpg", "same.mp4"]
+    with Image.open(tmp_path / "same.jpg") as poster:
+        assert poster.format == "JPEG" and poster.size == (64, 64)
     assert existing_output(command(media, "sub-a", url), settings) == first.__class__(url, first.duration_s)
     # Another job that writes to the same MediaURL neither adopts the old file nor overwrites it: it
     # fails (before rendering, and at publish if the file appeared meanwhile), the file stays the first's.
@@ -65,7 +69,7 @@ def test_output_is_moved_into_place_and_recognised_only_by_its_sub_job(media: Pa
     with pytest.raises(OutputExistsError):
         run_job(command(media, "sub-b", url), settings, JobState())
     assert existing_output(command(media, "sub-a", url), settings) == first.__class__(url, first.duration_s)
-    assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.jpg", "same.mp4"]
 
 
 def test_a_command_whose_spec_does_not_decode_fails_without_retry(media: Path, tmp_path: Path) -> None:
@@ -151,6 +155,7 @@ def test_s3_outputs_are_uploaded_whole_and_recognised_on_redelivery(
     assert done.media_url == url and done.duration_s == pytest.approx(0.5)
     head = client.head_object(Bucket="reels", Key="campaign/0.mp4")
     assert head["Metadata"]["reelmill-tag"] == "reelmill:sub-a" and head["ContentType"] == "video/mp4"
+    assert client.head_object(Bucket="reels", Key="campaign/0.jpg")["ContentType"] == "image/jpeg"  # poster
     local = tmp_path / "out.mp4"
     local.write_bytes(client.get_object(Bucket="reels", Key="campaign/0.mp4")["Body"].read())
     with av.open(str(local)) as c:
