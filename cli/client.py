@@ -22,14 +22,11 @@ from grpc_status import rpc_status
 from cli import progress
 from cli.jobfile import load_job_file, resolve_files
 from cli.settings import ClientSettings
-from gateway.templates import template_ids
-from reelmill import config
+from reelmill import config, documents
 from reelmill.v1 import batch_service_pb2 as api
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc
 
 TERMINAL = ("Finished", "Failed", "Cancelled")
-CONFIGS = {"InputConfig": "input_config_json", "EditingConfig": "editing_config_json",
-           "OutputConfig": "output_config_json"}  # fmt: skip
 
 
 class _ApiKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
@@ -123,31 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def submit_request(doc: dict[str, Any], base_dir: str) -> api.SubmitBatchMediaProducingJobRequest:
-    """An ICE request document as our Submit request. Configs go as JSON text so the server validates
-    exactly what the user wrote; relative `file:` URLs are resolved against the job file's folder."""
-    req = api.SubmitBatchMediaProducingJobRequest(client_token=str(doc.get("ClientToken", "")))
-    for key, field in CONFIGS.items():
-        value = doc.get(key)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                setattr(req, field, value)  # malformed: the server says what is wrong with it
-                continue
-        setattr(req, field, json.dumps(resolve_files(value, base_dir), ensure_ascii=False))
-    user_data = doc.get("UserData")
-    if user_data is not None:
-        req.user_data = user_data if isinstance(user_data, str) else json.dumps(user_data, ensure_ascii=False)
-    templates = doc.get("TemplateConfig")
-    if isinstance(templates, str):  # ICE's form: a JSON array in a string
-        templates = template_ids(templates)
-    if templates:
-        req.template_config.extend(str(t) for t in templates)
-    if doc.get("Seed") is not None:
-        req.seed = int(doc["Seed"])
-    return req
+    """A job file as our Submit request; relative `file:` URLs resolved against the file's folder."""
+    return documents.submit_request(doc, lambda value: resolve_files(value, base_dir))
 
 
 def _submit(stub: api_grpc.BatchMediaProducingServiceStub, args: argparse.Namespace) -> int:
