@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli.natsd import NatsServer
 from cli.settings import DevSettings, ProcessSettings
+from console.settings import ConsoleSettings
 from gateway.settings import GatewaySettings
 from reelmill import config
 from worker.settings import WorkerSettings
@@ -70,6 +71,17 @@ def run(args: argparse.Namespace, gateway: GatewaySettings, dev: DevSettings, da
             scheme = "https" if tls else "http"
             print(f"ICE door     {scheme}://{gateway.ice_listen} (endpoint for ICE's SDKs; protocol "
                   f"{scheme.upper()})", flush=True)  # fmt: skip
+        console = config.build(ConsoleSettings, args)
+        if console.console_listen:
+            # The console is a client of the gateway like any other: it reaches it at its address (over
+            # TLS trusting the stack's own certificate), and streams outputs from the same folder.
+            console_env = {**env, "REELMILL_GATEWAY": gateway.listen,
+                           "REELMILL_CONSOLE_LISTEN": console.console_listen}  # fmt: skip
+            if tls:
+                console_env["REELMILL_CA_CERT"] = os.environ.get("REELMILL_CA_CERT") or gateway.tls_cert
+            children.append(subprocess.Popen([sys.executable, "-m", "cli", "console"], env=console_env))
+            _wait_listening(console.console_listen, children, time.monotonic() + 30, 30)
+            print(f"console      http://{console.console_listen}/", flush=True)
         print(f"outputs      {gateway.output_dir}", flush=True)
         print(f"media roots  {os.pathsep.join(gateway.media_roots)}", flush=True)
         if not gateway.api_keys_file:

@@ -18,12 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cli.settings import SETTINGS_OF, DevSettings, MigrateSettings, ProcessSettings
+from cli.settings import SETTINGS_OF, ClientSettings, DevSettings, MigrateSettings, ProcessSettings
+from console.settings import ConsoleSettings
 from gateway.settings import GatewaySettings
 from reelmill import config, logs, tracing
 from worker.settings import WorkerSettings
 
-SERVER_COMMANDS = frozenset({"dev", "gateway", "worker"})
+SERVER_COMMANDS = frozenset({"dev", "gateway", "worker", "console"})
 
 
 def _output_option(p: argparse.ArgumentParser, default: str) -> None:
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gw = sub.add_parser("gateway", help="run the gRPC gateway")
     config.add_options(gw, *SETTINGS_OF["gateway"])
+
+    cs = sub.add_parser("console", help="serve the web console: jobs live, every variant playable, submit")
+    config.add_options(cs, *SETTINGS_OF["console"])
 
     wk = sub.add_parser("worker", help="run a render worker")
     config.add_options(wk, *SETTINGS_OF["worker"])
@@ -148,6 +152,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "dev": _dev, "gateway": _gateway, "worker": _worker, "migrate": _migrate, "keys": _keys,
+        "console": _console,
     }  # fmt: skip
     try:
         if args.command in commands:
@@ -221,6 +226,41 @@ def _worker(args: argparse.Namespace) -> int:
             await observing
         if worker.stuck:  # a render thread stuck in C would keep the interpreter from exiting
             os._exit(70)
+
+    return _run_until_signal(run)
+
+
+def console_settings(args: argparse.Namespace) -> ConsoleSettings:
+    settings: ConsoleSettings = config.build(ConsoleSettings, args)
+    return replace(settings, output_dir=_paths(args)["output_dir"])
+
+
+def _console(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from cli.client import TlsClient
+    from console.gateway_client import Gateway
+    from console.pages import Console
+
+    settings = console_settings(args)
+    if not settings.console_listen:
+        raise SystemExit("error: REELMILL_CONSOLE_LISTEN (--console-listen HOST:PORT) is required")
+    client: ClientSettings = config.build(ClientSettings, args)
+    tls = TlsClient.of(client)
+    host, _, port = settings.console_listen.rpartition(":")
+
+    async def run(stop: asyncio.Event) -> None:
+        gateway = Gateway(client.gateway, tls.credentials() if tls else None)
+        runner = web.AppRunner(Console(settings, gateway).app(), access_log=None, shutdown_timeout=2)
+        await runner.setup()
+        await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+        log = logging.getLogger(__name__)
+        log.info("console on http://%s (gateway %s)", settings.console_listen, client.gateway)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await gateway.close()
 
     return _run_until_signal(run)
 

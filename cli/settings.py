@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from console.settings import ConsoleSettings
 from gateway.settings import GatewaySettings
 from reelmill.config import Setting, setting
 from worker.settings import WorkerSettings
@@ -58,7 +59,8 @@ class ClientSettings:
 
 CLIENT_COMMANDS = ("submit", "get", "list", "cancel", "watch", "template")
 SETTINGS_OF: dict[str, tuple[type, ...]] = {
-    "dev": (ProcessSettings, GatewaySettings, WorkerSettings, DevSettings),
+    "dev": (ProcessSettings, GatewaySettings, WorkerSettings, DevSettings, ConsoleSettings),
+    "console": (ProcessSettings, ConsoleSettings, ClientSettings),
     "gateway": (ProcessSettings, GatewaySettings),
     "worker": (ProcessSettings, WorkerSettings),
     "migrate": (MigrateSettings,),

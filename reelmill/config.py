@@ -189,6 +189,14 @@ def build(cls: type, args: argparse.Namespace | None = None, *, fill: Mapping[st
 NATS_URL = Setting("NATS_URL", "NATS server URL", "nats://127.0.0.1:4222")
 OUTPUT_DIR = Setting("OUTPUT_DIR", "folder for outputs", ".reelmill/outputs", shown="DATA_DIR/outputs")
 MEDIA_ROOTS = Setting("MEDIA_ROOTS", f"folders file:// media may come from, '{os.pathsep}'-separated", ())
+# s3:// outputs: the workers write them, the console presigns links to them.
+S3_ENDPOINT_URL = Setting("S3_ENDPOINT_URL", "S3 endpoint for s3:// outputs (default: AWS)", "")
+S3_REGION = Setting("S3_REGION", "S3 region for s3:// outputs", "")
+# Credentials only from the environment, never from flags (they would show in `ps`).
+S3_ACCESS_KEY_ID = Setting("S3_ACCESS_KEY_ID", "access key id for s3:// outputs", "", flag=None, secret=True)
+S3_SECRET_ACCESS_KEY = Setting(
+    "S3_SECRET_ACCESS_KEY", "secret access key for s3:// outputs", "", flag=None, secret=True
+)
 METRICS_PORT = Setting("METRICS_PORT", "HTTP port of /metrics and /healthz (0: off)", 0, minimum=0)
 METRICS_HOST = Setting(
     "METRICS_HOST",

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("reelmill", "gateway", "worker", "cli")
+PACKAGES = ("reelmill", "gateway", "worker", "console", "cli")
 # Folders the tree names as a whole: generated code, and Alembic's environment and versions.
-WHOLE = ("reelmill/v1/", "gateway/migrations/")
+WHOLE = ("reelmill/v1/", "gateway/migrations/", "console/templates/", "console/static/")
 
 
 def tree_block() -> list[str]:

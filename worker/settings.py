@@ -6,7 +6,19 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from reelmill.config import MEDIA_ROOTS, METRICS_HOST, METRICS_PORT, NATS_URL, OUTPUT_DIR, Setting, setting
+from reelmill.config import (
+    MEDIA_ROOTS,
+    METRICS_HOST,
+    METRICS_PORT,
+    NATS_URL,
+    OUTPUT_DIR,
+    S3_ACCESS_KEY_ID,
+    S3_ENDPOINT_URL,
+    S3_REGION,
+    S3_SECRET_ACCESS_KEY,
+    Setting,
+    setting,
+)
 
 _MEDIA_NETS = "networks http(s) media may come from although not public, e.g. 10.0.0.0/8"
 _FRAME_CACHE = "MB of framed shots kept for the next variants that use them (0: off)"
@@ -73,17 +85,10 @@ class WorkerSettings:
         Setting("DEFAULT_FONT", "font of texts without TextStyle.Font (Noto Sans CJK SC)", "")
     )
     # s3:// outputs; empty values fall back to boto3's own configuration (AWS_* variables, profiles).
-    s3_endpoint_url: str = setting(
-        Setting("S3_ENDPOINT_URL", "S3 endpoint for s3:// outputs (default: AWS)", "")
-    )
-    s3_region: str = setting(Setting("S3_REGION", "S3 region for s3:// outputs", ""))
-    # Credentials only from the environment, never from flags (they would show in `ps`).
-    s3_access_key_id: str = setting(
-        Setting("S3_ACCESS_KEY_ID", "access key id for s3:// outputs", "", flag=None, secret=True)
-    )
-    s3_secret_access_key: str = setting(
-        Setting("S3_SECRET_ACCESS_KEY", "secret access key for s3:// outputs", "", flag=None, secret=True)
-    )
+    s3_endpoint_url: str = setting(S3_ENDPOINT_URL)
+    s3_region: str = setting(S3_REGION)
+    s3_access_key_id: str = setting(S3_ACCESS_KEY_ID)
+    s3_secret_access_key: str = setting(S3_SECRET_ACCESS_KEY)
     # A render still running after this is handed back (nak).
     shutdown_grace_s: float = setting(
         Setting("SHUTDOWN_GRACE_S", "seconds a render may finish after SIGTERM", 30.0, "--shutdown-grace", 0)
