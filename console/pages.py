@@ -20,6 +20,7 @@ import grpc
 import jinja2
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
+from google.protobuf import json_format
 
 from console import links, views
 from console.gateway_client import Gateway, GatewayCallError, Problem
@@ -80,6 +81,7 @@ class Console:
             web.post("/jobs/{job_id}/cancel", self.cancel),
             web.get("/submit", self.submit_page), web.post("/submit", self.submit),
             web.get("/templates", self.templates_page),
+            web.get("/templates/{id}", self.template),
             web.post("/templates/{id}/delete", self.delete_template),
             web.get("/media", self.media_page), web.post("/media/{id}/delete", self.delete_media),
             web.get("/files", self.file),
@@ -336,11 +338,18 @@ class Console:
         found = await self.gateway.call("ListTemplates", listing, self._key(request))
         rows = [
             {"cells": (t.name, t.template_id, t.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M")),
-             "delete": f"/templates/{t.template_id}/delete"}
+             "delete": f"/templates/{t.template_id}/delete", "href": f"/templates/{t.template_id}"}
             for t in found.templates
         ]  # fmt: skip
         return self._page(request, "listing.html", page="templates", heading="Templates",
                           columns=("Name", "Id", "Created"), rows=rows, token=found.next_token)  # fmt: skip
+
+    async def template(self, request: web.Request) -> web.StreamResponse:
+        get = api.GetTemplateRequest(template_id=request.match_info["id"])
+        found = await self.gateway.call("GetTemplate", get, self._key(request))
+        content = json_format.MessageToDict(found.template.config)
+        return self._page(request, "template.html", page="templates", template=found.template,
+                          content=json.dumps(content, indent=2, ensure_ascii=False))  # fmt: skip
 
     async def delete_template(self, request: web.Request) -> web.StreamResponse:
         delete = api.DeleteTemplateRequest(template_id=request.match_info["id"])
@@ -352,7 +361,7 @@ class Console:
         found = await self.gateway.call("ListMedia", listing, self._key(request))
         rows = [
             {"cells": (m.title or os.path.basename(m.input_url), m.media_id, m.media_type,
-                       f"{m.duration:.2f} s"), "delete": f"/media/{m.media_id}/delete"}
+                       f"{m.duration:.2f} s"), "delete": f"/media/{m.media_id}/delete", "href": ""}
             for m in found.media_list
         ]  # fmt: skip
         columns = ("Title", "MediaId", "Type", "Duration")

@@ -202,3 +202,31 @@ def test_reelmill_dev_serves_the_console_and_prints_its_url(tmp_path: Path) -> N
     finally:
         proc.terminate()
         proc.communicate(timeout=60)  # reads the rest and closes the pipe
+
+
+def test_cancel_templates_and_media_through_the_console(browser: Any, stack: Stack) -> None:
+    from conftest import tenant_stub
+    from reelmill.v1 import batch_service_pb2 as api
+
+    page = signed_in(browser, stack, "acme")
+    submit_through_the_console(page, stack, small_job_doc(stack.media_dir, 6), preview=False)
+    page.click("#cancel button")
+    page.wait_for_function(
+        "document.querySelector('#job-status').textContent === 'Cancelled'", timeout=120_000
+    )
+    shoot(page, "job-cancelled")
+    assert page.query_selector("#cancel") is None  # nothing more to cancel
+
+    look = {"Name": "summer", "Config": json.dumps({"OutputTemplateConfig": {"Width": 160, "Height": 288}})}
+    added = tenant_stub(stack, KEYS["acme"]).AddTemplate(api.AddTemplateRequest(name=look["Name"],
+                                                         config_json=look["Config"]), timeout=30)  # fmt: skip
+    page.click("text=Templates")
+    page.click("text=summer")
+    assert '"Width": 160' in page.inner_text("pre.document")
+    shoot(page, "template")
+    page.click("button.danger")
+    page.wait_for_url("**/templates")
+    assert added.template.template_id not in page.inner_text("body")
+    page.click("text=Media")
+    assert page.inner_text("h1") == "Media"  # each finished variant is in the media library
+    shoot(page, "media")
