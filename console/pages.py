@@ -384,11 +384,13 @@ class Console:
 
     def _presigned(self, url: str) -> str:
         import boto3  # only where s3:// outputs are used
+        from botocore.config import Config
 
         s = self.settings
         client = boto3.client("s3", endpoint_url=s.s3_endpoint_url or None, region_name=s.s3_region or None,
                               aws_access_key_id=s.s3_access_key_id or None,
-                              aws_secret_access_key=s.s3_secret_access_key or None)  # fmt: skip
+                              aws_secret_access_key=s.s3_secret_access_key or None,
+                              config=Config(signature_version="s3v4"))  # fmt: skip
         parts = urlsplit(url)
         where = {"Bucket": parts.netloc, "Key": parts.path.lstrip("/")}
         return str(client.generate_presigned_url("get_object", ExpiresIn=int(s.link_seconds), Params=where))

@@ -230,3 +230,45 @@ def test_cancel_templates_and_media_through_the_console(browser: Any, stack: Sta
     page.click("text=Media")
     assert page.inner_text("h1") == "Media"  # each finished variant is in the media library
     shoot(page, "media")
+
+
+def test_the_job_list_shows_a_new_job_without_a_reload(browser: Any, stack: Stack) -> None:
+    from cli.client import submit_request
+    from conftest import tenant_stub
+
+    page = signed_in(browser, stack, "acme")
+    page.evaluate("window.__notReloaded = true")
+    request = submit_request(small_job_doc(stack.media_dir, 1), "/")
+    job_id = tenant_stub(stack, KEYS["acme"]).SubmitBatchMediaProducingJob(request, timeout=30).job_id
+    page.wait_for_selector(f"tr[data-job='{job_id}']", timeout=30_000)  # the list polls every 2 s
+    assert page.evaluate("window.__notReloaded === true")
+
+
+def test_s3_outputs_play_through_presigned_links(tmp_path: Path) -> None:
+    """The console presigns a GET for an s3:// output with the S3 settings the workers use."""
+    import urllib.request
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from console.gateway_client import Gateway
+    from console.pages import Console
+    from console.settings import ConsoleSettings
+
+    server = ThreadedMotoServer(port=free_port(), verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server._port}"
+        creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
+        s3 = boto3.client("s3", endpoint_url=endpoint, **creds)
+        s3.create_bucket(Bucket="reels")
+        s3.put_object(Bucket="reels", Key="acme/0.mp4", Body=b"video bytes")
+        settings = ConsoleSettings(output_dir=str(tmp_path), s3_endpoint_url=endpoint, s3_region="us-east-1",
+                                   s3_access_key_id="test", s3_secret_access_key="test")  # fmt: skip
+        console = Console(settings, Gateway("127.0.0.1:1"))
+        link = console._link("s3://reels/acme/0.mp4", time.time())
+        assert "X-Amz-Signature" in link and "X-Amz-Expires=900" in link
+        with urllib.request.urlopen(link, timeout=10) as answer:
+            assert answer.read() == b"video bytes"
+    finally:
+        server.stop()
