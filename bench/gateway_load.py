@@ -30,6 +30,7 @@ from reelmill.v1 import batch_service_pb2 as api  # noqa: E402
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc  # noqa: E402
 
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+LIMIT = str(10**9)  # --with-limits: checked on every Submit, never reached
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -141,8 +142,10 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
                REELMILL_DATABASE_URL=database_url, REELMILL_DATA_DIR=str(tmp), REELMILL_MEDIA_ROOTS=str(tmp),
                REELMILL_LOG_LEVEL="WARNING",
                # One tenant at hundreds of submits a second, no workers: the per-tenant limits would
-               # (rightly) refuse most of them, and the bench measures the gateway, not the limits.
-               REELMILL_TENANT_SUBMITS_PER_MINUTE="0", REELMILL_TENANT_QUEUED_VARIANTS="0")  # fmt: skip
+               # (rightly) refuse most of them. Off by default; --with-limits keeps their checks on, with
+               # limits too high to refuse, to measure what the checks cost a Submit.
+               REELMILL_TENANT_SUBMITS_PER_MINUTE=LIMIT if args.with_limits else "0",
+               REELMILL_TENANT_QUEUED_VARIANTS=LIMIT if args.with_limits else "0")  # fmt: skip
     gateway = subprocess.Popen([sys.executable, "-m", "cli", "gateway"], env=env)  # noqa: ASYNC220
     # py-spy attaches to the gateway rather than starting it: stopping py-spy then leaves no gateway behind.
     # --gil: only what holds the interpreter lock, which is what bounds the gateway's throughput.
@@ -194,6 +197,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--with-limits", action="store_true",
+                        help="keep the per-tenant limit checks on (too high to refuse)")  # fmt: skip
     parser.add_argument(
         "--profile",
         default="",

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,15 +39,22 @@ _INSERT_BATCH, _INSERT_SUB_JOB, _INSERT_OUTBOX = insert(_batches), insert(_sub_j
 _UNFINISHED = (st.INIT, st.PROCESSING)
 # A tenant's variants queued or rendering: the unfinished sub-jobs of its unfinished jobs (the index
 # ix_batches_tenant_status_created finds those jobs, uq_sub_jobs_batch_idx their sub-jobs).
-_QUEUED_VARIANTS = (
-    select(func.count())
+# Both counts stop at "cap" (the limit and one more is all a check needs to know), so that a check
+# costs at most the limit's rows however far past it a tenant's history goes.
+_QUEUED_VARIANTS = select(func.count()).select_from(
+    select(literal(1))
     .select_from(_sub_jobs.join(_batches, _batches.c.id == _sub_jobs.c.batch_id))
     .where(_batches.c.tenant == bindparam("tenant"), _batches.c.status.in_(_UNFINISHED),
            _sub_jobs.c.status.in_(_UNFINISHED))
+    .limit(bindparam("cap"))
+    .subquery()
 )  # fmt: skip
 # The tenant's submits since a moment (ix_batches_tenant_created), and the time of the n-th of them.
-_SUBMITS_SINCE = select(func.count()).where(
-    _batches.c.tenant == bindparam("tenant"), _batches.c.created_at > bindparam("since")
+_SUBMITS_SINCE = select(func.count()).select_from(
+    select(literal(1))
+    .where(_batches.c.tenant == bindparam("tenant"), _batches.c.created_at > bindparam("since"))
+    .limit(bindparam("cap"))
+    .subquery()
 )
 _NTH_SUBMIT_SINCE = (
     select(_batches.c.created_at)
@@ -200,7 +207,8 @@ class Batches:
         tenant = new.tenant
         if limits.submits_per_minute:
             since = now - RATE_WINDOW
-            recent = s.execute(_SUBMITS_SINCE, {"tenant": tenant, "since": since}).scalar_one()
+            cap = limits.submits_per_minute + 1
+            recent = s.execute(_SUBMITS_SINCE, {"tenant": tenant, "since": since, "cap": cap}).scalar_one()
             if recent >= limits.submits_per_minute:
                 # When the window will have room: once the (recent - limit + 1)-th oldest left it.
                 nth = recent - limits.submits_per_minute
@@ -213,7 +221,8 @@ class Batches:
                     max(wait, 0.001),
                 )  # fmt: skip
         if limits.queued_variants:
-            queued = s.execute(_QUEUED_VARIANTS, {"tenant": tenant}).scalar_one()
+            cap = limits.queued_variants + 1
+            queued = s.execute(_QUEUED_VARIANTS, {"tenant": tenant, "cap": cap}).scalar_one()
             if queued + len(new.sub_jobs) > limits.queued_variants:
                 raise QuotaExceededError(
                     tenant, "queued_variants",
