@@ -25,7 +25,6 @@ from gateway.errors import (
     InvalidArgumentError,
     QuotaExceededError,
     Status,
-    clip,
 )
 from gateway.tenants import Authenticator
 from gateway.views import batch_message, media_message, plan_messages, template_message
@@ -210,8 +209,11 @@ def _request_id() -> str:
 
 
 LISTS_AT_ONCE = 4  # List pages built at once: with 1 MiB of documents each, a bounded share of memory
-MAX_MESSAGE_CHARS = 1000  # the status message; every violation is in the details as well
-MAX_DETAILS_BYTES = 6000  # the BadRequest detail (base64 in a trailer: a third more)
+MAX_MESSAGE_BYTES = 1000  # the status message as sent; every violation is in the details as well
+# The BadRequest detail. A client takes 8 KiB of trailers by default: grpc-message (the message, up to
+# ~1.1 KB once percent-encoded) and grpc-status-details-bin (base64: the message again, ErrorInfo and
+# this, a third more) must fit with room for the headers: (1 100 + 3 800) × 4/3 + 1 100 + 150 < 8 192.
+MAX_DETAILS_BYTES = 3800
 
 
 def _bad_request(violations: list[FieldViolation]) -> error_details_pb2.BadRequest:
@@ -227,9 +229,14 @@ def _bad_request(violations: list[FieldViolation]) -> error_details_pb2.BadReque
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: GatewayError) -> None:
-    code, rpc_code = GRPC_CODES[error.status]
     if error.status is Status.UNAVAILABLE:
         log.warning("%s", error)
+    await context.abort_with_status(rpc_status.to_status(status_of(error)))
+
+
+def status_of(error: GatewayError) -> status_pb2.Status:
+    """The google.rpc.Status a gRPC client gets for `error`, its details included."""
+    _, rpc_code = GRPC_CODES[error.status]
     details: list[Message] = [error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)]
     if isinstance(error, InvalidArgumentError):
         details.append(_bad_request(error.violations))
@@ -247,6 +254,16 @@ async def _abort(context: grpc.aio.ServicerContext, error: GatewayError) -> None
         a = any_pb2.Any()
         a.Pack(d)
         packed.append(a)
-    # Trailers are bounded (16 KiB by default, on the client): the message and the details share that.
-    status = status_pb2.Status(code=rpc_code, message=clip(str(error), MAX_MESSAGE_CHARS), details=packed)
-    await context.abort_with_status(rpc_status.to_status(status))
+    # Trailers are bounded (8 KiB by default, on the client): the message and the details share that.
+    return status_pb2.Status(code=rpc_code, message=wire_clip(str(error), MAX_MESSAGE_BYTES), details=packed)
+
+
+def wire_clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` bytes as grpc-message carries it: printable ASCII as it is, every other
+    byte percent-encoded (three bytes each: "é" takes six)."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += 1 if " " <= ch <= "~" and ch != "%" else 3 * len(ch.encode())
+        if used > limit - 3:
+            return text[:i] + "..."
+    return text

@@ -350,3 +350,24 @@ def test_a_job_names_at_most_a_thousand_media_in_all() -> None:
         "InputConfig.MediaGroupArray",
         "at most 1000 media in all groups together, got 1014",
     ) in violations(doc)
+
+
+def test_an_answer_with_the_most_mistakes_fits_a_clients_default_trailers() -> None:
+    """gRPC clients take 8 KiB of trailers by default: the status message (percent-encoded) and the
+    details (base64, the message again) of the largest answer must fit, or the client sees only
+    "Stream removed" (it did, when the media root's name was a few characters longer)."""
+    import base64
+    from urllib.parse import quote
+
+    from gateway.api import status_of
+    from gateway.errors import MAX_VIOLATIONS, FieldViolation
+
+    long = "é" * 2000  # percent-encoding makes each of these six bytes in grpc-message
+    field = "InputConfig.MediaGroupArray[0].MediaArray"
+    error = InvalidArgumentError(
+        [FieldViolation(f"{field}[{i}]{long}", long) for i in range(MAX_VIOLATIONS * 2)]
+    )
+    status = status_of(error)
+    message = quote(status.message, safe=" ")
+    trailers = len(message) + len(base64.b64encode(status.SerializeToString())) + 200  # names, code
+    assert trailers < 8192, trailers
