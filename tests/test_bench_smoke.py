@@ -52,3 +52,14 @@ def test_the_stage_profile_runs_every_stage(tmp_path: Path) -> None:
     # exactly the plan's frames.
     assert stages.pop("decoding the shots' pieces") >= frames
     assert set(stages.values()) == {frames}, stages
+
+
+def test_the_scale_benchmark_runs_workers_and_reports_their_efficiency() -> None:
+    """`make bench-scale` in miniature: one worker, one tiny variant, through a real gateway and NATS."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale.py"), "--max-workers", "1", "--variants-per-worker", "1",
+         "--size", "160x288", "--seconds", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"^\| 1 \| 1 \| [\d.]+ \| [\d.]+ \| 1\.00 \|$", done.stdout, re.MULTILINE), done.stdout

@@ -1,0 +1,126 @@
+"""More machines (issue 17): N worker processes on one NATS against one gateway, for N = 1..--max-workers,
+each given a batch of --variants-per-worker × N variants; variants per minute from Submit to the job's
+end (Watch), and the efficiency of each added worker against one. Not a test: nothing here asserts
+timings. `make bench-scale` runs it with one worker per core.
+
+    .venv/bin/python bench/scale.py [--max-workers 16] [--variants-per-worker 4] [--size 540x960]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cli.natsd import NatsServer, free_port  # noqa: E402
+from cli.samples import make_video  # noqa: E402
+from reelmill import documents  # noqa: E402
+from reelmill.v1 import batch_service_pb2 as api  # noqa: E402
+from reelmill.v1 import batch_service_pb2_grpc as api_grpc  # noqa: E402
+
+
+def job(media: Path, count: int, width: int, height: int, seconds: float) -> dict[str, object]:
+    """A Script job of two groups of clips (distinct variants) and a still, `seconds` long."""
+    groups = [{"GroupName": g, "MediaArray": [f"file://{media}/{g}{i}.mp4" for i in range(4)],
+               "Duration": seconds / 2} for g in ("a", "b")]  # fmt: skip
+    return {
+        "InputConfig": {"MediaGroupArray": groups, "TitleArray": ["Scale", "Many workers"]},
+        "OutputConfig": {"Count": count, "Width": width, "Height": height,
+                         "Video": {"Crf": 27, "Preset": "veryfast", "Fps": 30}},
+    }  # fmt: skip
+
+
+def wait_serving(address: str, timeout_s: float = 60) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.2)
+    raise SystemExit(f"the gateway at {address} did not start")
+
+
+def run_batch(stub: api_grpc.BatchMediaProducingServiceStub, doc: dict[str, object]) -> float:
+    """Seconds from Submit to the job's end; SystemExit unless every variant rendered."""
+    started = time.monotonic()
+    job_id = stub.SubmitBatchMediaProducingJob(documents.submit_request(doc), timeout=60).job_id
+    last = None
+    for change in stub.WatchBatchMediaProducingJob(api.WatchBatchMediaProducingJobRequest(job_id=job_id),
+                                                   timeout=3600):  # fmt: skip
+        last = change.editing_batch_job
+    elapsed = time.monotonic() - started
+    if last is None or last.status != "Finished" or any(s.status != "Success" for s in last.sub_job_list):
+        raise SystemExit(f"job {job_id} did not render every variant: {last}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--variants-per-worker", type=int, default=4)
+    parser.add_argument("--size", default="540x960")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each variant")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+
+    tmp = Path(tempfile.mkdtemp(prefix="reelmill-scale-"))
+    media = tmp / "media"
+    media.mkdir()
+    for i in range(4):
+        make_video(str(media / f"a{i}.mp4"), 640, 360, args.seconds, tone_hz=300 + 50 * i)
+        make_video(str(media / f"b{i}.mp4"), 640, 360, args.seconds, tone_hz=600 + 50 * i, with_audio=False)
+    nats = NatsServer(tmp / "nats").start()
+    address = f"127.0.0.1:{free_port()}"
+    env = dict(os.environ, REELMILL_NATS_URL=nats.url, REELMILL_LISTEN=address, REELMILL_OPEN="1",
+               REELMILL_DATA_DIR=str(tmp / "data"), REELMILL_MEDIA_ROOTS=str(media),
+               REELMILL_OUTPUT_DIR=str(tmp / "outputs"), REELMILL_LOG_LEVEL="WARNING", REELMILL_SLOTS="1",
+               REELMILL_TENANT_SUBMITS_PER_MINUTE="0", REELMILL_TENANT_QUEUED_VARIANTS="0")  # fmt: skip
+    gateway = subprocess.Popen([sys.executable, "-m", "cli", "gateway"], env=env)
+    workers: list[subprocess.Popen[bytes]] = []
+    rows = []
+    try:
+        wait_serving(address)
+        with grpc.insecure_channel(address) as channel:
+            stub = api_grpc.BatchMediaProducingServiceStub(channel)
+            workers.append(subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env))
+            run_batch(stub, job(media, 1, width, height, args.seconds))  # warm-up: imports, fonts, speech
+            for n in range(1, args.max_workers + 1):
+                while len(workers) < n:
+                    workers.append(subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env))
+                count = args.variants_per_worker * n
+                seconds = run_batch(stub, job(media, count, width, height, args.seconds))
+                rows.append((n, count, seconds, count / seconds * 60))
+                print(json.dumps({"workers": n, "variants": count, "seconds": round(seconds, 2)}), flush=True)
+    finally:
+        for p in [*workers, gateway]:
+            p.send_signal(signal.SIGTERM)
+        for p in [*workers, gateway]:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        nats.stop()
+    base = rows[0][3]
+    print("\n| workers | variants | seconds | variants per minute | efficiency per worker |")
+    print("|---|---|---|---|---|")
+    for n, count, seconds, rate in rows:
+        print(f"| {n} | {count} | {seconds:.1f} | {rate:.1f} | {rate / (n * base):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
