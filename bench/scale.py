@@ -22,6 +22,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cli.dev import wait_healthy  # noqa: E402
 from cli.natsd import NatsServer, free_port  # noqa: E402
 from cli.samples import make_video  # noqa: E402
 from reelmill import documents  # noqa: E402
@@ -38,21 +39,6 @@ def job(media: Path, count: int, width: int, height: int, seconds: float) -> dic
         "OutputConfig": {"Count": count, "Width": width, "Height": height,
                          "Video": {"Crf": 27, "Preset": "veryfast", "Fps": 30}},
     }  # fmt: skip
-
-
-def wait_serving(address: str, timeout_s: float = 60) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.2)
-    raise SystemExit(f"the gateway at {address} did not start")
 
 
 def run_batch(stub: api_grpc.BatchMediaProducingServiceStub, doc: dict[str, object]) -> float:
@@ -94,7 +80,7 @@ def main() -> None:
     workers: list[subprocess.Popen[bytes]] = []
     rows = []
     try:
-        wait_serving(address)
+        wait_healthy(address, [gateway], timeout_s=60)
         with grpc.insecure_channel(address) as channel:
             stub = api_grpc.BatchMediaProducingServiceStub(channel)
             workers.append(subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env))

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, gateway: GatewaySettings, dev: DevSettings, da
         for part in ("gateway", "worker"):
             part_env = {**env, "REELMILL_METRICS_PORT": str(metrics_ports[part])}
             children.append(subprocess.Popen([sys.executable, "-m", "cli", part], env=part_env))
-        _wait_healthy(gateway.listen, children, timeout_s=60, tls=tls)
+        wait_healthy(gateway.listen, children, timeout_s=60, tls=tls)
         security = ("mTLS" if gateway.tls_client_ca else "TLS") if tls else "plain TCP"
         print(f"gateway      {gateway.listen} ({security}; database {gateway.database_url})", flush=True)
         if gateway.ice_listen:
@@ -116,9 +116,10 @@ def run(args: argparse.Namespace, gateway: GatewaySettings, dev: DevSettings, da
         print("stopped", flush=True)
 
 
-def _wait_healthy(
+def wait_healthy(
     address: str, children: list[subprocess.Popen[bytes]], timeout_s: float, tls: bool = False
 ) -> None:
+    """Until the gateway at `address` serves (grpc.health SERVING); SystemExit if a child exits first."""
     deadline = time.monotonic() + timeout_s
     if tls:  # the dev stack holds no client certificate of its own: the port answering will do
         _wait_listening(address, children, deadline, timeout_s)

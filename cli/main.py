@@ -164,13 +164,20 @@ def _main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"error: {e}") from e
 
 
+def _sqlite_url(data_dir: str) -> str:
+    """The database when DATABASE_URL says none: SQLite in DATA_DIR."""
+    return f"sqlite:///{os.path.join(os.path.abspath(data_dir), 'reelmill.db')}"
+
+
 def _paths(args: argparse.Namespace) -> dict[str, Any]:
-    """The defaults that live under DATA_DIR, and media roots as absolute paths."""
+    """DATA_DIR and the defaults that live under it, and media roots as absolute paths."""
     data_dir = os.path.abspath(config.build(ProcessSettings, args).data_dir)
     given = config.values(GatewaySettings, args)
     return {
-        "database_url": f"sqlite:///{os.path.join(data_dir, 'reelmill.db')}",
+        "data_dir": data_dir,
+        "database_url": _sqlite_url(data_dir),
         "output_dir": os.path.abspath(given.get("output_dir") or os.path.join(data_dir, "outputs")),
+        "cache_dir": os.path.join(data_dir, "cache"),
         "media_roots": tuple(os.path.abspath(r) for r in given.get("media_roots", ())),
     }
 
@@ -186,9 +193,8 @@ def gateway_settings(args: argparse.Namespace) -> GatewaySettings:
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
     paths = _paths(args)
     settings: WorkerSettings = config.build(WorkerSettings, args)
-    data_dir = os.path.abspath(config.build(ProcessSettings, args).data_dir)
     return replace(settings, output_dir=paths["output_dir"], media_roots=paths["media_roots"],
-                   cache_dir=os.path.join(data_dir, "cache"))  # fmt: skip
+                   cache_dir=paths["cache_dir"])  # fmt: skip
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -270,10 +276,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = config.build(MigrateSettings, args)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    url = (
-        settings.database_url
-        or f"sqlite:///{os.path.abspath(os.path.join(settings.data_dir, 'reelmill.db'))}"
-    )
+    url = settings.database_url or _sqlite_url(settings.data_dir)
     if args.check:
         from gateway.store import schema_state
 
@@ -340,8 +343,7 @@ def _dev(args: argparse.Namespace) -> int:
     gateway = gateway_settings(args)
     if not gateway.media_roots:
         gateway = replace(gateway, media_roots=(os.getcwd(),))
-    data_dir = os.path.abspath(config.build(ProcessSettings, args).data_dir)
-    return dev.run(args, gateway, config.build(DevSettings, args), data_dir)
+    return dev.run(args, gateway, config.build(DevSettings, args), _paths(args)["data_dir"])
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -63,10 +63,7 @@ class Setting:
 
 def setting(spec: Setting, default: Any = None) -> Any:
     """A dataclass field for `spec`. The default is the spec's (shared settings) or given here."""
-    value = spec.default if default is None else default
-    kind = tuple if isinstance(value, tuple) else None
-    if kind is not None:
-        return dataclasses.field(default_factory=lambda: value, metadata={_KEY: spec}, repr=not spec.secret)
+    value = spec.default if default is None else default  # immutable (str, number, bool, tuple)
     return dataclasses.field(default=value, metadata={_KEY: spec}, repr=not spec.secret)
 
 
@@ -98,9 +95,8 @@ def knobs(cls: type) -> Iterator[Knob]:
         spec = f.metadata.get(_KEY)
         if spec is None:
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         kind = hints[f.name]
-        yield Knob(f.name, spec, typing.get_origin(kind) or kind, default)
+        yield Knob(f.name, spec, typing.get_origin(kind) or kind, f.default)
 
 
 def parse(knob: Knob, raw: str, source: str) -> Any:
