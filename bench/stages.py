@@ -24,10 +24,13 @@ from av.video.frame import VideoFrame  # noqa: E402
 from reference import FULL, QUICK, commands, job_document, make_media, plan_of  # noqa: E402
 
 from worker.plan import VariantPlan  # noqa: E402
+from worker.render.audio import normalising_gain_db  # noqa: E402
 from worker.render.compose import _drawn, _picture, _urls, render_variant, shot_frame_counts  # noqa: E402
 from worker.render.encode import Encoder  # noqa: E402
 from worker.render.fonts import FontBook  # noqa: E402
 from worker.render.inputs import open_input  # noqa: E402
+from worker.render.poster import save_poster  # noqa: E402
+from worker.render.quality import OutputMeter, report  # noqa: E402
 from worker.render.timeline import Timeline  # noqa: E402
 from worker.render.video import Canvas, shot_video_frames  # noqa: E402
 
@@ -111,6 +114,23 @@ def main() -> None:
             return plan.frame_count
 
         rows.append(timed("the whole render, sound included", whole))
+
+        def loudness_pass() -> int:
+            normalising_gain_db(plan, sources)
+            return 0
+
+        def measured() -> int:
+            meter = OutputMeter(plan)
+            render_variant(plan, sources, f"{tmp}/measured.mp4", meter=meter)
+            report(meter, f"{tmp}/measured.mp4", plan, 0, sources)
+            assert meter.poster is not None
+            save_poster(meter.poster, Path(f"{tmp}/measured.jpg"))
+            return plan.frame_count
+
+        rows += [
+            timed("of which: the mix measured before it is normalised", loudness_pass),
+            timed("the whole render, quality report and poster included", measured),
+        ]
     print("\n".join(rows))
 
 

@@ -18,15 +18,21 @@ from urllib.parse import urlsplit
 from reelmill import jobspec, tracing
 from reelmill.v1 import render_pb2
 from worker import fetch, output, speech
-from worker.errors import BadCommandError, MaterialTooLargeError, OutputTooLongError, RenderCancelledError
+from worker.errors import (
+    BadCommandError,
+    MaterialTooLargeError,
+    OutputTooLongError,
+    RenderCancelledError,
+    WorkerError,
+)
 from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
 from worker.render.fonts import FontBook, FontMetrics
 from worker.render.frame_cache import FrameCache
-from worker.render.poster import write_poster
+from worker.render.poster import save_poster
 from worker.render.probe import probe
-from worker.render.quality import measure_output
+from worker.render.quality import OutputMeter, report
 from worker.selection import media_urls, select
 from worker.settings import WorkerSettings
 
@@ -185,17 +191,20 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
     try:
         with tracing.span("reelmill.encode", seconds=float(plan.duration_s),
                           size=f"{plan.output.width}x{plan.output.height}"):  # fmt: skip
+            meter = OutputMeter(plan)  # the quality report and the poster, measured as it encodes
             clashes = render_variant(plan, sources, str(temp), on_progress=on_progress,
                                      is_cancelled=is_cancelled, metadata={"comment": output_tag(cmd)},
-                                     fonts=fonts, frame_cache=frame_cache(settings))  # fmt: skip
+                                     fonts=fonts, frame_cache=frame_cache(settings), meter=meter)  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         duration = float(probe(str(temp), str(temp)).duration_s)
         started = time.monotonic()
         with tracing.span("reelmill.quality"):
-            qc = measure_output(str(temp), plan, clashes, sources)
+            qc = report(meter, str(temp), plan, clashes, sources)
         log.info("quality report of %s in %.2f s", cmd.sub_job_id, time.monotonic() - started)
-        write_poster(str(temp), poster, duration)
+        if meter.poster is None:  # a bug: every render has the poster's frame
+            raise WorkerError("the render made no poster frame")
+        save_poster(meter.poster, poster)
         with tracing.span("reelmill.upload", url=out.url):
             out.publish(temp, output_tag(cmd), duration, poster)
     finally:

@@ -122,3 +122,50 @@ def test_a_still_that_moves_only_at_its_start_is_no_fault(tmp_path: Path) -> Non
         shot = Shot("file:///still.png", Fraction(0), Fraction(2), True, 0.0, effect=effect)
         runs = measure_output(str(tmp_path / "out.mp4"), VariantPlan(0, (shot,), spec)).frozen_runs
         assert bool(runs) is reported, effect  # a zoom that does not move would be a fault
+
+
+def test_the_report_taken_while_encoding_agrees_with_the_decoded_output(tmp_path: Path) -> None:
+    """The render measures what it encodes (one pass). Decoding the written file and measuring it
+    again gives the same runs and durations, and loudness within what AAC changes; the poster is the
+    output's own frame at a third of the video."""
+    make_video(str(tmp_path / "moving.mp4"), 320, 180, 3.0)
+    make_still_video(str(tmp_path / "frozen.mp4"), 3.0)
+    make_image(str(tmp_path / "black.png"), 64, 64, (0, 0, 0))
+    groups = [
+        cfg.MediaGroup(group_name="a", media_array=[f"file://{tmp_path}/moving.mp4"], duration=2),
+        cfg.MediaGroup(group_name="b", media_array=[f"file://{tmp_path}/frozen.mp4"], duration=2),
+        cfg.MediaGroup(group_name="c", media_array=[f"file://{tmp_path}/black.png"], duration=1),
+    ]
+    cmd = render_pb2.RenderCommand(
+        batch_id="b", sub_job_id="b-0", index=0, count=1, seed=1,
+        input_config=cfg.InputConfig(media_group_array=groups, title_array=["Quality"]),
+        output_config=cfg.OutputConfig(width=180, height=320), output_url=f"file://{tmp_path}/out.mp4",
+    )  # fmt: skip
+    state = JobState()
+    done = run_job(cmd, WorkerSettings(media_roots=(str(tmp_path),), output_dir=str(tmp_path)), state)
+    during = json.loads(done.qc_json)
+    # Measured again from the file, against a plan with no stills: every black or frozen run counts.
+    moving = Shot(f"file://{tmp_path}/moving.mp4", Fraction(0), Fraction(5), False, 0.0)
+    spec = OutputSpec(180, 320, Fraction(30), "h264", 23, "veryfast", None, None, 128)
+    after = measure_output(str(tmp_path / "out.mp4"), VariantPlan(0, (moving,), spec))
+    assert during["Duration"] == pytest.approx(after.duration_s, abs=1e-6) == pytest.approx(5.0)
+    assert during["AVEndOffset"] == pytest.approx(after.av_end_offset_s, abs=1e-6)
+    assert abs(during["AVEndOffset"]) <= 1 / 30
+    assert during["Loudness"] == pytest.approx(after.loudness_lufs, abs=0.3)
+    assert during["TruePeak"] == pytest.approx(after.true_peak_db, abs=0.5)
+    # The file's frozen stretch (2–4 s: the still clip) and black end (4–5 s) are seen by both.
+    (frozen,) = [r for r in after.frozen_runs if r[1] - r[0] > 1]
+    assert frozen[0] == pytest.approx(2.0, abs=0.15) and frozen[1] >= 3.9
+    assert any(a == pytest.approx(4.0, abs=0.15) and b >= 4.9 for a, b in after.black_runs)
+    # The poster is the frame at 1 s (a third of 5 s is past the 1 s cap), as decoded from the output.
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        frames = [f.to_image().convert("L") for f in c.decode(video=0)]
+    with Image.open(tmp_path / "out.jpg") as poster:
+        assert poster.size == (180, 320)
+        shown = poster.convert("L")
+
+    def difference(a: Image.Image, b: Image.Image) -> float:
+        return sum(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes(), strict=True)) / (180 * 320)
+
+    nearest = min(range(len(frames)), key=lambda i: difference(shown, frames[i]))
+    assert nearest == 30, [round(difference(shown, f), 1) for f in frames[25:36]]

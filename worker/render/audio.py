@@ -39,7 +39,7 @@ from av.filter.context import FilterContext
 
 from worker.errors import MaterialUnreadableError
 from worker.plan import MusicLayer, Shot, SpeechLayer, VariantPlan
-from worker.render.filters import pull_available
+from worker.render.filters import pull_available, push_stamped
 from worker.render.inputs import describe, open_input
 
 SAMPLE_RATE = 48000
@@ -367,37 +367,51 @@ class Loudness:
     true_peak_db: float
 
 
-def measure(frames: Iterable[AudioFrame]) -> Loudness:
-    """EBU R128 integrated loudness and true peak of fltp stereo 48 kHz frames (libavfilter ebur128)."""
-    graph = Graph()
-    source = graph.add("abuffer", sample_rate=str(SAMPLE_RATE), sample_fmt="fltp", channel_layout="stereo",
-                       time_base=f"1/{SAMPLE_RATE}")  # fmt: skip
-    sink = graph.add("abuffersink")
-    graph.link_nodes(source, graph.add("ebur128", metadata="1", peak="true"), sink).configure()
-    integrated, peak = SILENT_LUFS, 0.0
+class LoudnessMeter:
+    """EBU R128 integrated loudness and true peak of fltp stereo 48 kHz frames (libavfilter ebur128),
+    fed as they come: the render measures its mix while it encodes it."""
 
-    def read(out: list[AudioFrame]) -> None:
-        nonlocal integrated, peak
+    def __init__(self) -> None:
+        graph = self.graph = Graph()
+        self.source = graph.add("abuffer", sample_rate=str(SAMPLE_RATE), sample_fmt="fltp",
+                                channel_layout="stereo", time_base=f"1/{SAMPLE_RATE}")  # fmt: skip
+        self.sink = graph.add("abuffersink")
+        graph.link_nodes(self.source, graph.add("ebur128", metadata="1", peak="true"), self.sink).configure()
+        self.integrated, self.peak = SILENT_LUFS, 0.0
+        self.samples = 0
+
+    def push(self, frame: AudioFrame) -> None:
+        # Stamped on the meter's own count: a frame's pts is the caller's (the encoder's, the mix's).
+        push_stamped(self.source, frame, self.samples, Fraction(1, SAMPLE_RATE))
+        self.samples += frame.samples
+        self._read(pull_available(self.sink, AudioFrame)[0])
+
+    def _read(self, out: list[AudioFrame]) -> None:
         for f in out:
             meta = f.metadata
             if "lavfi.r128.I" in meta:
-                integrated = float(meta["lavfi.r128.I"])
-                peak = max(peak, float(meta.get("lavfi.r128.true_peak", 0.0)))
+                self.integrated = float(meta["lavfi.r128.I"])
+                self.peak = max(self.peak, float(meta.get("lavfi.r128.true_peak", 0.0)))
 
-    at = 0
+    def result(self) -> Loudness:
+        """The figures of everything pushed; the meter is finished after this."""
+        self.source.push(None)
+        while True:
+            ready, done = pull_available(self.sink, AudioFrame)
+            self._read(ready)
+            if done or not ready:
+                break
+        integrated, peak = self.integrated, self.peak
+        peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
+        return Loudness(max(integrated, SILENT_LUFS) if math.isfinite(integrated) else SILENT_LUFS, peak_db)
+
+
+def measure(frames: Iterable[AudioFrame]) -> Loudness:
+    """EBU R128 integrated loudness and true peak of fltp stereo 48 kHz frames."""
+    meter = LoudnessMeter()
     for frame in frames:
-        frame.pts, frame.time_base = at, Fraction(1, SAMPLE_RATE)
-        at += frame.samples
-        source.push(frame)
-        read(pull_available(sink, AudioFrame)[0])
-    source.push(None)
-    while True:
-        ready, done = pull_available(sink, AudioFrame)
-        read(ready)
-        if done or not ready:
-            break
-    peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
-    return Loudness(max(integrated, SILENT_LUFS) if math.isfinite(integrated) else SILENT_LUFS, peak_db)
+        meter.push(frame)
+    return meter.result()
 
 
 def normalising_gain_db(plan: VariantPlan, sources: Mapping[str, str]) -> float | None:

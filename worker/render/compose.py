@@ -16,6 +16,7 @@ from worker.render.audio import SAMPLE_RATE, Mixer, normalising_gain_db
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
 from worker.render.frame_cache import FrameCache
+from worker.render.quality import OutputMeter
 from worker.render.text import Placed, draw_caption
 from worker.render.timeline import Layer, Timeline
 from worker.render.video import Canvas, shot_video_frames
@@ -33,6 +34,7 @@ def render_variant(
     metadata: Mapping[str, str] | None = None,
     fonts: FontBook | None = None,
     frame_cache: FrameCache | None = None,
+    meter: OutputMeter | None = None,
 ) -> int:
     """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names); returns
     how many pairs of texts and stickers were drawn over one another (see `overlaps`).
@@ -41,6 +43,7 @@ def render_variant(
     file. Raises MaterialNotFoundError or MaterialUnreadableError for a bad source, OutputWriteError
     when encoding or writing fails, RenderCancelledError when `is_cancelled()` turns true. `metadata`
     goes into the container's tags. `frame_cache` shares framed shots between the variants of a process.
+    `meter` is given every frame and every sound frame as it is encoded (the quality report, the poster).
     """
     missing = _urls(plan) - set(sources)
     if missing:
@@ -65,10 +68,12 @@ def render_variant(
         samples_done = 0
         for frame in picture:
             encoder.write_video(frame, done.frames)
+            if meter is not None:
+                meter.video(frame, done.frames)
             done.step()
             # Sound up to the picture's time, so that the muxer writes well-interleaved chunks.
-            samples_done = _write_audio(encoder, audio, samples_done, done.frames * SAMPLE_RATE / fps)
-        samples_done = _write_audio(encoder, audio, samples_done, mixer.total)
+            samples_done = _write_audio(encoder, audio, samples_done, done.frames * SAMPLE_RATE / fps, meter)
+        samples_done = _write_audio(encoder, audio, samples_done, mixer.total, meter)
         if (done.frames, samples_done) != (total, mixer.total):  # a bug, not bad media
             raise WorkerError(
                 f"the timeline made {done.frames} frames and {samples_done} samples instead of {total} and "
@@ -151,12 +156,16 @@ class _Progress:
                 self.on_progress(min(self.frames / self.total, 1.0))
 
 
-def _write_audio(encoder: Encoder, audio: Iterator[AudioFrame], done: int, until: Fraction | int) -> int:
+def _write_audio(
+    encoder: Encoder, audio: Iterator[AudioFrame], done: int, until: Fraction | int, meter: OutputMeter | None
+) -> int:
     while done < until:
         frame = next(audio, None)
         if frame is None:
             break
         encoder.write_audio(frame, done)
+        if meter is not None:
+            meter.audio(frame)
         done += frame.samples
     return done
 

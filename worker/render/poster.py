@@ -1,11 +1,12 @@
 """A poster frame for each output: a JPEG of one frame, shown before the video plays (a player's
-`poster`, the console's lists). Taken from the written output itself, so it is what viewers see."""
+`poster`, the console's lists). The render takes the frame as it encodes it (quality.OutputMeter), at
+a third of the video and at most 1 s in, past any fade from black."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import av
+from av.video.frame import VideoFrame
 from PIL import Image
 
 MAX_SIDE = 960  # a poster is a preview: the longer side at most this, the aspect kept
@@ -17,17 +18,12 @@ def poster_path(video: Path) -> Path:
     return video.with_suffix(".jpg")
 
 
-def write_poster(video: str, target: Path, duration_s: float) -> None:
-    """The frame at a third of the video (at most 1 s in, past any fade from black) as a JPEG."""
-    at = min(1.0, duration_s / 3)
-    with av.open(video) as container:
-        stream = container.streams.video[0]
-        image: Image.Image | None = None
-        for frame in container.decode(stream):
-            image = frame.to_image()
-            if frame.time is not None and frame.time >= at:
-                break
-    if image is None:
-        raise ValueError(f"{video}: no picture to take a poster from")
-    image.thumbnail((MAX_SIDE, MAX_SIDE))
+def poster_image(frame: VideoFrame) -> Image.Image:
+    """`frame` as a poster-sized RGB picture: scaled in libswscale, before the RGB conversion."""
+    scale = min(1.0, MAX_SIDE / max(frame.width, frame.height))
+    width, height = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
+    return frame.reformat(width, height, "rgb24", interpolation="AREA").to_image()
+
+
+def save_poster(image: Image.Image, target: Path) -> None:
     image.convert("RGB").save(target, "JPEG", quality=QUALITY, optimize=True)

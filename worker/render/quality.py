@@ -1,12 +1,13 @@
-"""The quality report of an output, measured on the written file (not computed from the plan).
+"""The quality report of an output, measured on what was encoded (not computed from the plan).
 
-One decoding pass over the MP4: the picture is scaled down to a thumbnail strip and run through
-libavfilter's blackdetect and freezedetect; the sound through ebur128 (render/audio.py's measure).
+The frames and the mixed sound are measured as they go to the encoder: the picture scaled down to a
+thumbnail and run through libavfilter's blackdetect and freezedetect, the sound through ebur128
+(render/audio.py's LoudnessMeter). The durations are read from the written file's packets.
 Black or frozen stretches where the plan shows a still image are the image, not a fault, and are left
 out; so are those where the clip shown is itself black or frozen over the same stretch of its source
 (decoded again for that stretch only, and only when the output has such a run: rare, so cheap).
-The digest hashes the decoded thumbnails and samples: two outputs that look and sound the same have
-the same digest, whatever the encoder wrote.
+The digest hashes the thumbnails and samples: two outputs that look and sound the same have the same
+digest, whatever the encoder wrote. measure_output does the same for a file already written, decoding it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+from av.audio.frame import AudioFrame
 from av.filter import Graph
 from av.video.frame import VideoFrame
+from PIL import Image
 
 from reelmill.catalog import KEN_BURNS
 from worker.plan import VariantPlan
-from worker.render.audio import SAMPLE_RATE, measure
-from worker.render.filters import pull_available
+from worker.render.audio import LoudnessMeter
+from worker.render.filters import pull_available, push_stamped
+from worker.render.poster import poster_image
 
 THUMB_WIDTH = 96  # pixels: enough for black and freeze detection and the digest, cheap to scale to
 BLACK_MIN_S = 0.1  # a black stretch shorter than this is a cut, not a fault
@@ -56,105 +60,191 @@ class QualityReport:
         })  # fmt: skip
 
 
-def measure_output(
-    path: str, plan: VariantPlan, text_overlaps: int = 0, sources: Mapping[str, str] | None = None
+class PictureMeter:
+    """Black and frozen runs of a picture, and the digest of its thumbnails, fed frame by frame."""
+
+    def __init__(self, digest: hashlib._Hash | None = None) -> None:
+        self.digest = digest
+        self.black: list[tuple[float, float]] = []
+        self.frozen: list[tuple[float, float]] = []
+        self._black_from: float | None = None
+        self._frozen_from: float | None = None
+        self._graph: Graph | None = None  # made for the first frame's geometry
+        self.count = 0
+
+    def push(self, frame: VideoFrame, time_base: Fraction, pts: int | None = None) -> None:
+        """`frame` at `pts` in `time_base` (its own pts when None)."""
+        if self._graph is None:
+            g = self._graph = Graph()
+            size, pix_fmt = f"{frame.width}x{frame.height}", frame.format.name
+            self._source = g.add(
+                "buffer", video_size=size, pix_fmt=pix_fmt, time_base=str(time_base), pixel_aspect="1/1"
+            )
+            self._sink = g.add("buffersink")
+            g.link_nodes(
+                self._source,
+                # area: an average of each block, cheap (a quarter of bicubic's time) and noise-free.
+                g.add("scale", f"{THUMB_WIDTH}:-2:flags=area"),
+                g.add("blackdetect", d=str(BLACK_MIN_S), pix_th="0.10"),
+                g.add("freezedetect", n=FREEZE_NOISE, d=str(FREEZE_MIN_S)),
+                g.add("format", "gray"),
+                self._sink,
+            ).configure()
+        if pts is None:
+            self._source.push(frame)
+        else:
+            push_stamped(self._source, frame, pts, time_base)
+        self.count += 1
+        for out in pull_available(self._sink, VideoFrame)[0]:
+            self._read(out)
+
+    def _read(self, out: VideoFrame) -> None:
+        if self.digest is not None:
+            self.digest.update(bytes(out.planes[0]))
+        meta = out.metadata
+        if "lavfi.black_start" in meta:
+            self._black_from = float(meta["lavfi.black_start"])
+        if "lavfi.black_end" in meta and self._black_from is not None:
+            self.black.append((self._black_from, float(meta["lavfi.black_end"])))
+            self._black_from = None
+        if "lavfi.freezedetect.freeze_start" in meta:
+            self._frozen_from = float(meta["lavfi.freezedetect.freeze_start"])
+        if "lavfi.freezedetect.freeze_end" in meta and self._frozen_from is not None:
+            self.frozen.append((self._frozen_from, float(meta["lavfi.freezedetect.freeze_end"])))
+            self._frozen_from = None
+
+    def ended(self, end: float) -> None:
+        """The picture ends at `end` seconds: a run still open ends there."""
+        if self._black_from is not None:
+            self.black.append((self._black_from, end))
+        if self._frozen_from is not None:
+            self.frozen.append((self._frozen_from, end))
+        self._black_from = self._frozen_from = None
+
+
+class OutputMeter:
+    """What the report measures of the picture and the sound, taken as they go to the encoder (one
+    pass: decoding the output again cost a tenth of a render), and the poster's frame."""
+
+    def __init__(self, plan: VariantPlan) -> None:
+        self.fps = Fraction(plan.output.fps)
+        self.picture_digest, self.sound_digest = hashlib.sha256(), hashlib.sha256()
+        self.picture = PictureMeter(self.picture_digest)
+        self.loudness = LoudnessMeter()
+        self.sound_samples = 0
+        # The poster: the frame at a third of the video, at most 1 s in (past any fade from black).
+        self.poster_index = min(round(min(Fraction(1), plan.duration_s / 3) * self.fps), plan.frame_count - 1)
+        self.poster: Image.Image | None = None
+
+    def video(self, frame: VideoFrame, index: int) -> None:
+        """Output frame `index` (counted from 0)."""
+        self.picture.push(frame, 1 / self.fps, index)
+        if index == self.poster_index:
+            self.poster = poster_image(frame)
+
+    def audio(self, frame: AudioFrame) -> None:
+        """The next mixed frame (fltp stereo 48 kHz, as the encoder takes it)."""
+        self.sound_digest.update(bytes(frame.planes[0])[: 4 * frame.samples])
+        self.loudness.push(frame)
+        self.sound_samples += frame.samples
+
+    def digest(self) -> str:
+        both = hashlib.sha256(self.picture_digest.digest() + self.sound_digest.digest())
+        return both.hexdigest()[:16]
+
+
+def report(
+    meter: OutputMeter,
+    path: str,
+    plan: VariantPlan,
+    text_overlaps: int = 0,
+    sources: Mapping[str, str] | None = None,
 ) -> QualityReport:
-    """The report of the output at `path`, rendered from `plan`. With `sources` (the plan's media as
-    local files), a black or frozen stretch whose shots' sources are themselves black or frozen there
-    is the footage, not a fault, and is left out."""
-    digest = hashlib.sha256()
-    picture = _picture(path, digest)
-    with av.open(path) as c:
-        audio = c.streams.audio[0] if c.streams.audio else None
-        frames = list(c.decode(audio)) if audio is not None else []
-    for f in frames:
-        digest.update(bytes(f.planes[0])[: 4 * f.samples])
-    sound_end = sum(f.samples for f in frames) / SAMPLE_RATE
-    loudness = measure(frames) if frames else None  # decoded AAC: fltp stereo 48 kHz, as measure takes
+    """The report of the output written at `path` from `plan`, with `meter` fed all its frames. The
+    durations are the file's own (its packets, as a player reads them); the rest is the meter's. With
+    `sources` (the plan's media as local files), a black or frozen stretch whose shots' sources are
+    themselves black or frozen there is the footage, not a fault, and is left out."""
+    picture_s, sound_end_s = _durations(path)
+    meter.picture.ended(picture_s)
+    loudness = meter.loudness.result() if meter.sound_samples else None
     stills = [
         (float(start), float(start + shot.duration_s))
         for shot, start in zip(plan.shots, plan.starts_s, strict=True)
         if shot.is_image and not _moves_all_along(shot.effect)
     ]
     return QualityReport(
-        duration_s=picture.duration_s,
+        duration_s=picture_s,
         loudness_lufs=loudness.integrated_lufs if loudness else -70.0,
         true_peak_db=loudness.true_peak_db if loudness else -70.0,
-        av_end_offset_s=sound_end - picture.duration_s if frames else 0.0,
+        av_end_offset_s=sound_end_s - picture_s if sound_end_s is not None else 0.0,
         black_runs=[
-            r for r in picture.black if not _inside(r, stills) and not _in_source(r, "black", plan, sources)
+            r
+            for r in meter.picture.black
+            if not _inside(r, stills) and not _in_source(r, "black", plan, sources)
         ],
         frozen_runs=[
-            r for r in picture.frozen if not _inside(r, stills) and not _in_source(r, "frozen", plan, sources)
+            r
+            for r in meter.picture.frozen
+            if not _inside(r, stills) and not _in_source(r, "frozen", plan, sources)
         ],
         text_overlaps=text_overlaps,
-        digest=digest.hexdigest()[:16],
+        digest=meter.digest(),
     )
 
 
-@dataclass
-class _Picture:
-    duration_s: float
-    black: list[tuple[float, float]]
-    frozen: list[tuple[float, float]]
-
-
-def _picture(path: str, digest: hashlib._Hash | None, window: tuple[float, float] | None = None) -> _Picture:
-    """Black and frozen runs of a video (times in its own seconds); `window`: only that stretch."""
-    black: list[tuple[float, float]] = []
-    frozen: list[tuple[float, float]] = []
-    black_from = frozen_from = None
-    count, fps = 0, Fraction(30)
+def measure_output(
+    path: str, plan: VariantPlan, text_overlaps: int = 0, sources: Mapping[str, str] | None = None
+) -> QualityReport:
+    """The report of an output already written, by decoding it (the render measures as it encodes)."""
+    meter = OutputMeter(plan)
     with av.open(path) as c:
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
-        fps = stream.average_rate or fps
-        graph = sink = source = None
-        if window is not None and window[0] > 0 and stream.time_base:
+        for frame in c.decode(stream):
+            meter.picture.push(frame, stream.time_base or Fraction(1, 30))
+    with av.open(path) as c:
+        if c.streams.audio:
+            for sound in c.decode(c.streams.audio[0]):
+                meter.audio(sound)  # decoded AAC: fltp stereo 48 kHz, as the meter takes
+    return report(meter, path, plan, text_overlaps, sources)
+
+
+def _durations(path: str) -> tuple[float, float | None]:
+    """How long the picture of the file at `path` lasts (its frames at its frame rate) and where its
+    sound ends (the last packet's end on the container's timeline), read from its packets alone."""
+    frames, sound_end, fps = 0, None, Fraction(30)
+    with av.open(path) as c:
+        video = c.streams.video[0]
+        fps = video.average_rate or fps
+        for packet in c.demux():
+            if packet.size == 0:  # the demuxer's flush packet
+                continue
+            if packet.stream.type == "video":
+                frames += 1
+            elif packet.stream.type == "audio" and packet.pts is not None and packet.time_base:
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                sound_end = end if sound_end is None else max(sound_end, end)
+    return float(frames / fps), sound_end
+
+
+def _picture(path: str, window: tuple[float, float]) -> PictureMeter:
+    """Black and frozen runs of a video over `window` (times in its own seconds)."""
+    meter = PictureMeter()
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        if window[0] > 0 and stream.time_base:
             with contextlib.suppress(av.FFmpegError):
                 c.seek(round(window[0] / stream.time_base), stream=stream)
         for frame in c.decode(stream):
-            if window is not None and frame.time is not None:
+            if frame.time is not None:
                 if frame.time < window[0] - 1e-3:
                     continue
                 if frame.time > window[1]:
                     break
-            if graph is None:
-                graph = Graph()
-                source = graph.add_buffer(template=stream)
-                sink = graph.add("buffersink")
-                graph.link_nodes(
-                    source,
-                    graph.add("scale", f"{THUMB_WIDTH}:-2"),
-                    graph.add("blackdetect", d=str(BLACK_MIN_S), pix_th="0.10"),
-                    graph.add("freezedetect", n=FREEZE_NOISE, d=str(FREEZE_MIN_S)),
-                    graph.add("format", "gray"),
-                    sink,
-                ).configure()
-            assert source is not None and sink is not None
-            count += 1
-            source.push(frame)
-            for out in pull_available(sink, VideoFrame)[0]:
-                if digest is not None:
-                    digest.update(bytes(out.planes[0]))
-                meta = out.metadata
-                if "lavfi.black_start" in meta:
-                    black_from = float(meta["lavfi.black_start"])
-                if "lavfi.black_end" in meta and black_from is not None:
-                    black.append((black_from, float(meta["lavfi.black_end"])))
-                    black_from = None
-                if "lavfi.freezedetect.freeze_start" in meta:
-                    frozen_from = float(meta["lavfi.freezedetect.freeze_start"])
-                if "lavfi.freezedetect.freeze_end" in meta and frozen_from is not None:
-                    frozen.append((frozen_from, float(meta["lavfi.freezedetect.freeze_end"])))
-                    frozen_from = None
-    duration = float(count / fps)
-    end = window[1] if window is not None else duration
-    if black_from is not None:
-        black.append((black_from, end))
-    if frozen_from is not None:
-        frozen.append((frozen_from, end))
-    return _Picture(duration, black, frozen)
+            meter.push(frame, stream.time_base or Fraction(1, 30))
+    meter.ended(window[1])
+    return meter
 
 
 def _in_source(
@@ -175,7 +265,7 @@ def _in_source(
         s0 = float(shot.in_s) + (a - float(start)) * float(shot.speed)
         s1 = float(shot.in_s) + (b - float(start)) * float(shot.speed)
         try:
-            there = _picture(path, None, (s0, s1))
+            there = _picture(path, (s0, s1))
         except (av.FFmpegError, IndexError):
             return False
         runs = there.black if kind == "black" else there.frozen
