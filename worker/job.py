@@ -29,7 +29,8 @@ from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
 from worker.render.fonts import FontBook, FontMetrics
-from worker.render.frame_cache import FrameCache
+from worker.render.frame_cache import FrameCache, ShotCache
+from worker.render.frame_spill import FrameSpill
 from worker.render.poster import save_poster
 from worker.render.probe import probe
 from worker.render.quality import OutputMeter, report
@@ -94,15 +95,21 @@ def speech_cache(settings: WorkerSettings) -> speech.SpeechCache:
         return _caches[folder]
 
 
-_frame_caches: dict[int, FrameCache] = {}
+_frame_caches: dict[tuple[str, int], ShotCache] = {}
 
 
-def frame_cache(settings: WorkerSettings) -> FrameCache:
-    """One frame cache per process (and size), shared by the render slots (it is thread-safe)."""
+def frame_cache(settings: WorkerSettings) -> ShotCache:
+    """One frame cache per process (and kind and size), shared by the render slots (it is thread-safe):
+    in memory (FRAME_CACHE_MB), else on disk (FRAME_SPILL_MB), else none (a cache of size 0)."""
+    if settings.frame_cache_mb or not settings.frame_spill_mb:
+        kind, size = "memory", settings.frame_cache_bytes
+    else:
+        kind, size = os.path.join(settings.cache_dir, "frames"), settings.frame_spill_mb << 20
     with _caches_lock:
-        if settings.frame_cache_bytes not in _frame_caches:
-            _frame_caches[settings.frame_cache_bytes] = FrameCache(settings.frame_cache_bytes)
-        return _frame_caches[settings.frame_cache_bytes]
+        if (kind, size) not in _frame_caches:
+            made = FrameCache(size) if kind == "memory" else FrameSpill(kind, size)
+            _frame_caches[(kind, size)] = made
+        return _frame_caches[(kind, size)]
 
 
 def synthesised_narration(settings: WorkerSettings, out_dir: str) -> Narrate:

@@ -22,6 +22,7 @@ from reelmill.config import (
 
 _MEDIA_NETS = "networks http(s) media may come from although not public, e.g. 10.0.0.0/8"
 _FRAME_CACHE = "MB of framed shots kept for the next variants that use them (0: off)"
+_FRAME_SPILL = "MB of disk for framed shots kept for the next variants, when FRAME_CACHE_MB is 0 (0: off)"
 
 
 def _default_worker_id() -> str:
@@ -78,6 +79,9 @@ class WorkerSettings:
     # 466 MB per distinct 5 s shot at 1080x1920. Off by default: keeping frames costs memory and about 5 %
     # more CPU on a shot's first use, which only pays when shots recur (batches sharing shots).
     frame_cache_mb: int = setting(Setting("FRAME_CACHE_MB", _FRAME_CACHE, 0, minimum=0))
+    # The same shots kept on disk instead (worker/render/frame_spill.py), under CACHE_DIR/frames: the
+    # worker's memory stays one frame per shot however many shots are kept. Used when FRAME_CACHE_MB is 0.
+    frame_spill_mb: int = setting(Setting("FRAME_SPILL_MB", _FRAME_SPILL, 0, minimum=0))
     font_dirs: tuple[str, ...] = setting(
         Setting("FONT_DIR", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated", ())
     )

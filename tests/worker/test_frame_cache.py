@@ -1,9 +1,10 @@
 """The frame cache shares framed shots between variants without changing a pixel, stays within its
-bound, and is safe for two render slots."""
+bound, and is safe for two render slots: in memory (FrameCache) and on disk (FrameSpill) alike."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,9 @@ from worker.errors import MaterialUnreadableError
 from worker.job import frame_cache
 from worker.plan import OutputSpec, Shot, StickerLayer, VariantPlan
 from worker.render import render_variant
-from worker.render.frame_cache import FrameCache, frame_bytes
+from worker.render.frame_cache import FrameCache, ShotCache, frame_bytes
+from worker.render.frame_spill import FrameSpill
+from worker.render.video import Canvas, shot_video_frames
 from worker.settings import WorkerSettings
 
 FPS = Fraction(25)
@@ -36,6 +39,21 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return paths
 
 
+@pytest.fixture(params=["memory", "disk"])
+def make_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[int], ShotCache]]:
+    made: list[FrameSpill] = []
+
+    def make(limit_bytes: int) -> ShotCache:
+        if request.param == "memory":
+            return FrameCache(limit_bytes)
+        made.append(FrameSpill(tmp_path / "frames", limit_bytes))
+        return made[-1]
+
+    yield make
+    for spill in made:
+        spill.close()
+
+
 def plan(index: int, first: str = A, effect: str = "") -> VariantPlan:
     spec = OutputSpec(180, 320, FPS, "h264", 23, "veryfast", None, None, 128)
     shots = (
@@ -53,9 +71,9 @@ def pictures(path: str) -> list[bytes]:
 
 
 def test_variants_sharing_shots_take_them_from_the_cache_pixel_for_pixel(
-    sources: dict[str, str], tmp_path: Path
+    sources: dict[str, str], tmp_path: Path, make_cache: Callable[[int], ShotCache]
 ) -> None:
-    cache = FrameCache(64 << 20)
+    cache = make_cache(64 << 20)
     for k in (0, 1, 2):
         render_variant(plan(k), sources, str(tmp_path / f"cached-{k}.mp4"), frame_cache=cache)
         render_variant(plan(k), sources, str(tmp_path / f"fresh-{k}.mp4"))
@@ -67,8 +85,10 @@ def test_variants_sharing_shots_take_them_from_the_cache_pixel_for_pixel(
         assert pictures(str(tmp_path / f"cached-{k}.mp4")) == pictures(str(tmp_path / f"fresh-{k}.mp4"))
 
 
-def test_an_effect_is_applied_after_the_cache(sources: dict[str, str], tmp_path: Path) -> None:
-    cache = FrameCache(64 << 20)
+def test_an_effect_is_applied_after_the_cache(
+    sources: dict[str, str], tmp_path: Path, make_cache: Callable[[int], ShotCache]
+) -> None:
+    cache = make_cache(64 << 20)
     render_variant(plan(0), sources, str(tmp_path / "plain.mp4"), frame_cache=cache)
     render_variant(plan(0, effect="zoomin"), sources, str(tmp_path / "cached.mp4"), frame_cache=cache)
     render_variant(plan(0, effect="zoomin"), sources, str(tmp_path / "fresh.mp4"))
@@ -78,24 +98,24 @@ def test_an_effect_is_applied_after_the_cache(sources: dict[str, str], tmp_path:
 
 
 def test_the_cache_keeps_within_its_bound_dropping_the_least_recently_used(
-    sources: dict[str, str], tmp_path: Path
+    sources: dict[str, str], tmp_path: Path, make_cache: Callable[[int], ShotCache]
 ) -> None:
-    cache = FrameCache(30 * SHOT_BYTES)  # room for shot A (25 frames) and the still, not for B (20) too
+    cache = make_cache(30 * SHOT_BYTES)  # room for shot A (25 frames) and the still, not for B (20) too
     render_variant(plan(0), sources, str(tmp_path / "out.mp4"), frame_cache=cache)
     stats = cache.stats()
     assert stats["peak_bytes"] <= 30 * SHOT_BYTES and stats["evictions"] >= 1 and stats["shots"] < 3
-    too_small = FrameCache(SHOT_BYTES // 2)
+    too_small = make_cache(SHOT_BYTES // 2)
     render_variant(plan(0), sources, str(tmp_path / "out.mp4"), frame_cache=too_small)
     assert too_small.stats()["shots"] == 0 and too_small.stats()["bytes"] == 0
 
 
 def test_another_file_at_the_same_path_is_not_taken_from_the_cache(
-    sources: dict[str, str], tmp_path: Path
+    sources: dict[str, str], tmp_path: Path, make_cache: Callable[[int], ShotCache]
 ) -> None:
     path = tmp_path / "clip.mp4"
     make_video(str(path), 320, 240, 2.0)
     mine = dict(sources, **{A: str(path)})
-    cache = FrameCache(64 << 20)
+    cache = make_cache(64 << 20)
     render_variant(plan(0), mine, str(tmp_path / "first.mp4"), frame_cache=cache)
     make_video(str(path), 320, 240, 2.0, chroma=(200, 60))  # replaced in place
     render_variant(plan(0), mine, str(tmp_path / "cached.mp4"), frame_cache=cache)
@@ -104,8 +124,10 @@ def test_another_file_at_the_same_path_is_not_taken_from_the_cache(
     assert cache.stats()["misses"] == 4  # A twice; the still and B once each
 
 
-def test_two_slots_rendering_the_same_cached_shots_at_once(sources: dict[str, str], tmp_path: Path) -> None:
-    cache = FrameCache(64 << 20)
+def test_two_slots_rendering_the_same_cached_shots_at_once(
+    sources: dict[str, str], tmp_path: Path, make_cache: Callable[[int], ShotCache]
+) -> None:
+    cache = make_cache(64 << 20)
     render_variant(plan(0), sources, str(tmp_path / "warm.mp4"), frame_cache=cache)
     errors: list[BaseException] = []
 
@@ -129,12 +151,14 @@ def test_two_slots_rendering_the_same_cached_shots_at_once(sources: dict[str, st
             assert pictures(str(tmp_path / f"slot-{k}-{round_}.mp4")) == expected
 
 
-def test_a_bad_source_fails_the_same_with_the_cache(sources: dict[str, str], tmp_path: Path) -> None:
+def test_a_bad_source_fails_the_same_with_the_cache(
+    sources: dict[str, str], tmp_path: Path, make_cache: Callable[[int], ShotCache]
+) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
     with pytest.raises(MaterialUnreadableError):
         render_variant(plan(0, first=A), dict(sources, **{A: str(bad)}), str(tmp_path / "o.mp4"),
-                       frame_cache=FrameCache(64 << 20))  # fmt: skip
+                       frame_cache=make_cache(64 << 20))  # fmt: skip
 
 
 def test_one_frame_cache_per_process_and_size() -> None:
@@ -142,6 +166,34 @@ def test_one_frame_cache_per_process_and_size() -> None:
     assert frame_cache(settings) is frame_cache(replace(settings, slots=2))
     assert frame_cache(settings).limit_bytes == 0  # off unless asked for
     assert frame_cache(replace(settings, frame_cache_mb=1024)).limit_bytes == 1 << 30
+
+
+def test_the_disk_cache_is_chosen_by_its_setting_and_cleans_up(
+    tmp_path: Path, sources: dict[str, str]
+) -> None:
+    settings = WorkerSettings(cache_dir=str(tmp_path), frame_spill_mb=64)
+    spill = frame_cache(settings)
+    assert isinstance(spill, FrameSpill) and spill.limit_bytes == 64 << 20
+    assert isinstance(frame_cache(replace(settings, frame_cache_mb=8)), FrameCache)  # memory wins
+    # A render that stops half-way keeps nothing and leaves no file.
+    frames = render_frames(plan(0), sources, spill)
+    next(frames)
+    frames.close()
+    assert spill.stats()["shots"] == 0 and spill.stats()["bytes"] == 0
+    assert not any(spill.folder.iterdir())
+    # Folders of processes that are gone are removed when the next one starts; live ones are kept.
+    gone = tmp_path / "frames" / "999999999-x"
+    gone.mkdir()
+    (gone / "0.frames").write_bytes(b"x")
+    other = FrameSpill(tmp_path / "frames", 1 << 20)
+    assert not gone.exists() and spill.folder.exists() and other.folder.exists()
+    other.close()
+    assert not other.folder.exists()
+
+
+def render_frames(p: VariantPlan, sources: dict[str, str], cache: ShotCache) -> Iterator[object]:
+    shot, canvas = p.shots[0], Canvas(p.output, p.background)
+    return shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, 25, cache)
 
 
 def test_frame_bytes_counts_every_plane() -> None:

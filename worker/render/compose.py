@@ -15,7 +15,7 @@ from worker.plan import VariantPlan
 from worker.render.audio import SAMPLE_RATE, Mixer, normalising_gain_db
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
-from worker.render.frame_cache import FrameCache
+from worker.render.frame_cache import ShotCache
 from worker.render.quality import OutputMeter
 from worker.render.text import Placed, draw_caption
 from worker.render.timeline import Layer, Timeline
@@ -33,7 +33,7 @@ def render_variant(
     is_cancelled: Callable[[], bool] | None = None,
     metadata: Mapping[str, str] | None = None,
     fonts: FontBook | None = None,
-    frame_cache: FrameCache | None = None,
+    frame_cache: ShotCache | None = None,
     meter: OutputMeter | None = None,
 ) -> int:
     """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names); returns
@@ -113,7 +113,7 @@ def _picture(
     sources: Mapping[str, str],
     canvas: Canvas,
     timeline: Timeline,
-    cache: FrameCache | None,
+    cache: ShotCache | None,
 ) -> Generator[VideoFrame, None, None]:
     """The timeline's frames in order: every shot's frames through the timeline graph."""
     for i, (shot, count) in enumerate(zip(plan.shots, shot_frame_counts(plan), strict=True)):

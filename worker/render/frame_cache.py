@@ -15,9 +15,24 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Protocol
 
 from av.video.frame import VideoFrame
+
+
+class ShotCache(Protocol):
+    """Framed shots kept for the next variants: in memory (FrameCache) or on disk (frame_spill)."""
+
+    limit_bytes: int
+
+    def get(self, key: Hashable) -> Iterable[VideoFrame] | None: ...
+
+    def keeping(
+        self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
+    ) -> Iterator[VideoFrame]: ...
+
+    def stats(self) -> dict[str, int]: ...
 
 
 def frame_bytes(frame: VideoFrame) -> int:

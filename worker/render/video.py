@@ -21,7 +21,7 @@ from av.video.stream import VideoStream
 from worker.errors import MaterialUnreadableError
 from worker.plan import Background, OutputSpec, Shot
 from worker.render.filters import pull_available, pulled, push_stamped
-from worker.render.frame_cache import FrameCache
+from worker.render.frame_cache import ShotCache
 from worker.render.inputs import describe, open_input
 
 BLUR_DOWNSCALE = 4  # the Blur background is blurred at a quarter of the canvas size: same look, 16× less work
@@ -306,7 +306,7 @@ def shot_key(path: str, shot: Shot, canvas: Canvas, count: int) -> ShotKey | Non
 
 
 def shot_video_frames(
-    path: str, url: str, shot: Shot, canvas: Canvas, count: int, cache: FrameCache | None = None
+    path: str, url: str, shot: Shot, canvas: Canvas, count: int, cache: ShotCache | None = None
 ) -> Generator[VideoFrame, None, None]:
     """Exactly `count` canvas frames for the shot (the last one repeated if the source runs out).
 

@@ -1,0 +1,224 @@
+"""Framed shots kept on disk for the next variants: the frame cache's twin for sources that are costly
+to decode (phone footage: 4K HEVC, 10-bit, 60 fps), bounded in bytes of disk instead of memory.
+
+A variant that reuses a shot of such a source pays decoding it (about 1.2 CPU-s per second of 4K HEVC
+10-bit at 60 fps) and scaling it down (about 0.45) again, more than x264 then spends encoding it. Here
+the framer's output (canvas-sized yuv420p, before any effect) is written raw to one file per shot as it
+is made, and read back for the next variants: a read is a copy from the page cache, a small fraction of
+a decode. The frames never stay in the worker's memory (only the frame in hand does), so a worker keeps
+a whole batch's shots within its 1 GiB; the kernel keeps the files' pages while it has room for them.
+
+Files live in a folder of this process under CACHE_DIR/frames (folders of processes that are gone are
+removed at start), least recently used shots are deleted first, and a shot whose frames did not all
+come (an error, a cancel) is never kept. The keys are video.shot_key's, as the memory cache's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from io import BufferedReader
+from pathlib import Path
+
+from av.video.frame import VideoFrame
+
+
+@dataclass(frozen=True)
+class _Shot:
+    path: Path
+    width: int
+    height: int
+    format: str
+    colorspace: int
+    color_range: int
+    frame_size: int  # bytes of one frame: its planes, with their line padding
+    planes: tuple[tuple[int, int, int], ...]  # each plane's line size, visible bytes per line, lines
+    order: tuple[int, ...]  # for each frame of the shot, which stored frame it is (a still: all 0)
+
+
+class FrameSpill:
+    """Least recently used framed shots on disk, at most `limit_bytes` of files; safe to share between
+    threads (a shot being read stays readable when it is evicted meanwhile: its file is only unlinked)."""
+
+    def __init__(self, folder: str | os.PathLike[str], limit_bytes: int) -> None:
+        self.limit_bytes = max(limit_bytes, 0)
+        root = Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(root)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        self._shots: OrderedDict[Hashable, tuple[_Shot, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._names = itertools.count()
+        self.bytes = self.peak_bytes = 0
+        self.hits = self.misses = self.evictions = 0
+
+    def get(self, key: Hashable) -> Iterator[VideoFrame] | None:
+        with self._lock:
+            found = self._shots.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._shots.move_to_end(key)
+            self.hits += 1
+        try:
+            file = found[0].path.open("rb")  # opened now: an eviction after this leaves it readable
+        except FileNotFoundError:  # evicted between the lookup and the open
+            return None
+        return _read(file, found[0])
+
+    def keeping(
+        self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
+    ) -> Iterator[VideoFrame]:
+        """`frames`, passed on, and written to disk as they pass; kept if all `count` came and fit."""
+        path = self.folder / f"{next(self._names)}.frames"
+        file = path.open("wb")
+        # A frame given again is the same object as the one before it (a still's one picture, the last
+        # frame held when the source runs out): it is stored once.
+        previous: VideoFrame | None = None
+        stored = 0
+        order: list[int] = []
+        first: VideoFrame | None = None
+        reserved, ok = 0, True
+        try:
+            for frame in frames:
+                if ok and frame is not previous:
+                    first = first or frame
+                    size = _size(frame)
+                    if (
+                        frame.format.name != "yuv420p"  # what the framer makes; _layout counts on it
+                        or (not stored and size * unique > self.limit_bytes)
+                        or not self._reserve(size)
+                    ):
+                        ok = False  # let the frames go by; what was written is given up now
+                        self._release(reserved)
+                        reserved = 0
+                        file.close()
+                        with contextlib.suppress(FileNotFoundError):
+                            path.unlink()
+                    else:
+                        reserved += size
+                        stored += 1
+                        for plane in frame.planes:
+                            file.write(memoryview(plane))
+                if ok:
+                    order.append(stored - 1)
+                previous = frame
+                yield frame
+            if ok and len(order) == count and first is not None:
+                file.close()
+                shot = _Shot(path, first.width, first.height, first.format.name, int(first.colorspace),
+                             int(first.color_range), _size(first), _layout(first), tuple(order))  # fmt: skip
+                self._commit(key, shot, reserved)
+                reserved = 0
+        finally:
+            file.close()
+            if reserved:
+                self._release(reserved)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            elif not ok or len(order) != count:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def _reserve(self, size: int) -> bool:
+        with self._lock:
+            while self._shots and self.bytes + size > self.limit_bytes:
+                _, (dropped, dropped_size) = self._shots.popitem(last=False)
+                self.bytes -= dropped_size
+                self.evictions += 1
+                with contextlib.suppress(FileNotFoundError):
+                    dropped.path.unlink()
+            if self.bytes + size > self.limit_bytes:
+                return False
+            self.bytes += size
+            self.peak_bytes = max(self.peak_bytes, self.bytes)
+            return True
+
+    def _release(self, size: int) -> None:
+        if size:
+            with self._lock:
+                self.bytes -= size
+
+    def _commit(self, key: Hashable, shot: _Shot, size: int) -> None:
+        with self._lock:
+            if key in self._shots:  # another slot kept the same shot meanwhile
+                self.bytes -= size
+                with contextlib.suppress(FileNotFoundError):
+                    shot.path.unlink()
+            else:
+                self._shots[key] = (shot, size)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "evictions": self.evictions,
+                "shots": len(self._shots),
+                "bytes": self.bytes,
+                "peak_bytes": self.peak_bytes,
+                "limit_bytes": self.limit_bytes,
+            }
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _size(frame: VideoFrame) -> int:
+    return sum(plane.buffer_size for plane in frame.planes)
+
+
+def _layout(frame: VideoFrame) -> tuple[tuple[int, int, int], ...]:
+    """Each plane's line size, its visible bytes per line and its lines (yuv420p: a byte a sample)."""
+    return tuple((plane.line_size, plane.width, plane.height) for plane in frame.planes)
+
+
+def _read(file: BufferedReader, shot: _Shot) -> Iterator[VideoFrame]:
+    """The shot's frames, read one at a time (a frame stored once and shown again: given again)."""
+    last: tuple[int, VideoFrame] | None = None
+    try:
+        for index in shot.order:
+            if last is not None and last[0] == index:
+                yield last[1]
+                continue
+            frame = VideoFrame(shot.width, shot.height, shot.format)
+            frame.colorspace, frame.color_range = shot.colorspace, shot.color_range
+            file.seek(index * shot.frame_size)
+            for plane, (line, visible, lines) in zip(frame.planes, shot.planes, strict=True):
+                view = memoryview(plane)
+                if plane.line_size == line:  # the usual case: the same layout, one read
+                    if file.readinto(view) != len(view):
+                        raise OSError(f"{shot.path}: the stored shot is cut short")
+                    continue
+                # Another line alignment than the frame it was stored from: copied line by line.
+                stored = file.read(line * lines)
+                if len(stored) != line * lines:
+                    raise OSError(f"{shot.path}: the stored shot is cut short")
+                for row in range(lines):
+                    at = row * plane.line_size
+                    view[at : at + visible] = stored[row * line : row * line + visible]
+            last = (index, frame)
+            yield frame
+    finally:
+        file.close()
+
+
+def _remove_orphans(root: Path) -> None:
+    """Folders left by processes that are gone (a killed worker cannot clean up after itself)."""
+    for child in root.iterdir():
+        pid = child.name.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(child, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
