@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import wave
 from array import array
 from fractions import Fraction
@@ -10,12 +11,14 @@ from itertools import pairwise
 from pathlib import Path
 
 import av
+import imageio_ffmpeg
 import pytest
 
 from cli.samples import luma_level, make_image, make_video
 from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError
 from worker.plan import OutputSpec, Shot, VariantPlan
 from worker.render import probe, render_variant
+from worker.render.video import crop_to_aspect
 
 FPS = Fraction(25)
 CLIP_A, CLIP_B, STILL = "https://media.test/a.mp4", "https://media.test/b.mp4", "https://media.test/c.png"
@@ -172,6 +175,50 @@ def test_rotated_source_is_shown_upright(tmp_path: Path) -> None:
     column = bytes(data[r * stride + 100] for r in range(frame.height))
     # The source's vertical stripes must have become horizontal: rows flat, columns striped.
     assert max(row) - min(row) < 6 < max(column) - min(column)
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+@pytest.mark.parametrize("canvas", [(180, 320), (144, 192)])  # the shown aspect, and a crop of it
+def test_a_turned_source_looks_as_ffmpeg_shows_it(
+    tmp_path: Path, rotation: int, canvas: tuple[int, int]
+) -> None:
+    """A phone clip's display matrix, applied after the crop and scale (on canvas-sized frames): the
+    picture is the one ffmpeg's own autorotation gives, cut and scaled the same way."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    stored, src = str(tmp_path / "stored.mp4"), str(tmp_path / "turned.mp4")
+    quiet = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
+    subprocess.run([*quiet, "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=0.4", "-pix_fmt", "yuv420p",
+                    "-c:v", "libx264", "-crf", "10", stored], check=True)  # fmt: skip
+    subprocess.run(
+        [*quiet, "-display_rotation:v:0", str(rotation), "-i", stored, "-c", "copy", src], check=True
+    )
+    shown = (180, 320) if rotation in (90, -90) else (320, 180)
+    assert (probe(src, "turned").width, probe(src, "turned").height) == shown
+    width, height = canvas if rotation in (90, -90) else canvas[::-1]
+    out = str(tmp_path / "out.mp4")
+    plan = VariantPlan(
+        0, (Shot("turned", Fraction(0), Fraction(2, 5), False, 1.0),), spec(width=width, height=height)
+    )
+    render_variant(plan, {"turned": src}, out)
+    with av.open(out) as container:
+        frame = next(container.decode(video=0))
+    crop_w, crop_h = crop_to_aspect(shown[0], shown[1], Fraction(1), Fraction(width, height))
+    graph = (
+        f"crop={crop_w}:{crop_h},scale={width}:{height}:out_color_matrix=bt709:out_range=tv,format=yuv420p"
+    )
+    shown_by_ffmpeg = [*quiet, "-i", src, "-frames:v", "1", "-vf", graph, "-f", "rawvideo", "-"]
+    reference = subprocess.run(shown_by_ffmpeg, check=True, capture_output=True).stdout[: width * height]
+    plane = frame.planes[0]
+    luma = b"".join(bytes(plane)[r * plane.line_size : r * plane.line_size + width] for r in range(height))
+    assert len(luma) == len(reference) == width * height
+
+    def off(a: bytes, b: bytes) -> float:
+        return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+    assert off(luma, reference) < 8, off(luma, reference)
+    # ... and not the picture turned the other way (which the test pattern tells apart).
+    upside_down = bytes(reversed(reference))
+    assert off(luma, upside_down) > 3 * off(luma, reference)
 
 
 def test_cancelled_render_stops(sources: dict[str, str], tmp_path: Path) -> None:

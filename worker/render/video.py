@@ -62,24 +62,34 @@ class _Framer:
             pixel_aspect=f"{sar.numerator}/{sar.denominator}",
         )
         nodes: list[FilterContext] = [self.source]
+        if not still:
+            # First onto the output grid, so that every later filter sees only the frames kept (a 60 fps
+            # phone clip loses half of them here). start_time=0 pads/trims so that output frame 0 is the
+            # in-point.
+            if speed != 1:
+                nodes.append(g.add("setpts", f"PTS/{float(speed)!r}"))
+            nodes.append(g.add("fps", fps=str(spec.fps), start_time="0"))
         width, height = first.width, first.height
         # Phone videos are stored sideways with a display matrix; apply it as players (and ffmpeg) do.
         # frame.rotation is counter-clockwise degrees.
+        turn: list[FilterContext] = []
+        shown_w, shown_h, shown_sar = width, height, sar
         if first.rotation in (90, -90):
-            nodes.append(g.add("transpose", "cclock" if first.rotation == 90 else "clock"))
-            width, height, sar = height, width, 1 / sar
+            turn = [g.add("transpose", "cclock" if first.rotation == 90 else "clock")]
+            shown_w, shown_h, shown_sar = height, width, 1 / sar
         elif abs(first.rotation) == 180:
-            nodes += [g.add("hflip"), g.add("vflip")]
-        if not still:
-            if speed != 1:
-                nodes.append(g.add("setpts", f"PTS/{float(speed)!r}"))
-            # Resample onto the output grid; start_time=0 pads/trims so output frame 0 is the in-point.
-            nodes.append(g.add("fps", fps=str(spec.fps), start_time="0"))
+            turn = [g.add("hflip"), g.add("vflip")]
         mode = canvas.background.mode
-        if mode == "Crop" or _same_aspect(width, height, sar, spec):
-            out = _cover(g, nodes, width, height, sar, spec)
+        if mode == "Crop" or _same_aspect(shown_w, shown_h, shown_sar, spec):
+            # Cropped and scaled as stored, then turned: the turn moves canvas-sized 8-bit frames, not
+            # 4K 10-bit ones. A sideways source is cut to the canvas's aspect turned a quarter.
+            sideways = first.rotation in (90, -90)
+            out_w, out_h = (spec.height, spec.width) if sideways else (spec.width, spec.height)
+            chain = nodes + _cover_nodes(g, width, height, sar, out_w, out_h) + turn
+            g.link_nodes(*chain)
+            out = chain[-1]
         else:
-            out = self._fit_over_background(nodes, width, height, sar, canvas)
+            out = self._fit_over_background(nodes + turn, shown_w, shown_h, shown_sar, canvas)
         tail = [g.add("format", "yuv420p"), g.add("setsar", "1")]
         self.sink = g.add("buffersink")
         g.link_nodes(out, *tail, self.sink)
@@ -233,15 +243,6 @@ class _Effect:
 def _same_aspect(width: int, height: int, sar: Fraction, spec: OutputSpec) -> bool:
     crop_w, crop_h = crop_to_aspect(width, height, sar, Fraction(spec.width, spec.height))
     return crop_w * crop_h >= 0.99 * width * height
-
-
-def _cover(
-    g: Graph, nodes: list[FilterContext], width: int, height: int, sar: Fraction, spec: OutputSpec
-) -> FilterContext:
-    """Scale to cover the canvas, centre crop: crop first, so only the part that survives is scaled."""
-    chain = nodes + _cover_nodes(g, width, height, sar, spec.width, spec.height)
-    g.link_nodes(*chain)
-    return chain[-1]
 
 
 def _cover_nodes(
