@@ -36,16 +36,21 @@ def main() -> None:
     p.add_argument("--cache-dir", required=True)
     p.add_argument("--slots", type=int, default=1)
     p.add_argument("--frame-cache-mb", type=int, default=None)
+    p.add_argument("--frame-spill-mb", type=int, default=None)
     args = p.parse_args()
     with open(args.commands, encoding="utf-8") as f:
         cmds = [render_pb2.RenderCommand.FromString(base64.b64decode(c)) for c in json.load(f)]
     extra = {} if args.frame_cache_mb is None else {"frame_cache_mb": args.frame_cache_mb}
+    if args.frame_spill_mb is not None:
+        extra["frame_spill_mb"] = args.frame_spill_mb
     settings = WorkerSettings(media_roots=(args.media,), output_dir=args.out, cache_dir=args.cache_dir,
                               slots=args.slots, **extra)  # fmt: skip
     todo: queue.Queue[render_pb2.RenderCommand] = queue.Queue()
     for cmd in cmds:
         todo.put(cmd)
     seconds: dict[int, float] = {}
+    done_at: dict[int, float] = {}  # seconds from the first render's start to each one's end
+    begun = time.perf_counter()
     errors: list[BaseException] = []
 
     def slot() -> None:
@@ -61,6 +66,7 @@ def main() -> None:
                 errors.append(e)
                 return
             seconds[cmd.index] = time.perf_counter() - started
+            done_at[cmd.index] = time.perf_counter() - begun
 
     threads = [threading.Thread(target=slot) for _ in range(max(args.slots, 1))]
     for t in threads:
@@ -70,7 +76,7 @@ def main() -> None:
     if errors:
         raise errors[0]
     cache = job.frame_cache(settings).stats() if hasattr(job, "frame_cache") else None  # older checkouts
-    print(json.dumps({"seconds": seconds, "cache": cache}))
+    print(json.dumps({"seconds": seconds, "done_at": done_at, "cache": cache}))
 
 
 if __name__ == "__main__":

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+
+import imageio_ffmpeg
 
 from cli.client import submit_request
 from cli.samples import make_music, make_sticker, make_video, make_wav
@@ -51,6 +55,7 @@ class Size:
     audio_kbps: int = 128
     music_volume: float = 0.3
     sticker_opacity: float = 0.6
+    phone: bool = False  # sources like phone footage: HEVC, 10- and 8-bit, 60 and 30 fps, turned
 
     @property
     def shot_s(self) -> Fraction:
@@ -63,6 +68,21 @@ class Size:
 
 FULL = Size("reference", 1080, 1920, 1920, 1080, 15)
 QUICK = Size("quick", 360, 640, 640, 360, 3)
+# Phone footage: 4K HEVC sources (stored 3840×2160; turned ones are shown 2160×3840), 6 s videos of three
+# 2 s shots from 4 s sources, so that the batch stays minutes long on 2 cores.
+PHONE = Size("phone", 1080, 1920, 3840, 2160, 6, phone=True)
+PHONE_QUICK = Size("phone-quick", 360, 640, 640, 360, 3, phone=True)
+# (frame rate, pixel format, display rotation) of the six phone sources, in SOURCES' order: what phones
+# record (10-bit HDR-capable and 8-bit, 60 and 30 fps, held upright so stored sideways, or landscape).
+PHONE_SOURCES = [
+    (60, "yuv420p10le", -90),
+    (30, "yuv420p", 0),
+    (60, "yuv420p", 90),
+    (30, "yuv420p10le", -90),
+    (60, "yuv420p10le", 0),
+    (30, "yuv420p", -90),
+]
+PHONE_CRF = 22  # about 40 Mb/s at 4K 60 fps for the test pattern: a phone's bit rate
 
 TITLES = ["Fresh every morning", "Made by hand", "Ten minutes from you", "Open late tonight"]
 # (tone Hz, tint as (U, V)) of the sources, two per group
@@ -88,6 +108,15 @@ def make_media(folder: Path, size: Size) -> Path:
             partial.rename(media / name)
 
     for i, (tone, tint) in enumerate(SOURCES):
+        if size.phone:
+            fps, pix_fmt, rotation = PHONE_SOURCES[i]
+            once(
+                f"source-{i + 1}.mp4",
+                lambda p, f=fps, x=pix_fmt, r=rotation, t=tone, k=i: make_phone_video(
+                    p, size.source_width, size.source_height, size.source_s, f, x, r, t, k
+                ),
+            )
+            continue
         once(
             f"source-{i + 1}.mp4",
             lambda p, t=tone, c=tint: make_video(
@@ -101,6 +130,26 @@ def make_media(folder: Path, size: Size) -> Path:
     once("music-2.m4a", lambda p: make_music(p, size.duration_s + 5, tone_hz=247.0, amplitude=0.4))
     once("speech.wav", lambda p: make_wav(p, size.duration_s, tone_hz=280.0))
     return media
+
+
+def make_phone_video(
+    path: str, width: int, height: int, seconds: int, fps: int, pix_fmt: str, rotation: int, tone_hz: float,
+    seed: int,
+) -> None:  # fmt: skip
+    """A clip like a phone's: HEVC in MP4 (hvc1), moving content (ffmpeg's testsrc2, each source its own
+    hue), a tone, and the display rotation a phone held upright stores."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    quiet = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
+    plain = f"{path}.plain.mp4"
+    subprocess.run([*quiet, "-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={fps}:d={seconds}",
+                    "-f", "lavfi", "-i", f"sine=f={tone_hz}:d={seconds}:sample_rate=48000",
+                    "-vf", f"hue=h={seed * 60}", "-c:v", "libx265", "-preset", "ultrafast",
+                    "-crf", str(PHONE_CRF), "-pix_fmt", pix_fmt, "-x265-params", "log-level=error",
+                    "-tag:v", "hvc1",
+                    "-c:a", "aac", "-b:a", "128k", "-f", "mp4", plain], check=True)  # fmt: skip
+    turn = ["-display_rotation:v:0", str(rotation)] if rotation else []
+    subprocess.run([*quiet, *turn, "-i", plain, "-c", "copy", "-f", "mp4", path], check=True)
+    os.unlink(plain)
 
 
 def job_document(media: Path, out: Path, size: Size, *, batch: bool) -> dict:

@@ -32,6 +32,8 @@ import imageio_ffmpeg  # noqa: E402
 from bench import check, measure  # noqa: E402
 from bench.reference import (  # noqa: E402
     FULL,
+    PHONE,
+    PHONE_QUICK,
     QUICK,
     Composition,
     Size,
@@ -113,7 +115,11 @@ def write_commands(setup: Setup, cmds: Sequence[render_pb2.RenderCommand], name:
 
 
 def reelmill_args(
-    setup: Setup, commands_path: Path, slots: int = 1, frame_cache_mb: int | None = None
+    setup: Setup,
+    commands_path: Path,
+    slots: int = 1,
+    frame_cache_mb: int | None = None,
+    frame_spill_mb: int | None = None,
 ) -> list[str]:
     args = [
         sys.executable,
@@ -130,6 +136,8 @@ def reelmill_args(
     ]
     if frame_cache_mb is not None:
         args += ["--frame-cache-mb", str(frame_cache_mb)]
+    if frame_spill_mb is not None:
+        args += ["--frame-spill-mb", str(frame_spill_mb)]
     return args
 
 
@@ -296,13 +304,38 @@ def log(what: str, s: measure.Sample) -> None:
     )
 
 
+@dataclass(frozen=True)
+class WorkerConfig:
+    """One way of running reelmill's worker on the batch."""
+
+    name: str
+    slots: int = 1
+    cache_mb: int = 0  # frames kept in memory
+    spill_mb: int = 0  # frames kept on disk
+
+
+def reference_workers(sized_cache_mb: int, small_cache_mb: int) -> list[WorkerConfig]:
+    return [
+        WorkerConfig(f"{WORKER}frame cache off"),
+        WorkerConfig(f"{WORKER}frame cache {small_cache_mb} MB", cache_mb=small_cache_mb),
+        WorkerConfig(f"{WORKER}frame cache {sized_cache_mb} MB", cache_mb=sized_cache_mb),
+        WorkerConfig(f"{WORKER}2 slots, frame cache {sized_cache_mb} MB", slots=2, cache_mb=sized_cache_mb),
+    ]
+
+
+def phone_workers(spill_mb: int) -> list[WorkerConfig]:
+    return [
+        WorkerConfig(f"{WORKER}frame reuse off"),
+        WorkerConfig(f"{WORKER}frames kept on disk, {spill_mb} MB", spill_mb=spill_mb),
+    ]
+
+
 def batch(
     work: Path,
     size: Size,
     count: int,
     floor_every: int,
-    sized_cache_mb: int,
-    small_cache_mb: int,
+    workers: Sequence[WorkerConfig],
     rounds: int,
 ) -> str:
     setup = prepare(work, size, batch=True, count=count)
@@ -315,16 +348,20 @@ def batch(
             out = str(setup.out / f"ffmpeg-{cmd.index}.mp4")
             samples.append(measure.run(ffmpeg_command(setup.ffmpeg, comp, out)))
             check.check(out, comp.width, comp.height, comp.fps, comp.duration_s)
+        first_done[FFMPEG_RUNS.format(count=count)] = samples[0].wall_s
         return total(samples), None
 
-    def worker(slots: int, cache_mb: int) -> Callable[[], tuple[measure.Sample, dict | None]]:
+    def worker(config: WorkerConfig) -> Callable[[], tuple[measure.Sample, dict | None]]:
         def run() -> tuple[measure.Sample, dict | None]:  # one process renders them all, as a worker does
-            s = measure.run(reelmill_args(setup, cmds_path, slots, cache_mb))
+            args = reelmill_args(setup, cmds_path, config.slots, config.cache_mb, config.spill_mb)
+            s = measure.run(args)
             for comp, cmd in variants:
                 check.check(
                     reelmill_output(setup, cmd.index), comp.width, comp.height, comp.fps, comp.duration_s
                 )
-            return s, json.loads(s.stdout.strip().splitlines()[-1])["cache"]
+            facts = json.loads(s.stdout.strip().splitlines()[-1])
+            first_done[config.name] = min(facts.get("done_at", {}).values(), default=0.0)
+            return s, facts["cache"]
 
         return run
 
@@ -334,15 +371,10 @@ def batch(
         return scaled(total(samples), count / len(samples)), None
 
     sampled = f" (on {len(variants[::floor_every])} of {count} variants, scaled)" if floor_every > 1 else ""
+    first_done: dict[str, float] = {}
     configs = [
         (FFMPEG_RUNS.format(count=count), ffmpeg_runs),
-        ("reelmill, one worker process, frame cache off", worker(1, 0)),
-        (f"reelmill, one worker process, frame cache {small_cache_mb} MB", worker(1, small_cache_mb)),
-        (f"reelmill, one worker process, frame cache {sized_cache_mb} MB", worker(1, sized_cache_mb)),
-        (
-            f"reelmill, one worker process, 2 slots, frame cache {sized_cache_mb} MB",
-            worker(2, sized_cache_mb),
-        ),
+        *((w.name, worker(w)) for w in workers),
         (f"x264 alone on the same frames (ffmpeg CLI, raw input){sampled}", x264_floor),
     ]
     results: dict[str, Series] = {name: Series(name) for name, _ in configs}
@@ -353,7 +385,7 @@ def batch(
             results[name].note = cache_note(stats)
             results[name].stats = stats
             log(f"round {r + 1}/{rounds} {name}", sample)
-    return batch_tables(list(results.values()), count, size, rounds)
+    return batch_tables(list(results.values()), count, size, rounds, first_done)
 
 
 FFMPEG_RUNS = "{count} × ffmpeg CLI, one command each"
@@ -382,13 +414,20 @@ def cache_note(stats: dict | None) -> str:
     return f"hit rate {rate:.0%} ({stats['hits']}/{lookups}), cache peak {stats['peak_bytes'] / 2**20:.0f} MB"
 
 
-def batch_tables(results: list[Series], count: int, size: Size, rounds: int) -> str:
+def batch_tables(
+    results: list[Series], count: int, size: Size, rounds: int, first_done: dict[str, float]
+) -> str:
     ffmpeg, floor = results[0], results[-1]
     slots = [r for r in results if "2 slots" in r.name]
     table = [r for r in results if r not in slots]
+    sources = (
+        "phone-like sources: 4K HEVC, 10- and 8-bit, 60 and 30 fps, four of six stored sideways"
+        if size.phone
+        else "1080p H.264 sources"
+    )
     out = [
         f"Batch ({size.name}): {count} variants of the reference composition from one pool (3 groups × 2 "
-        f"sources, 4 titles, 2 logos, 2 musics), rendered one after another. Median of {rounds} round(s) "
+        f"{sources}, 4 titles, 2 logos, 2 musics), rendered one after another. Median of {rounds} round(s) "
         "(min–max); the configurations take turns within each round.",
         "",
         "| what | wall s | per variant s | CPU s | peak RSS MB | wall vs ffmpeg CLI runs "
@@ -403,7 +442,12 @@ def batch_tables(results: list[Series], count: int, size: Size, rounds: int) -> 
             f"{c / floor.median(cpu):.2f} | {r.spread(others)} | {r.note} |"
         )
     one = next(
-        (r for r in results if r.name.endswith(slots[0].name.rsplit(", ", 1)[-1]) and r not in slots), None
+        (
+            r
+            for r in results
+            if slots and r.name.endswith(slots[0].name.rsplit(", ", 1)[-1]) and r not in slots
+        ),
+        None,
     )
     if slots and one is not None:
         out += [
@@ -417,6 +461,15 @@ def batch_tables(results: list[Series], count: int, size: Size, rounds: int) -> 
                 f"| {n} | {r.spread(wall)} | {count / r.median(wall) * 60:.2f} | {r.median(cpu):.1f} | "
                 f"{r.median(peak):.0f} | {r.spread(others)} |"
             )
+    out += [
+        "",
+        "| first video done after, s (last round) | first | first vs one ffmpeg command |",
+        "|---|---|---|",
+    ]
+    one_command = first_done.get(ffmpeg.name, 0.0)
+    for name, seconds in first_done.items():
+        ratio = f"{seconds / one_command:.2f}" if one_command else "–"
+        out.append(f"| {name} | {seconds:.2f} | {ratio} |")
     out += [
         "",
         "| frame cache (last round) | hits | misses | hit rate | evictions | peak MB | limit MB |",
@@ -480,6 +533,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--batch", action="store_true", help="also the batch: 20 variants, x264 floor, render slots"
     )
     p.add_argument("--no-reference", action="store_true", help="skip the reference job (with --batch)")
+    p.add_argument(
+        "--phone",
+        action="store_true",
+        help="also the batch from phone-like sources (4K HEVC, 10/8-bit, 60/30 fps, turned)",
+    )
+    p.add_argument("--frame-spill-mb", type=int, default=8000, help="disk for kept frames in the phone batch")
     p.add_argument("--count", type=int, default=20, help="variants in the batch")
     p.add_argument("--rounds", type=int, default=1, help="rounds of the batch (median reported)")
     p.add_argument("--floor-every", type=int, default=1, help="x264 floor on every k-th variant, scaled")
@@ -508,8 +567,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(reference(work, size, args.runs, tools, args.baseline and args.baseline.resolve()), flush=True)
     if args.batch:
         print()
-        cache_mb = args.frame_cache_mb, args.small_frame_cache_mb
-        print(batch(work, size, args.count, args.floor_every, *cache_mb, args.rounds), flush=True)
+        workers = (
+            reference_workers(args.frame_cache_mb, args.small_frame_cache_mb)
+            if args.batch_reuse == "memory"
+            else phone_workers(args.frame_spill_mb)
+        )
+        print(batch(work, size, args.count, args.floor_every, workers, args.rounds), flush=True)
+    if args.phone:
+        print()
+        phone = PHONE_QUICK if args.quick else PHONE
+        workers = phone_workers(args.frame_spill_mb)
+        print(batch(work, phone, args.count, args.floor_every, workers, args.rounds), flush=True)
 
 
 if __name__ == "__main__":

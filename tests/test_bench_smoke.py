@@ -63,4 +63,30 @@ def test_the_scale_benchmark_runs_workers_and_reports_their_efficiency() -> None
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(r"^\| 1 \| 1 \| [\d.]+ \| [\d.]+ \| 1\.00 \|$", done.stdout, re.MULTILINE), done.stdout
+    row = r"^\| 1 \| 1 \| [\d.]+ \| [\d.]+ \| 1\.00 \| [\d.]+ \| [\d.]+ \| yes \|$"
+    assert re.search(row, done.stdout, re.MULTILINE), done.stdout
+    assert re.search(r"^One variant alone, Submit to Success: [\d.]+ s\.$", done.stdout, re.MULTILINE)
+
+
+def test_the_phone_footage_batch_runs_and_keeps_frames_on_disk(tmp_path: Path) -> None:
+    """The phone-footage batch in miniature: HEVC sources (10- and 8-bit, 60 and 30 fps, turned) made
+    with the ffmpeg CLI, three variants by ffmpeg commands, by reelmill with and without frames kept on
+    disk, and the x264 floor; every output checked to be the composition before a time is reported."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-reference",
+         "--tools", "reelmill,ffmpeg", "--phone", "--count", "3", "--work", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    assert "Batch (phone-quick): 3 variants" in table and "phone-like sources: 4K HEVC" in table
+    rows = [
+        "3 × ffmpeg CLI, one command each",
+        "reelmill, one worker process, frame reuse off",
+        "reelmill, one worker process, frames kept on disk, 8000 MB",
+        "x264 alone on the same frames",
+    ]
+    for row in rows:
+        assert f"| {row}" in table, row
+    assert re.search(r"^\| frames kept on disk, 8000 MB \| \d+ \| 9 \|", table, re.MULTILINE), table
+    assert "| first video done after, s (last round) |" in table

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
+import sys
 import wave
 from array import array
 from fractions import Fraction
@@ -15,7 +17,12 @@ import imageio_ffmpeg
 import pytest
 
 from cli.samples import luma_level, make_image, make_video
-from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError
+from worker.errors import (
+    MaterialNotFoundError,
+    MaterialTooLargeError,
+    MaterialUnreadableError,
+    RenderCancelledError,
+)
 from worker.plan import OutputSpec, Shot, VariantPlan
 from worker.render import probe, render_variant
 from worker.render.video import crop_to_aspect
@@ -286,3 +293,23 @@ def test_hevc_with_bitrate_and_gop(sources: dict[str, str], tmp_path: Path) -> N
         assert video.codec_context.name == "hevc" and video.codec_tag == "hvc1"
         keyframes = [i for i, p in enumerate(container.demux(video)) if p.is_keyframe and p.size]
     assert len(keyframes) >= 5 and max(b - a for a, b in pairwise(keyframes)) <= 10
+
+
+def test_a_file_probed_before_is_not_opened_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The facts of the same file are remembered (a batch probes its sources once per variant); another
+    file at the same path is probed anew, and the pixel limit holds for remembered facts too."""
+    probing = sys.modules["worker.render.probe"]  # the module (worker.render.probe is the function)
+
+    path = str(tmp_path / "clip.mp4")
+    make_video(path, 320, 240, 0.4)
+    first = probe(path, "file:///first")
+    opened: list[str] = []
+    real_open = probing.open_input
+    monkeypatch.setattr(probing, "open_input", lambda p, u: opened.append(u) or real_open(p, u))
+    again = probe(path, "file:///again")
+    assert opened == [] and again == dataclasses.replace(first, url="file:///again")
+    with pytest.raises(MaterialTooLargeError, match="320x240, more than 1000 pixels"):
+        probe(path, "file:///again", max_pixels=1000)
+    make_video(path, 160, 120, 0.4)  # replaced: another file at the same path
+    os.utime(path, ns=(1, 1))
+    assert (probe(path, "file:///new").width, opened) == (160, ["file:///new"])

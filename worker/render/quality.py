@@ -15,6 +15,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -227,6 +230,33 @@ def _durations(path: str) -> tuple[float, float | None]:
     return float(frames / fps), sound_end
 
 
+Runs = list[tuple[float, float]]
+_source_memo: OrderedDict[tuple[object, ...], tuple[Runs, Runs]] = OrderedDict()
+_source_memo_lock = threading.Lock()
+SOURCE_MEMO = 256  # stretches of sources remembered per process
+
+
+def _source_runs(path: str, window: tuple[float, float]) -> tuple[Runs, Runs]:
+    """The black and frozen runs of a source over `window`, remembered per process: the variants of a
+    batch show the same stretches of the same sources, and decoding a 4K source again for each one
+    costs more than the variant's encoding."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+           round(window[0], 3), round(window[1], 3))  # fmt: skip
+    with _source_memo_lock:
+        known = _source_memo.get(key)
+        if known is not None:
+            _source_memo.move_to_end(key)
+            return known
+    meter = _picture(path, window)
+    runs = (list(meter.black), list(meter.frozen))
+    with _source_memo_lock:
+        _source_memo[key] = runs
+        while len(_source_memo) > SOURCE_MEMO:
+            _source_memo.popitem(last=False)
+    return runs
+
+
 def _picture(path: str, window: tuple[float, float]) -> PictureMeter:
     """Black and frozen runs of a video over `window` (times in its own seconds)."""
     meter = PictureMeter()
@@ -265,10 +295,10 @@ def _in_source(
         s0 = float(shot.in_s) + (a - float(start)) * float(shot.speed)
         s1 = float(shot.in_s) + (b - float(start)) * float(shot.speed)
         try:
-            there = _picture(path, (s0, s1))
-        except (av.FFmpegError, IndexError):
+            there = _source_runs(path, (s0, s1))
+        except (av.FFmpegError, IndexError, OSError):
             return False
-        runs = there.black if kind == "black" else there.frozen
+        runs = there[0] if kind == "black" else there[1]
         covered = sum(max(0.0, min(y, s1) - max(x, s0)) for x, y in runs)
         if covered < SOURCE_SHARE * (s1 - s0):
             return False
