@@ -6,7 +6,7 @@ BUF    := .tools/buf/node_modules/.bin/buf
 PROTOS := $(wildcard protos/reelmill/v1/*.proto)
 GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
 
-.PHONY: help setup proto run demo test lint buf deploy-check docs clean bench bench-env bench-batch bench-gateway bench-scale lock
+.PHONY: help setup proto run demo test lint buf deploy-check docs clean bench bench-env bench-batch bench-phone bench-gateway bench-scale lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench: setup bench-env  ## reference job: reelmill vs one ffmpeg command vs Movi
 
 bench-batch: setup  ## 20 variants: 20 ffmpeg runs vs one worker process (frame cache), x264 floor, 1 and 2 slots
 	$(BIN)/python bench/run.py --batch --no-reference
+
+bench-phone: setup  ## 20 variants from phone-like 4K HEVC sources: 20 ffmpeg runs vs one worker, frames kept on disk
+	$(BIN)/python bench/run.py --phone --no-reference --tools reelmill,ffmpeg
 
 bench-scale: setup  ## N workers on one NATS and one gateway, N = 1..cores: variants per minute, efficiency per worker
 	$(BIN)/python bench/scale.py

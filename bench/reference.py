@@ -136,16 +136,17 @@ def make_phone_video(
     path: str, width: int, height: int, seconds: int, fps: int, pix_fmt: str, rotation: int, tone_hz: float,
     seed: int,
 ) -> None:  # fmt: skip
-    """A clip like a phone's: HEVC in MP4 (hvc1), moving content (ffmpeg's testsrc2, each source its own
-    hue), a tone, and the display rotation a phone held upright stores."""
+    """A clip like a phone's: HEVC in MP4 (hvc1) with a keyframe each second (as phones write them),
+    moving content (ffmpeg's testsrc2, each source its own hue), a tone, and the display rotation a
+    phone held upright stores."""
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     quiet = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y"]
     plain = f"{path}.plain.mp4"
     subprocess.run([*quiet, "-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={fps}:d={seconds}",
                     "-f", "lavfi", "-i", f"sine=f={tone_hz}:d={seconds}:sample_rate=48000",
                     "-vf", f"hue=h={seed * 60}", "-c:v", "libx265", "-preset", "ultrafast",
-                    "-crf", str(PHONE_CRF), "-pix_fmt", pix_fmt, "-x265-params", "log-level=error",
-                    "-tag:v", "hvc1",
+                    "-crf", str(PHONE_CRF), "-pix_fmt", pix_fmt,
+                    "-x265-params", f"log-level=error:keyint={fps}", "-tag:v", "hvc1",
                     "-c:a", "aac", "-b:a", "128k", "-f", "mp4", plain], check=True)  # fmt: skip
     turn = ["-display_rotation:v:0", str(rotation)] if rotation else []
     subprocess.run([*quiet, *turn, "-i", plain, "-c", "copy", "-f", "mp4", path], check=True)
