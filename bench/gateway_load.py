@@ -1,7 +1,7 @@
 """Gateway load: Submit latency at a fixed request rate on PostgreSQL, then Get and List latency with
 100 000 jobs stored. Prints a table; `make bench-gateway` runs it. Not a test: nothing here asserts timings.
 
-    .venv/bin/python bench/gateway_load.py [--rate 200] [--seconds 20] [--jobs 100000]
+    .venv/bin/python bench/gateway_load.py [--rate 200 [500]] [--runs 5] [--seconds 20] [--jobs 100000]
 """
 
 from __future__ import annotations
@@ -159,10 +159,14 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
             await asyncio.wait_for(channel.channel_ready(), 30)
             stub = api_grpc.BatchMediaProducingServiceStub(channel)
             await submit_at_rate(stub, str(tmp), rate=20, seconds=1)  # warm up
-            latencies, errors = await submit_at_rate(stub, str(tmp), args.rate, args.seconds)
-            rows.append(
-                (f"Submit at {args.rate:g}/s for {args.seconds:g} s (3 variants each)", latencies, errors)
-            )
+            for rate in args.rate:
+                for r in range(args.runs):
+                    latencies, errors = await submit_at_rate(stub, str(tmp), rate, args.seconds)
+                    run_no = f", run {r + 1} of {args.runs}" if args.runs > 1 else ""
+                    name = f"Submit at {rate:g}/s for {args.seconds:g} s (3 variants each){run_no}"
+                    rows.append((name, latencies, errors))
+            if not args.jobs:
+                return rows
             ids = bulk_insert(schema, "default", args.jobs)
             get = await timed(args.calls, lambda n: stub.GetBatchMediaProducingJob(
                 api.GetBatchMediaProducingJobRequest(job_id=ids[(n * 7919) % len(ids)])))  # fmt: skip
@@ -193,9 +197,14 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[200], help="Submits per second (several: in turn)"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="Submit runs in a row at each rate, one gateway")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument(
+        "--jobs", type=int, default=100_000, help="jobs stored for Get and List (0: skip them)"
+    )
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--with-limits", action="store_true",
                         help="keep the per-tenant limit checks on (too high to refuse)")  # fmt: skip

@@ -539,6 +539,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="also the batch from phone-like sources (4K HEVC, 10/8-bit, 60/30 fps, turned)",
     )
     p.add_argument("--frame-spill-mb", type=int, default=8000, help="disk for kept frames in the phone batch")
+    p.add_argument(
+        "--batch-reuse",
+        choices=["memory", "disk"],
+        default="memory",
+        help="the reference batch's frame reuse: memory caches of two sizes and 2 slots, or frames on disk",
+    )
     p.add_argument("--count", type=int, default=20, help="variants in the batch")
     p.add_argument("--rounds", type=int, default=1, help="rounds of the batch (median reported)")
     p.add_argument("--floor-every", type=int, default=1, help="x264 floor on every k-th variant, scaled")
