@@ -46,7 +46,7 @@ def submit_request(media: str, n: int) -> api.SubmitBatchMediaProducingJobReques
     )  # fmt: skip
 
 
-async def submit_at_rate(stub: api_grpc.BatchMediaProducingServiceStub, media: str, rate: float,
+async def submit_at_rate(stubs: list[api_grpc.BatchMediaProducingServiceStub], media: str, rate: float,
                          seconds: float) -> tuple[list[float], int]:  # fmt: skip
     latencies: list[float] = []
     errors = 0
@@ -55,7 +55,7 @@ async def submit_at_rate(stub: api_grpc.BatchMediaProducingServiceStub, media: s
         nonlocal errors
         started = time.perf_counter()
         try:
-            await stub.SubmitBatchMediaProducingJob(submit_request(media, n), timeout=5)
+            await stubs[n % len(stubs)].SubmitBatchMediaProducingJob(submit_request(media, n), timeout=5)
             latencies.append((time.perf_counter() - started) * 1000)
         except grpc.aio.AioRpcError:
             errors += 1
@@ -147,6 +147,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
                REELMILL_TENANT_SUBMITS_PER_MINUTE=LIMIT if args.with_limits else "0",
                REELMILL_TENANT_QUEUED_VARIANTS=LIMIT if args.with_limits else "0")  # fmt: skip
     gateway = subprocess.Popen([sys.executable, "-m", "cli", "gateway"], env=env)  # noqa: ASYNC220
+    others: list[subprocess.Popen[bytes]] = []
     # py-spy attaches to the gateway rather than starting it: stopping py-spy then leaves no gateway behind.
     # --gil: only what holds the interpreter lock, which is what bounds the gateway's throughput.
     profiler = None
@@ -154,44 +155,69 @@ async def run(args: argparse.Namespace) -> list[tuple[str, list[float], int]]:
         spy = ["py-spy", "record", "--pid", str(gateway.pid), "--gil", "-o", args.profile, "-f", "speedscope"]
         profiler = subprocess.Popen(spy)  # noqa: ASYNC220
     rows: list[tuple[str, list[float], int]] = []
+    channels: list[grpc.aio.Channel] = []
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             await asyncio.wait_for(channel.channel_ready(), 30)
+            # More gateway processes on the same address, as replicas on one machine: gRPC servers bind
+            # with SO_REUSEPORT, so the kernel spreads new connections over them. Started once the first
+            # has migrated the schema.
+            for _ in range(args.gateways - 1):
+                more = dict(env, REELMILL_METRICS_PORT=str(free_port()))
+                others.append(subprocess.Popen([sys.executable, "-m", "cli", "gateway"], env=more))  # noqa: ASYNC220
+            # Clients on separate connections (a channel of its own each), two per gateway.
+            channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+                        for _ in range(2 * args.gateways)]  # fmt: skip
+            for c in channels:
+                await asyncio.wait_for(c.channel_ready(), 30)
+            stubs = [api_grpc.BatchMediaProducingServiceStub(c) for c in channels]
             stub = api_grpc.BatchMediaProducingServiceStub(channel)
-            await submit_at_rate(stub, str(tmp), rate=20, seconds=1)  # warm up
+            await submit_at_rate(stubs, str(tmp), rate=20, seconds=2)  # warm up
             for rate in args.rate:
                 for r in range(args.runs):
-                    latencies, errors = await submit_at_rate(stub, str(tmp), rate, args.seconds)
+                    latencies, errors = await submit_at_rate(stubs, str(tmp), rate, args.seconds)
                     run_no = f", run {r + 1} of {args.runs}" if args.runs > 1 else ""
                     name = f"Submit at {rate:g}/s for {args.seconds:g} s (3 variants each){run_no}"
                     rows.append((name, latencies, errors))
-            if not args.jobs:
-                return rows
-            ids = bulk_insert(schema, "default", args.jobs)
-            get = await timed(args.calls, lambda n: stub.GetBatchMediaProducingJob(
-                api.GetBatchMediaProducingJobRequest(job_id=ids[(n * 7919) % len(ids)])))  # fmt: skip
-            rows.append((f"Get with {args.jobs:,} jobs stored", get, 0))
-            pages, token = [], ""
-            for _ in range(args.calls):
-                started = time.perf_counter()
-                resp = await stub.ListBatchMediaProducingJobs(
-                    api.ListBatchMediaProducingJobsRequest(max_results=20, next_token=token)
-                )
-                pages.append((time.perf_counter() - started) * 1000)
-                token = resp.next_token
-            rows.append((f"List, 20 per page, paging on, {args.jobs:,} jobs", pages, 0))
-            filtered = await timed(args.calls, lambda n: stub.ListBatchMediaProducingJobs(
-                api.ListBatchMediaProducingJobsRequest(status="Failed", max_results=20)))  # fmt: skip
-            rows.append(("List Status=Failed, 20 per page", filtered, 0))
+            if args.jobs:
+                rows += await reads(stub, schema, args)
     finally:
+        for c in channels:
+            await c.close()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             profiler.wait(30)
-        gateway.terminate()
-        gateway.wait(30)
+        for g in [gateway, *others]:
+            g.terminate()
+        for g in [gateway, *others]:
+            g.wait(30)
         nats.stop()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    return rows
+
+
+async def reads(
+    stub: api_grpc.BatchMediaProducingServiceStub, schema: str, args: argparse.Namespace
+) -> list[tuple[str, list[float], int]]:
+    """Get and List with --jobs jobs stored."""
+    ids = bulk_insert(schema, "default", args.jobs)
+    rows: list[tuple[str, list[float], int]] = []
+    get = await timed(args.calls, lambda n: stub.GetBatchMediaProducingJob(
+        api.GetBatchMediaProducingJobRequest(job_id=ids[(n * 7919) % len(ids)])))  # fmt: skip
+    rows.append((f"Get with {args.jobs:,} jobs stored", get, 0))
+    pages, token = [], ""
+    for _ in range(args.calls):
+        started = time.perf_counter()
+        resp = await stub.ListBatchMediaProducingJobs(
+            api.ListBatchMediaProducingJobsRequest(max_results=20, next_token=token)
+        )
+        pages.append((time.perf_counter() - started) * 1000)
+        token = resp.next_token
+    rows.append((f"List, 20 per page, paging on, {args.jobs:,} jobs", pages, 0))
+    filtered = await timed(args.calls, lambda n: stub.ListBatchMediaProducingJobs(
+        api.ListBatchMediaProducingJobsRequest(status="Failed", max_results=20)))  # fmt: skip
+    rows.append(("List Status=Failed, 20 per page", filtered, 0))
     return rows
 
 
@@ -206,6 +232,7 @@ def main() -> None:
         "--jobs", type=int, default=100_000, help="jobs stored for Get and List (0: skip them)"
     )
     parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--gateways", type=int, default=1, help="gateway processes on one address (replicas)")
     parser.add_argument("--with-limits", action="store_true",
                         help="keep the per-tenant limit checks on (too high to refuse)")  # fmt: skip
     parser.add_argument(

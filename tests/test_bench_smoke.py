@@ -90,3 +90,25 @@ def test_the_phone_footage_batch_runs_and_keeps_frames_on_disk(tmp_path: Path) -
         assert f"| {row}" in table, row
     assert re.search(r"^\| frames kept on disk, 8000 MB \| \d+ \| 9 \|", table, re.MULTILINE), table
     assert "| first video done after, s (last round) |" in table
+
+
+def test_the_gateway_benchmark_runs_on_postgresql_with_two_gateways() -> None:
+    """`make bench-gateway` in miniature: two gateway processes on one address, Submits at a low rate in
+    two runs, then Get and List over a few stored jobs."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gateway_load.py"), "--rate", "20", "--runs", "2",
+         "--seconds", "1", "--jobs", "50", "--calls", "5", "--gateways", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [
+        "Submit at 20/s for 1 s (3 variants each), run 1 of 2",
+        "run 2 of 2",
+        "Get with 50 jobs stored",
+        "List, 20 per page, paging on, 50 jobs",
+        "List Status=Failed, 20 per page",
+    ]
+    for row in rows:
+        assert row in done.stdout, done.stdout
+    submits = re.findall(r"^\| Submit at 20/s .*? \| (\d+) \| (\d+) \|", done.stdout, re.MULTILINE)
+    assert submits == [("20", "0"), ("20", "0")], done.stdout

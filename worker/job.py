@@ -5,6 +5,7 @@ Runs in a thread; the asyncio side reads `progress` and sets `cancelled`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -107,7 +108,11 @@ def frame_cache(settings: WorkerSettings) -> ShotCache:
         kind, size = os.path.join(settings.cache_dir, "frames"), settings.frame_spill_mb << 20
     with _caches_lock:
         if (kind, size) not in _frame_caches:
-            made = FrameCache(size) if kind == "memory" else FrameSpill(kind, size)
+            if kind == "memory":
+                made: ShotCache = FrameCache(size)
+            else:
+                made = spill = FrameSpill(kind, size)
+                atexit.register(spill.close)  # the frames are this process's: gone with it
             _frame_caches[(kind, size)] = made
         return _frame_caches[(kind, size)]
 

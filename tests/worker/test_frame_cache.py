@@ -3,6 +3,8 @@ bound, and is safe for two render slots: in memory (FrameCache) and on disk (Fra
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -180,15 +182,36 @@ def test_the_disk_cache_is_chosen_by_its_setting_and_cleans_up(
     next(frames)
     frames.close()
     assert spill.stats()["shots"] == 0 and spill.stats()["bytes"] == 0
-    assert not any(spill.folder.iterdir())
-    # Folders of processes that are gone are removed when the next one starts; live ones are kept.
-    gone = tmp_path / "frames" / "999999999-x"
+    assert [p.name for p in spill.folder.iterdir()] == [".lock"]
+    # Folders of processes that are gone (their lock is free) are removed when the next one starts; a
+    # live one (its lock held, here by another process) is kept.
+    gone = tmp_path / "frames" / "spill-gone"
     gone.mkdir()
     (gone / "0.frames").write_bytes(b"x")
-    other = FrameSpill(tmp_path / "frames", 1 << 20)
-    assert not gone.exists() and spill.folder.exists() and other.folder.exists()
+    (gone / ".lock").write_bytes(b"")
+    held = tmp_path / "frames" / "spill-held"
+    held.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(held / ".lock")], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        other = FrameSpill(tmp_path / "frames", 1 << 20)
+        assert not gone.exists() and held.exists() and spill.folder.exists() and other.folder.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
     other.close()
     assert not other.folder.exists()
+
+
+HOLD_LOCK = """
+import fcntl, sys, time
+f = open(sys.argv[1], "wb")
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
 
 
 def render_frames(p: VariantPlan, sources: dict[str, str], cache: ShotCache) -> Iterator[object]:

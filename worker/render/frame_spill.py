@@ -8,14 +8,16 @@ is made, and read back for the next variants: a read is a copy from the page cac
 a decode. The frames never stay in the worker's memory (only the frame in hand does), so a worker keeps
 a whole batch's shots within its 1 GiB; the kernel keeps the files' pages while it has room for them.
 
-Files live in a folder of this process under CACHE_DIR/frames (folders of processes that are gone are
-removed at start), least recently used shots are deleted first, and a shot whose frames did not all
-come (an error, a cancel) is never kept. The keys are video.shot_key's, as the memory cache's.
+Files live in a folder of this process under CACHE_DIR/frames, locked while it lives (folders of
+processes that are gone are removed at start, and its own at exit). Least recently used shots are
+deleted first, and a shot whose frames did not all come (an error, a cancel) is never kept. The keys
+are video.shot_key's, as the memory cache's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import shutil
@@ -28,6 +30,8 @@ from io import BufferedReader
 from pathlib import Path
 
 from av.video.frame import VideoFrame
+
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,10 @@ class FrameSpill:
         root = Path(folder)
         root.mkdir(parents=True, exist_ok=True)
         _remove_orphans(root)
-        self.folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+        self.folder = Path(tempfile.mkdtemp(prefix="spill-", dir=root))
+        # Held for the life of the process: a folder whose lock can be taken belongs to no one.
+        self._lock_file = (self.folder / LOCK).open("wb")
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._shots: OrderedDict[Hashable, tuple[_Shot, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._names = itertools.count()
@@ -169,6 +176,7 @@ class FrameSpill:
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        self._lock_file.close()
 
 
 def _size(frame: VideoFrame) -> int:
@@ -211,14 +219,17 @@ def _read(file: BufferedReader, shot: _Shot) -> Iterator[VideoFrame]:
 
 
 def _remove_orphans(root: Path) -> None:
-    """Folders left by processes that are gone (a killed worker cannot clean up after itself)."""
+    """Folders left by processes that are gone (a killed worker cannot clean up after itself; a
+    restarted container finds its predecessor's): their lock is free. A process id is no proof, since
+    each container numbers its processes from 1."""
     for child in root.iterdir():
-        pid = child.name.split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
+        if not child.is_dir():
             continue
         try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(child, ignore_errors=True)
-        except PermissionError:  # alive, someone else's
-            pass
+            with (child / LOCK).open("ab") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # alive
+        except OSError:
+            pass  # no lock file (made before it was written, or by something else): not in use either
+        shutil.rmtree(child, ignore_errors=True)
