@@ -81,7 +81,9 @@ class WorkerSettings:
     frame_cache_mb: int = setting(Setting("FRAME_CACHE_MB", _FRAME_CACHE, 0, minimum=0))
     # The same shots kept on disk instead (worker/render/frame_spill.py), under CACHE_DIR/frames: the
     # worker's memory stays one frame per shot however many shots are kept. Used when FRAME_CACHE_MB is 0.
-    frame_spill_mb: int = setting(Setting("FRAME_SPILL_MB", _FRAME_SPILL, 0, minimum=0))
+    # On by default: it halves a batch from 4K phone footage and costs nothing measurable on cheap
+    # 1080p sources (docs/benchmarks.md); 4 GiB hold about 45 s of distinct 1080x1920 shots.
+    frame_spill_mb: int = setting(Setting("FRAME_SPILL_MB", _FRAME_SPILL, 4096, minimum=0))
     font_dirs: tuple[str, ...] = setting(
         Setting("FONT_DIR", f"extra font folders for TextStyle.Font, '{os.pathsep}'-separated", ())
     )

@@ -166,8 +166,10 @@ def test_a_bad_source_fails_the_same_with_the_cache(
 def test_one_frame_cache_per_process_and_size() -> None:
     settings = WorkerSettings()
     assert frame_cache(settings) is frame_cache(replace(settings, slots=2))
-    assert frame_cache(settings).limit_bytes == 0  # off unless asked for
+    assert isinstance(frame_cache(settings), FrameSpill)  # on disk by default
+    assert frame_cache(settings).limit_bytes == 4096 << 20
     assert frame_cache(replace(settings, frame_cache_mb=1024)).limit_bytes == 1 << 30
+    assert frame_cache(replace(settings, frame_spill_mb=0)).limit_bytes == 0  # neither: off
 
 
 def test_the_disk_cache_is_chosen_by_its_setting_and_cleans_up(
