@@ -327,6 +327,7 @@ def phone_workers(spill_mb: int) -> list[WorkerConfig]:
     return [
         WorkerConfig(f"{WORKER}frame reuse off"),
         WorkerConfig(f"{WORKER}frames kept on disk, {spill_mb} MB", spill_mb=spill_mb),
+        WorkerConfig(f"{WORKER}2 slots, frames kept on disk, {spill_mb} MB", slots=2, spill_mb=spill_mb),
     ]
 
 
