@@ -111,8 +111,12 @@ def frame_cache(settings: WorkerSettings) -> ShotCache:
             if kind == "memory":
                 made: ShotCache = FrameCache(size)
             else:
-                made = spill = FrameSpill(kind, size)
-                atexit.register(spill.close)  # the frames are this process's: gone with it
+                try:
+                    made = spill = FrameSpill(kind, size)
+                    atexit.register(spill.close)  # the frames are this process's: gone with it
+                except OSError as e:  # an unwritable cache folder costs the reuse, never the renders
+                    log.warning("frames are not kept for the next variants: %s", e)
+                    made = FrameCache(0)
             _frame_caches[(kind, size)] = made
         return _frame_caches[(kind, size)]
 

@@ -216,6 +216,25 @@ time.sleep(60)
 """
 
 
+def test_a_full_or_missing_disk_costs_the_reuse_never_the_render(
+    tmp_path: Path, sources: dict[str, str]
+) -> None:
+    spill = FrameSpill(tmp_path / "frames", 64 << 20)
+    (spill.folder / "0.frames").symlink_to("/dev/full")  # the first shot's file: every write fails
+    render_variant(plan(0), sources, str(tmp_path / "full.mp4"), frame_cache=spill)
+    render_variant(plan(0), sources, str(tmp_path / "fresh.mp4"))
+    assert pictures(str(tmp_path / "full.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
+    assert spill.stats()["shots"] == 2 and spill.stats()["bytes"] < 64 << 20  # the other two shots kept
+    assert not (spill.folder / "0.frames").exists()
+    spill.close()  # the folder is gone: shots pass unkept
+    render_variant(plan(0), sources, str(tmp_path / "gone.mp4"), frame_cache=spill)
+    assert pictures(str(tmp_path / "gone.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
+    # A cache folder that cannot be made: no reuse, and renders go on.
+    (tmp_path / "not-a-folder").write_bytes(b"")
+    settings = WorkerSettings(cache_dir=str(tmp_path / "not-a-folder"), frame_spill_mb=64)
+    assert frame_cache(settings).limit_bytes == 0
+
+
 def render_frames(p: VariantPlan, sources: dict[str, str], cache: ShotCache) -> Iterator[object]:
     shot, canvas = p.shots[0], Canvas(p.output, p.background)
     return shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, 25, cache)

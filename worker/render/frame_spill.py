@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +33,8 @@ from pathlib import Path
 from av.video.frame import VideoFrame
 
 LOCK = ".lock"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,12 @@ class FrameSpill:
     ) -> Iterator[VideoFrame]:
         """`frames`, passed on, and written to disk as they pass; kept if all `count` came and fit."""
         path = self.folder / f"{next(self._names)}.frames"
-        file = path.open("wb")
+        try:
+            file = path.open("wb")
+        except OSError as e:  # the folder is gone or unwritable: the frames pass, unkept
+            log.warning("frames of a shot not kept on disk: %s", e)
+            yield from frames
+            return
         # A frame given again is the same object as the one before it (a still's one picture, the last
         # frame held when the source runs out): it is stored once.
         previous: VideoFrame | None = None
@@ -112,14 +120,28 @@ class FrameSpill:
                     else:
                         reserved += size
                         stored += 1
-                        for plane in frame.planes:
-                            file.write(memoryview(plane))
+                        try:
+                            for plane in frame.planes:
+                                file.write(memoryview(plane))
+                        except OSError as e:  # a full disk costs the reuse, never the render
+                            log.warning("frames of a shot not kept on disk: %s", e)
+                            ok = False
+                            self._release(reserved)
+                            reserved = 0
+                            file.close()
+                            with contextlib.suppress(FileNotFoundError):
+                                path.unlink()
                 if ok:
                     order.append(stored - 1)
                 previous = frame
                 yield frame
             if ok and len(order) == count and first is not None:
-                file.close()
+                try:
+                    file.close()
+                except OSError as e:  # the last write, flushed here, may not fit either
+                    log.warning("frames of a shot not kept on disk: %s", e)
+                    ok = False
+            if ok and len(order) == count and first is not None:
                 shot = _Shot(path, first.width, first.height, first.format.name, int(first.colorspace),
                              int(first.color_range), _size(first), _layout(first), tuple(order))  # fmt: skip
                 self._commit(key, shot, reserved)
