@@ -30,7 +30,7 @@ from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
 from worker.render import render_variant
 from worker.render.fonts import FontBook, FontMetrics
-from worker.render.frame_cache import FrameCache, ShotCache
+from worker.render.frame_cache import FrameCache, LookupOnly, ShotCache
 from worker.render.frame_spill import FrameSpill
 from worker.render.poster import save_poster
 from worker.render.probe import probe
@@ -208,9 +208,11 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
         with tracing.span("reelmill.encode", seconds=float(plan.duration_s),
                           size=f"{plan.output.width}x{plan.output.height}"):  # fmt: skip
             meter = OutputMeter(plan)  # the quality report and the poster, measured as it encodes
+            # A batch of one takes shots kept before but keeps none: nothing of its batch can reuse them.
+            shots = frame_cache(settings) if cmd.count > 1 else LookupOnly(frame_cache(settings))
             clashes = render_variant(plan, sources, str(temp), on_progress=on_progress,
                                      is_cancelled=is_cancelled, metadata={"comment": output_tag(cmd)},
-                                     fonts=fonts, frame_cache=frame_cache(settings), meter=meter)  # fmt: skip
+                                     fonts=fonts, frame_cache=shots, meter=meter)  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         duration = float(probe(str(temp), str(temp)).duration_s)

@@ -19,7 +19,7 @@ from worker.errors import MaterialUnreadableError
 from worker.job import frame_cache
 from worker.plan import OutputSpec, Shot, StickerLayer, VariantPlan
 from worker.render import render_variant
-from worker.render.frame_cache import FrameCache, ShotCache, frame_bytes
+from worker.render.frame_cache import FrameCache, LookupOnly, ShotCache, frame_bytes
 from worker.render.frame_spill import FrameSpill
 from worker.render.video import Canvas, shot_video_frames
 from worker.settings import WorkerSettings
@@ -233,6 +233,17 @@ def test_a_full_or_missing_disk_costs_the_reuse_never_the_render(
     (tmp_path / "not-a-folder").write_bytes(b"")
     settings = WorkerSettings(cache_dir=str(tmp_path / "not-a-folder"), frame_spill_mb=64)
     assert frame_cache(settings).limit_bytes == 0
+
+
+def test_a_batch_of_one_takes_kept_shots_but_keeps_none(sources: dict[str, str], tmp_path: Path) -> None:
+    cache = FrameCache(64 << 20)
+    render_variant(plan(0), sources, str(tmp_path / "one.mp4"), frame_cache=LookupOnly(cache))
+    assert cache.stats()["shots"] == 0 and cache.stats()["misses"] == 3
+    render_variant(plan(0), sources, str(tmp_path / "kept.mp4"), frame_cache=cache)
+    render_variant(plan(1), sources, str(tmp_path / "taken.mp4"), frame_cache=LookupOnly(cache))
+    assert (cache.stats()["shots"], cache.stats()["hits"]) == (3, 3)
+    render_variant(plan(1), sources, str(tmp_path / "fresh.mp4"))
+    assert pictures(str(tmp_path / "taken.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
 
 
 def render_frames(p: VariantPlan, sources: dict[str, str], cache: ShotCache) -> Iterator[object]:

@@ -18,7 +18,7 @@ from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker import s3
 from worker.errors import BadCommandError, MaterialNotFoundError, OutputExistsError, OutputTooLongError
-from worker.job import JobState, existing_output, run_job
+from worker.job import JobState, existing_output, frame_cache, run_job
 from worker.s3 import S3Outputs
 from worker.settings import WorkerSettings
 from worker.speech import narration_from_wav
@@ -194,3 +194,16 @@ def test_an_output_longer_than_the_limit_fails_before_a_frame_is_made(media: Pat
         run_job(command(media, "s", speech=f"file://{media}/voice.wav"), settings, JobState())
     assert info.value.code == "Output.TooLong" and not info.value.retryable
     assert not list((tmp_path / "out").rglob("*.mp4"))
+
+
+def test_only_a_batch_keeps_frames_for_its_next_variants(media: Path, tmp_path: Path) -> None:
+    """A batch of one cannot reuse its shots: it keeps none (writing them would only cost); a batch of
+    two keeps them for its next variant."""
+    folders = {"output_dir": str(tmp_path), "cache_dir": str(tmp_path / "c")}
+    settings = WorkerSettings(media_roots=(str(media),), frame_spill_mb=64, **folders)
+    run_job(command(media, "one-0", f"file://{tmp_path}/one.mp4"), settings, JobState())
+    assert frame_cache(settings).stats()["shots"] == 0
+    two = command(media, "two-0", f"file://{tmp_path}/two.mp4")
+    two.count = 2
+    run_job(two, settings, JobState())
+    assert frame_cache(settings).stats()["shots"] >= 1

@@ -124,3 +124,24 @@ class FrameCache:
                 "peak_bytes": self.peak_bytes,
                 "limit_bytes": self.limit_bytes,
             }
+
+
+class LookupOnly:
+    """A cache's shots taken but none added: for a render whose shots no other variant of its batch can
+    use (a batch of one). Keeping costs the shot's first use a copy of every frame (0.5 s of a 15 s
+    render at 1080x1920 on disk), which only pays when a shot recurs."""
+
+    def __init__(self, cache: ShotCache) -> None:
+        self.cache = cache
+        self.limit_bytes = cache.limit_bytes
+
+    def get(self, key: Hashable) -> Iterable[VideoFrame] | None:
+        return self.cache.get(key)
+
+    def keeping(
+        self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
+    ) -> Iterator[VideoFrame]:
+        return frames
+
+    def stats(self) -> dict[str, int]:
+        return self.cache.stats()
