@@ -246,6 +246,23 @@ def test_a_batch_of_one_takes_kept_shots_but_keeps_none(sources: dict[str, str],
     assert pictures(str(tmp_path / "taken.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
 
 
+def test_damaged_kept_frames_are_dropped_and_the_shot_decoded_again(
+    sources: dict[str, str], tmp_path: Path
+) -> None:
+    spill = FrameSpill(tmp_path / "frames", 64 << 20)
+    render_variant(plan(0), sources, str(tmp_path / "first.mp4"), frame_cache=spill)
+    kept = sorted(spill.folder.glob("*.frames"))
+    assert len(kept) == 3
+    with kept[0].open("r+b") as f:  # cut short, as a full disk or a careless hand might leave it
+        f.truncate(SHOT_BYTES)
+    render_variant(plan(1), sources, str(tmp_path / "again.mp4"), frame_cache=spill)
+    render_variant(plan(1), sources, str(tmp_path / "fresh.mp4"))
+    assert pictures(str(tmp_path / "again.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
+    stats = spill.stats()
+    assert (stats["hits"], stats["misses"], stats["shots"]) == (2, 4, 3)  # dropped, decoded, kept anew
+    spill.close()
+
+
 def render_frames(p: VariantPlan, sources: dict[str, str], cache: ShotCache) -> Iterator[object]:
     shot, canvas = p.shots[0], Canvas(p.output, p.background)
     return shot_video_frames(sources[shot.source_url], shot.source_url, shot, canvas, 25, cache)

@@ -77,11 +77,28 @@ class FrameSpill:
                 return None
             self._shots.move_to_end(key)
             self.hits += 1
+        shot = found[0]
         try:
-            file = found[0].path.open("rb")  # opened now: an eviction after this leaves it readable
+            file = shot.path.open("rb")  # opened now: an eviction after this leaves it readable
         except FileNotFoundError:  # evicted between the lookup and the open
             return None
-        return _read(file, found[0])
+        if os.fstat(file.fileno()).st_size != shot.frame_size * (max(shot.order) + 1):
+            # Cut short or changed behind our back: never read a broken shot, drop it and decode.
+            file.close()
+            log.warning("kept frames of a shot are damaged (%s); decoding it again", shot.path)
+            self._drop(key)
+            return None
+        return _read(file, shot)
+
+    def _drop(self, key: Hashable) -> None:
+        with self._lock:
+            found = self._shots.pop(key, None)
+            if found is not None:
+                self.bytes -= found[1]
+                self.hits -= 1
+                self.misses += 1
+                with contextlib.suppress(FileNotFoundError):
+                    found[0].path.unlink()
 
     def keeping(
         self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
