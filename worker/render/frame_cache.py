@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Generic, Protocol, TypeVar
 
 from av.video.frame import VideoFrame
 
@@ -39,18 +39,23 @@ def frame_bytes(frame: VideoFrame) -> int:
     return sum(plane.buffer_size for plane in frame.planes)
 
 
-class FrameCache:
-    """Least recently used framed shots, at most `limit_bytes` of frames, counting the frames of shots
-    being kept as they are decoded; safe to share between threads."""
+V = TypeVar("V")
 
-    def __init__(self, limit_bytes: int) -> None:
+
+class KeptShots(Generic[V]):
+    """The bookkeeping both kinds of frame cache share: shots under their keys, least recently used
+    first, at most `limit_bytes` counting the bytes reserved for shots on their way in; hits, misses and
+    evictions. `dropped` is called (under the lock) with each shot that is evicted or given up."""
+
+    def __init__(self, limit_bytes: int, dropped: Callable[[V], None] = lambda shot: None) -> None:
         self.limit_bytes = max(limit_bytes, 0)
-        self._shots: OrderedDict[Hashable, tuple[tuple[VideoFrame, ...], int]] = OrderedDict()
+        self._shots: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._dropped = dropped
         self._lock = threading.Lock()
-        self.bytes = self.peak_bytes = 0  # cached shots and the frames reserved for shots on their way in
+        self.bytes = self.peak_bytes = 0
         self.hits = self.misses = self.evictions = 0
 
-    def get(self, key: Hashable) -> tuple[VideoFrame, ...] | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             found = self._shots.get(key)
             if found is None:
@@ -59,6 +64,68 @@ class FrameCache:
             self._shots.move_to_end(key)
             self.hits += 1
             return found[0]
+
+    def reserve(self, size: int) -> bool:
+        """Room for `size` more bytes, least recently used shots evicted for it; False if it cannot fit."""
+        with self._lock:
+            while self._shots and self.bytes + size > self.limit_bytes:
+                _, (shot, dropped) = self._shots.popitem(last=False)
+                self.bytes -= dropped
+                self.evictions += 1
+                self._dropped(shot)
+            if self.bytes + size > self.limit_bytes:
+                return False
+            self.bytes += size
+            self.peak_bytes = max(self.peak_bytes, self.bytes)
+            return True
+
+    def release(self, size: int) -> None:
+        if size:
+            with self._lock:
+                self.bytes -= size
+
+    def commit(self, key: Hashable, shot: V, size: int) -> None:
+        """Keep `shot`, whose `size` bytes are reserved; one kept meanwhile by another slot wins."""
+        with self._lock:
+            if key in self._shots:
+                self.bytes -= size
+                self._dropped(shot)
+            else:
+                self._shots[key] = (shot, size)
+
+    def unkeep(self, key: Hashable) -> None:
+        """The shot just found under `key` turned out unusable: dropped, and its hit counted as a miss."""
+        with self._lock:
+            found = self._shots.pop(key, None)
+            if found is not None:
+                self.bytes -= found[1]
+                self.hits -= 1
+                self.misses += 1
+                self._dropped(found[0])
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "evictions": self.evictions,
+                "shots": len(self._shots),
+                "bytes": self.bytes,
+                "peak_bytes": self.peak_bytes,
+                "limit_bytes": self.limit_bytes,
+            }
+
+
+class FrameCache:
+    """Least recently used framed shots, at most `limit_bytes` of frames, counting the frames of shots
+    being kept as they are decoded; safe to share between threads."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self._kept: KeptShots[tuple[VideoFrame, ...]] = KeptShots(limit_bytes)
+        self.limit_bytes = self._kept.limit_bytes
+
+    def get(self, key: Hashable) -> tuple[VideoFrame, ...] | None:
+        return self._kept.get(key)
 
     def keeping(
         self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
@@ -73,9 +140,9 @@ class FrameCache:
             for frame in frames:
                 if kept is not None and id(frame) not in seen:
                     size = frame_bytes(frame)
-                    if (not seen and size * unique > self.limit_bytes) or not self._reserve(size):
+                    if (not seen and size * unique > self.limit_bytes) or not self._kept.reserve(size):
                         kept = None  # let the frames go as they are used
-                        self._release(reserved)
+                        self._kept.release(reserved)
                         reserved = 0
                     else:
                         seen.add(id(frame))
@@ -84,46 +151,13 @@ class FrameCache:
                     kept.append(frame)
                 yield frame
             if kept is not None and len(kept) == count:
-                self._commit(key, tuple(kept), reserved)
+                self._kept.commit(key, tuple(kept), reserved)
                 reserved = 0
         finally:
-            self._release(reserved)
-
-    def _reserve(self, size: int) -> bool:
-        with self._lock:
-            while self._shots and self.bytes + size > self.limit_bytes:
-                _, (_, dropped) = self._shots.popitem(last=False)
-                self.bytes -= dropped
-                self.evictions += 1
-            if self.bytes + size > self.limit_bytes:
-                return False
-            self.bytes += size
-            self.peak_bytes = max(self.peak_bytes, self.bytes)
-            return True
-
-    def _release(self, size: int) -> None:
-        if size:
-            with self._lock:
-                self.bytes -= size
-
-    def _commit(self, key: Hashable, frames: tuple[VideoFrame, ...], size: int) -> None:
-        with self._lock:
-            if key in self._shots:  # another slot kept the same shot meanwhile
-                self.bytes -= size
-            else:
-                self._shots[key] = (frames, size)
+            self._kept.release(reserved)
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "hits": self.hits,
-                "misses": self.misses,
-                "evictions": self.evictions,
-                "shots": len(self._shots),
-                "bytes": self.bytes,
-                "peak_bytes": self.peak_bytes,
-                "limit_bytes": self.limit_bytes,
-            }
+        return self._kept.stats()
 
 
 class LookupOnly:

@@ -23,14 +23,14 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from io import BufferedReader
 from pathlib import Path
 
 from av.video.frame import VideoFrame
+
+from worker.render.frame_cache import KeptShots, frame_bytes
 
 LOCK = ".lock"
 
@@ -55,7 +55,6 @@ class FrameSpill:
     threads (a shot being read stays readable when it is evicted meanwhile: its file is only unlinked)."""
 
     def __init__(self, folder: str | os.PathLike[str], limit_bytes: int) -> None:
-        self.limit_bytes = max(limit_bytes, 0)
         root = Path(folder)
         root.mkdir(parents=True, exist_ok=True)
         _remove_orphans(root)
@@ -63,21 +62,14 @@ class FrameSpill:
         # Held for the life of the process: a folder whose lock can be taken belongs to no one.
         self._lock_file = (self.folder / LOCK).open("wb")
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._shots: OrderedDict[Hashable, tuple[_Shot, int]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: KeptShots[_Shot] = KeptShots(limit_bytes, dropped=_unlink)
+        self.limit_bytes = self._kept.limit_bytes
         self._names = itertools.count()
-        self.bytes = self.peak_bytes = 0
-        self.hits = self.misses = self.evictions = 0
 
     def get(self, key: Hashable) -> Iterator[VideoFrame] | None:
-        with self._lock:
-            found = self._shots.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._shots.move_to_end(key)
-            self.hits += 1
-        shot = found[0]
+        shot = self._kept.get(key)
+        if shot is None:
+            return None
         try:
             file = shot.path.open("rb")  # opened now: an eviction after this leaves it readable
         except FileNotFoundError:  # evicted between the lookup and the open
@@ -86,19 +78,9 @@ class FrameSpill:
             # Cut short or changed behind our back: never read a broken shot, drop it and decode.
             file.close()
             log.warning("kept frames of a shot are damaged (%s); decoding it again", shot.path)
-            self._drop(key)
+            self._kept.unkeep(key)
             return None
         return _read(file, shot)
-
-    def _drop(self, key: Hashable) -> None:
-        with self._lock:
-            found = self._shots.pop(key, None)
-            if found is not None:
-                self.bytes -= found[1]
-                self.hits -= 1
-                self.misses += 1
-                with contextlib.suppress(FileNotFoundError):
-                    found[0].path.unlink()
 
     def keeping(
         self, key: Hashable, frames: Iterator[VideoFrame], count: int, unique: int
@@ -114,26 +96,30 @@ class FrameSpill:
         # A frame given again is the same object as the one before it (a still's one picture, the last
         # frame held when the source runs out): it is stored once.
         previous: VideoFrame | None = None
-        stored = 0
         order: list[int] = []
         first: VideoFrame | None = None
-        reserved, ok = 0, True
+        reserved, stored, ok, committed = 0, 0, True, False
+
+        def give_up() -> None:  # let the frames go by; what was written is given up now
+            nonlocal ok, reserved
+            ok = False
+            self._kept.release(reserved)
+            reserved = 0
+            with contextlib.suppress(OSError):  # closed already, or its last flush does not fit either
+                file.close()
+            _unlink_path(path)
+
         try:
             for frame in frames:
                 if ok and frame is not previous:
                     first = first or frame
-                    size = _size(frame)
+                    size = frame_bytes(frame)
                     if (
                         frame.format.name != "yuv420p"  # what the framer makes; _layout counts on it
                         or (not stored and size * unique > self.limit_bytes)
-                        or not self._reserve(size)
+                        or not self._kept.reserve(size)
                     ):
-                        ok = False  # let the frames go by; what was written is given up now
-                        self._release(reserved)
-                        reserved = 0
-                        file.close()
-                        with contextlib.suppress(FileNotFoundError):
-                            path.unlink()
+                        give_up()
                     else:
                         reserved += size
                         stored += 1
@@ -142,12 +128,7 @@ class FrameSpill:
                                 file.write(memoryview(plane))
                         except OSError as e:  # a full disk costs the reuse, never the render
                             log.warning("frames of a shot not kept on disk: %s", e)
-                            ok = False
-                            self._release(reserved)
-                            reserved = 0
-                            file.close()
-                            with contextlib.suppress(FileNotFoundError):
-                                path.unlink()
+                            give_up()
                 if ok:
                     order.append(stored - 1)
                 previous = frame
@@ -157,69 +138,31 @@ class FrameSpill:
                     file.close()
                 except OSError as e:  # the last write, flushed here, may not fit either
                     log.warning("frames of a shot not kept on disk: %s", e)
-                    ok = False
-            if ok and len(order) == count and first is not None:
-                shot = _Shot(path, first.width, first.height, first.format.name, int(first.colorspace),
-                             int(first.color_range), _size(first), _layout(first), tuple(order))  # fmt: skip
-                self._commit(key, shot, reserved)
-                reserved = 0
+                else:
+                    shot = _Shot(path, first.width, first.height, first.format.name, int(first.colorspace),
+                                 int(first.color_range), frame_bytes(first), _layout(first),
+                                 tuple(order))  # fmt: skip
+                    self._kept.commit(key, shot, reserved)
+                    reserved, committed = 0, True
         finally:
-            file.close()
-            if reserved:
-                self._release(reserved)
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            elif not ok or len(order) != count:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-
-    def _reserve(self, size: int) -> bool:
-        with self._lock:
-            while self._shots and self.bytes + size > self.limit_bytes:
-                _, (dropped, dropped_size) = self._shots.popitem(last=False)
-                self.bytes -= dropped_size
-                self.evictions += 1
-                with contextlib.suppress(FileNotFoundError):
-                    dropped.path.unlink()
-            if self.bytes + size > self.limit_bytes:
-                return False
-            self.bytes += size
-            self.peak_bytes = max(self.peak_bytes, self.bytes)
-            return True
-
-    def _release(self, size: int) -> None:
-        if size:
-            with self._lock:
-                self.bytes -= size
-
-    def _commit(self, key: Hashable, shot: _Shot, size: int) -> None:
-        with self._lock:
-            if key in self._shots:  # another slot kept the same shot meanwhile
-                self.bytes -= size
-                with contextlib.suppress(FileNotFoundError):
-                    shot.path.unlink()
-            else:
-                self._shots[key] = (shot, size)
+            if not committed:  # stopped short, failed, or closed early (a cancel): nothing is kept
+                give_up()
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "hits": self.hits,
-                "misses": self.misses,
-                "evictions": self.evictions,
-                "shots": len(self._shots),
-                "bytes": self.bytes,
-                "peak_bytes": self.peak_bytes,
-                "limit_bytes": self.limit_bytes,
-            }
+        return self._kept.stats()
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
         self._lock_file.close()
 
 
-def _size(frame: VideoFrame) -> int:
-    return sum(plane.buffer_size for plane in frame.planes)
+def _unlink_path(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _unlink(shot: _Shot) -> None:
+    _unlink_path(shot.path)
 
 
 def _layout(frame: VideoFrame) -> tuple[tuple[int, int, int], ...]:
