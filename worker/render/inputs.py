@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import av
 from av.container import InputContainer
@@ -21,6 +22,27 @@ INPUT_OPTIONS = {
     ),
     "protocol_whitelist": "file",
 }
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """Which file a path names now: what a per-process memory of a file's facts, frames or runs is
+    keyed by, so that another file at the same path (replaced, rewritten) is never taken for it."""
+
+    path: str  # the real path
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def file_identity(path: str) -> FileIdentity | None:
+    """The identity of the file at `path`; None when it cannot be read (opening it reports why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FileIdentity(os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def describe(err: BaseException) -> str:

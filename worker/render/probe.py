@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections import OrderedDict
 from fractions import Fraction
@@ -16,12 +15,12 @@ from PIL import Image
 
 from worker.errors import MaterialTooLargeError, MaterialUnreadableError
 from worker.plan import MediaFacts
-from worker.render.inputs import describe, is_image_container, open_input
+from worker.render.inputs import FileIdentity, describe, file_identity, is_image_container, open_input
 
 KNOWN_FILES = 512  # facts remembered per process: a batch's variants probe the same sources again
 
 
-_known: OrderedDict[tuple[str, int, int, int, int], tuple[MediaFacts, tuple[int, int]]] = OrderedDict()
+_known: OrderedDict[FileIdentity, tuple[MediaFacts, tuple[int, int]]] = OrderedDict()
 _known_lock = threading.Lock()
 
 
@@ -33,13 +32,7 @@ def probe(path: str, url: str, *, max_pixels: int | None = None) -> MediaFacts:
     file: device, inode, size and modification time) are remembered: opening a 4K HEVC source and
     decoding its first frame costs about 40 ms, three times per variant of a batch.
     """
-    try:
-        st = os.stat(path)
-        key: tuple[str, int, int, int, int] | None = (
-            os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-        )  # fmt: skip
-    except OSError:
-        key = None  # opening it reports the problem
+    key = file_identity(path)  # None: opening it reports the problem
     known = None
     if key is not None:
         with _known_lock:

@@ -13,11 +13,9 @@ digest, whatever the encoder wrote. measure_output does the same for a file alre
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
-import os
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,6 +30,7 @@ from reelmill.catalog import KEN_BURNS
 from worker.plan import VariantPlan
 from worker.render.audio import LoudnessMeter
 from worker.render.filters import pull_available, push_stamped
+from worker.render.inputs import FileIdentity, file_identity
 from worker.render.poster import poster_image
 
 THUMB_WIDTH = 96  # pixels: enough for black and freeze detection and the digest, cheap to scale to
@@ -73,7 +72,6 @@ class PictureMeter:
         self._black_from: float | None = None
         self._frozen_from: float | None = None
         self._graph: Graph | None = None  # made for the first frame's geometry
-        self.count = 0
 
     def push(self, frame: VideoFrame, time_base: Fraction, pts: int | None = None) -> None:
         """`frame` at `pts` in `time_base` (its own pts when None)."""
@@ -97,7 +95,6 @@ class PictureMeter:
             self._source.push(frame)
         else:
             push_stamped(self._source, frame, pts, time_base)
-        self.count += 1
         for out in pull_available(self._sink, VideoFrame)[0]:
             self._read(out)
 
@@ -231,30 +228,23 @@ def _durations(path: str) -> tuple[float, float | None]:
 
 
 Runs = list[tuple[float, float]]
-_source_memo: OrderedDict[tuple[object, ...], tuple[Runs, Runs]] = OrderedDict()
-_source_memo_lock = threading.Lock()
 SOURCE_MEMO = 256  # stretches of sources remembered per process
 
 
 def _source_runs(path: str, window: tuple[float, float]) -> tuple[Runs, Runs]:
-    """The black and frozen runs of a source over `window`, remembered per process: the variants of a
-    batch show the same stretches of the same sources, and decoding a 4K source again for each one
-    costs more than the variant's encoding."""
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-           round(window[0], 3), round(window[1], 3))  # fmt: skip
-    with _source_memo_lock:
-        known = _source_memo.get(key)
-        if known is not None:
-            _source_memo.move_to_end(key)
-            return known
-    meter = _picture(path, window)
-    runs = (list(meter.black), list(meter.frozen))
-    with _source_memo_lock:
-        _source_memo[key] = runs
-        while len(_source_memo) > SOURCE_MEMO:
-            _source_memo.popitem(last=False)
-    return runs
+    """The black and frozen runs of a source over `window` (to the millisecond), remembered per
+    process: the variants of a batch show the same stretches of the same sources, and decoding a 4K
+    source again for each one costs more than the variant's encoding."""
+    file = file_identity(path)
+    if file is None:
+        raise FileNotFoundError(path)
+    return _file_runs(file, round(window[0], 3), round(window[1], 3))
+
+
+@functools.lru_cache(maxsize=SOURCE_MEMO)
+def _file_runs(file: FileIdentity, start: float, end: float) -> tuple[Runs, Runs]:
+    meter = _picture(file.path, (start, end))
+    return meter.black, meter.frozen
 
 
 def _picture(path: str, window: tuple[float, float]) -> PictureMeter:

@@ -6,7 +6,6 @@ BackgroundImageConfig asks for) and, when the shot has one, the effect (zoom, bl
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,7 +21,7 @@ from worker.errors import MaterialUnreadableError
 from worker.plan import Background, OutputSpec, Shot
 from worker.render.filters import pull_available, pulled, push_stamped
 from worker.render.frame_cache import ShotCache
-from worker.render.inputs import describe, open_input
+from worker.render.inputs import FileIdentity, describe, file_identity, open_input
 
 BLUR_DOWNSCALE = 4  # the Blur background is blurred at a quarter of the canvas size: same look, 16× less work
 ZOOM = 0.15  # zoomin / zoomout: how much closer the shot ends (starts) than it starts (ends)
@@ -278,8 +277,7 @@ def _even(x: Fraction | float) -> int:
 class ShotKey:
     """Everything that decides a shot's framed frames (its effect is applied after the frame cache)."""
 
-    path: str
-    file: tuple[int, int, int, int]  # device, inode, size, mtime: another file at the same path misses
+    file: FileIdentity  # another file at the same path misses
     in_s: Fraction
     speed: Fraction
     still: bool
@@ -294,16 +292,21 @@ def shot_key(path: str, shot: Shot, canvas: Canvas, count: int) -> ShotKey | Non
     """The frame cache's key of a shot; None when it is not cached (framed over a background picture)."""
     if canvas.background_frame is not None:
         return None
-    try:
-        st = os.stat(path)
-    except OSError:
+    file = file_identity(path)
+    if file is None:
         return None  # opening it reports the problem
     spec = canvas.spec
-    file = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     return ShotKey(
-        os.path.realpath(path), file, shot.in_s, shot.speed, shot.is_image, count,
-        spec.width, spec.height, spec.fps, canvas.background,
-    )  # fmt: skip
+        file,
+        shot.in_s,
+        shot.speed,
+        shot.is_image,
+        count,
+        spec.width,
+        spec.height,
+        spec.fps,
+        canvas.background,
+    )
 
 
 def shot_video_frames(
