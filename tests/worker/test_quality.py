@@ -35,8 +35,10 @@ def make_still_video(path: str, seconds: float, fps: int = 25) -> None:
         out.mux(vs.encode(None))
 
 
-def test_the_report_measures_the_output(tmp_path: Path) -> None:
-    make_video(str(tmp_path / "moving.mp4"), 160, 90, 3.0)
+def moving_frozen_black(tmp_path: Path, moving_size: tuple[int, int]) -> render_pb2.RenderCommand:
+    """A 5 s variant to out.mp4: 2 s of a moving clip, 2 s of a clip that stands still, 1 s of a black
+    still, and a title."""
+    make_video(str(tmp_path / "moving.mp4"), *moving_size, 3.0)
     make_still_video(str(tmp_path / "frozen.mp4"), 3.0)
     make_image(str(tmp_path / "black.png"), 64, 64, (0, 0, 0))
     groups = [
@@ -49,6 +51,11 @@ def test_the_report_measures_the_output(tmp_path: Path) -> None:
         input_config=cfg.InputConfig(media_group_array=groups, title_array=["Quality"]),
         output_config=cfg.OutputConfig(width=180, height=320), output_url=f"file://{tmp_path}/out.mp4",
     )  # fmt: skip
+    return cmd
+
+
+def test_the_report_measures_the_output(tmp_path: Path) -> None:
+    cmd = moving_frozen_black(tmp_path, (160, 90))
     done = run_job(cmd, WorkerSettings(media_roots=(str(tmp_path),), output_dir=str(tmp_path)), JobState())
     qc = json.loads(done.qc_json)
     assert qc["Duration"] == pytest.approx(5.0, abs=1e-3) and abs(qc["AVEndOffset"]) <= 1 / 30
@@ -128,19 +135,7 @@ def test_the_report_taken_while_encoding_agrees_with_the_decoded_output(tmp_path
     """The render measures what it encodes (one pass). Decoding the written file and measuring it
     again gives the same runs and durations, and loudness within what AAC changes; the poster is the
     output's own frame at a third of the video."""
-    make_video(str(tmp_path / "moving.mp4"), 320, 180, 3.0)
-    make_still_video(str(tmp_path / "frozen.mp4"), 3.0)
-    make_image(str(tmp_path / "black.png"), 64, 64, (0, 0, 0))
-    groups = [
-        cfg.MediaGroup(group_name="a", media_array=[f"file://{tmp_path}/moving.mp4"], duration=2),
-        cfg.MediaGroup(group_name="b", media_array=[f"file://{tmp_path}/frozen.mp4"], duration=2),
-        cfg.MediaGroup(group_name="c", media_array=[f"file://{tmp_path}/black.png"], duration=1),
-    ]
-    cmd = render_pb2.RenderCommand(
-        batch_id="b", sub_job_id="b-0", index=0, count=1, seed=1,
-        input_config=cfg.InputConfig(media_group_array=groups, title_array=["Quality"]),
-        output_config=cfg.OutputConfig(width=180, height=320), output_url=f"file://{tmp_path}/out.mp4",
-    )  # fmt: skip
+    cmd = moving_frozen_black(tmp_path, (320, 180))
     state = JobState()
     done = run_job(cmd, WorkerSettings(media_roots=(str(tmp_path),), output_dir=str(tmp_path)), state)
     during = json.loads(done.qc_json)
