@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from reelmill import jobspec, tracing
 from reelmill.v1 import render_pb2
-from worker import fetch, output, speech
+from worker import cpus, fetch, output, speech
 from worker.errors import (
     BadCommandError,
     MaterialTooLargeError,
@@ -28,13 +28,14 @@ from worker.errors import (
 )
 from worker.narration import Narration
 from worker.plan import MediaFacts, VariantPlan, plan_variant
-from worker.render import render_variant
+from worker.render import render_variant, threads
 from worker.render.fonts import FontBook, FontMetrics
 from worker.render.frame_cache import FrameCache, LookupOnly, ShotCache
 from worker.render.frame_spill import FrameSpill
 from worker.render.poster import save_poster
 from worker.render.probe import probe
 from worker.render.quality import OutputMeter, report
+from worker.render.threads import Threads
 from worker.selection import media_urls, select
 from worker.settings import WorkerSettings
 
@@ -85,6 +86,11 @@ def checked(facts: MediaFacts, settings: WorkerSettings) -> MediaFacts:
 
 _caches: dict[str, speech.SpeechCache] = {}
 _caches_lock = threading.Lock()
+
+
+def render_threads(settings: WorkerSettings) -> Threads:
+    """The threads of one render: its slot's share of the cores the worker may use."""
+    return threads.for_cores(cpus.cores_per_slot(settings.cpus or cpus.available_cpus(), settings.slots))
 
 
 def speech_cache(settings: WorkerSettings) -> speech.SpeechCache:
@@ -212,7 +218,8 @@ def _render(cmd: render_pb2.RenderCommand, settings: WorkerSettings, state: JobS
             shots = frame_cache(settings) if cmd.count > 1 else LookupOnly(frame_cache(settings))
             clashes = render_variant(plan, sources, str(temp), on_progress=on_progress,
                                      is_cancelled=is_cancelled, metadata={"comment": output_tag(cmd)},
-                                     fonts=fonts, frame_cache=shots, meter=meter)  # fmt: skip
+                                     fonts=fonts, frame_cache=shots, meter=meter,
+                                     threads=render_threads(settings))  # fmt: skip
         if state.cancelled:
             raise RenderCancelledError("cancelled")
         duration = float(probe(str(temp), str(temp)).duration_s)

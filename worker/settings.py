@@ -36,6 +36,12 @@ class WorkerSettings:
     output_dir: str = setting(OUTPUT_DIR)
     # x264 already keeps about two cores busy.
     slots: int = setting(Setting("SLOTS", "concurrent renders", 1, minimum=1))
+    # The cores the renders share (worker/cpus.py): each render sizes its decoder, encoder and filter
+    # threads to its share (worker/render/threads.py). 0: the container's CPU limit, else the cores the
+    # worker may run on; never the node's core count, which libav would use.
+    cpus: float = setting(
+        Setting("CPUS", "cores the renders share (0: the container's CPU limit)", 0.0, minimum=0)
+    )
     # A render still running after this fails (a hung decoder, say).
     render_timeout_s: float = setting(
         Setting(

@@ -41,6 +41,7 @@ from worker.errors import MaterialUnreadableError
 from worker.plan import MusicLayer, Shot, SpeechLayer, VariantPlan
 from worker.render.filters import pull_available, push_stamped
 from worker.render.inputs import describe, open_input
+from worker.render.threads import new_graph
 
 SAMPLE_RATE = 48000
 SILENT_LUFS = -70.0  # ebur128's floor: nothing to normalise (silence, or shorter than one 400 ms block)
@@ -82,7 +83,7 @@ class _Cut:
 
 
 def _source_chain(first: AudioFrame, stream: AudioStream, cut: _Cut) -> _Chain:
-    graph = Graph()
+    graph = new_graph()
     nodes = [
         graph.add(
             "abuffer",
@@ -119,7 +120,7 @@ def silence(samples: int) -> Iterator[AudioFrame]:
     """Exactly `samples` samples of fltp stereo silence."""
     if samples <= 0:
         return
-    graph = Graph()
+    graph = new_graph()
     nodes = [
         graph.add("anullsrc", f"r={SAMPLE_RATE}:cl=stereo:nb_samples=4096"),
         graph.add("aformat", "sample_fmts=fltp"),  # anullsrc makes u8
@@ -312,7 +313,7 @@ def _natural_length(path: str, url: str, cut: _Cut) -> Iterator[AudioFrame]:
         try:
             for frame in container.decode(stream):
                 if graph is None:
-                    graph = Graph()
+                    graph = new_graph()
                     nodes = [
                         graph.add("abuffer", sample_rate=str(frame.sample_rate), sample_fmt=frame.format.name,
                                   channel_layout=frame.layout.name,
@@ -372,7 +373,7 @@ class LoudnessMeter:
     fed as they come: the render measures its mix while it encodes it."""
 
     def __init__(self) -> None:
-        graph = self.graph = Graph()
+        graph = self.graph = new_graph()
         self.source = graph.add("abuffer", sample_rate=str(SAMPLE_RATE), sample_fmt="fltp",
                                 channel_layout="stereo", time_base=f"1/{SAMPLE_RATE}")  # fmt: skip
         self.sink = graph.add("abuffersink")
@@ -446,7 +447,7 @@ class Mixer:
         tracks: list[Iterator[AudioFrame]] = [clip_track(plan, sources)]
         if plan.speech:
             tracks.append(speech_track(plan, total))
-        g = self.graph = Graph()
+        g = self.graph = new_graph()
         sources_ = [self._abuffer() for _ in tracks]
         inputs: list[FilterContext] = list(sources_)
         music = plan.music

@@ -18,6 +18,7 @@ from worker.render.fonts import FontBook
 from worker.render.frame_cache import ShotCache
 from worker.render.quality import OutputMeter
 from worker.render.text import Placed, draw_caption
+from worker.render.threads import Threads
 from worker.render.timeline import Layer, Timeline
 from worker.render.video import Canvas, shot_video_frames
 
@@ -35,6 +36,7 @@ def render_variant(
     fonts: FontBook | None = None,
     frame_cache: ShotCache | None = None,
     meter: OutputMeter | None = None,
+    threads: Threads | None = None,
 ) -> int:
     """Render `plan` into an MP4 at `out_path` (written in place: the caller owns temp names); returns
     how many pairs of texts and stickers were drawn over one another (see `overlaps`).
@@ -44,6 +46,8 @@ def render_variant(
     when encoding or writing fails, RenderCancelledError when `is_cancelled()` turns true. `metadata`
     goes into the container's tags. `frame_cache` shares framed shots between the variants of a process.
     `meter` is given every frame and every sound frame as it is encoded (the quality report, the poster).
+    `threads`: how many threads the decoders, the filter graphs and the encoder start (render/threads.py;
+    None: libav's choice for the codecs, one for the graphs).
     """
     missing = _urls(plan) - set(sources)
     if missing:
@@ -56,12 +60,13 @@ def render_variant(
         raise RenderCancelledError("render cancelled")
 
     spec = plan.output
-    canvas = Canvas(spec, plan.background, _background_frame(plan, sources))
+    threads = threads or Threads()
+    canvas = Canvas(spec, plan.background, _background_frame(plan, sources), threads)
     drawn = _drawn(plan, sources, fonts or FontBook())
-    timeline = Timeline(plan, [layer for layer, _ in drawn])
+    timeline = Timeline(plan, [layer for layer, _ in drawn], threads.filters)
     mixer = Mixer(plan, sources, normalising_gain_db(plan, sources))
     audio = mixer.frames()
-    encoder = Encoder(out_path, spec, metadata)
+    encoder = Encoder(out_path, spec, metadata, threads.encoder)
     picture = _picture(plan, sources, canvas, timeline, frame_cache)
     try:
         done = _Progress(total, on_progress, is_cancelled)

@@ -32,6 +32,7 @@ from worker.render.audio import LoudnessMeter
 from worker.render.filters import pull_available, push_stamped
 from worker.render.inputs import FileIdentity, file_identity
 from worker.render.poster import poster_image
+from worker.render.threads import new_graph
 
 THUMB_WIDTH = 96  # pixels: enough for black and freeze detection and the digest, cheap to scale to
 BLACK_MIN_S = 0.1  # a black stretch shorter than this is a cut, not a fault
@@ -76,7 +77,8 @@ class PictureMeter:
     def push(self, frame: VideoFrame, time_base: Fraction, pts: int | None = None) -> None:
         """`frame` at `pts` in `time_base` (its own pts when None)."""
         if self._graph is None:
-            g = self._graph = Graph()
+            # One thread: a thumbnail is little work, and slice threads would wait on the encoder's.
+            g = self._graph = new_graph()
             size, pix_fmt = f"{frame.width}x{frame.height}", frame.format.name
             self._source = g.add(
                 "buffer", video_size=size, pix_fmt=pix_fmt, time_base=str(time_base), pixel_aspect="1/1"

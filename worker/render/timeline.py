@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from av.filter import Graph
 from av.filter.context import FilterContext
 from av.video.frame import VideoFrame
 
 from worker.plan import OutputSpec, VariantPlan
 from worker.render.filters import pull_available, push_stamped
+from worker.render.threads import new_graph
 
 # The colour filters, in YUV lookup tables (an RGB round trip costs ten times as much at 1080p).
 COLOR_FILTERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -47,9 +47,9 @@ class Layer:
 class Timeline:
     """One graph for the whole picture; holding it keeps it alive while frames are pushed."""
 
-    def __init__(self, plan: VariantPlan, layers: Sequence[Layer]) -> None:
+    def __init__(self, plan: VariantPlan, layers: Sequence[Layer], threads: int = 1) -> None:
         spec = plan.output
-        g = self.graph = Graph()
+        g = self.graph = new_graph(threads)
         self.time_base = 1 / spec.fps
         self.sources = [self._canvas_source(spec) for _ in plan.shots]
         joined: FilterContext = self.sources[0]

@@ -22,6 +22,7 @@ from worker.plan import Background, OutputSpec, Shot
 from worker.render.filters import pull_available, pulled, push_stamped
 from worker.render.frame_cache import ShotCache
 from worker.render.inputs import FileIdentity, describe, file_identity, open_input
+from worker.render.threads import Threads, new_graph
 
 BLUR_DOWNSCALE = 4  # the Blur background is blurred at a quarter of the canvas size: same look, 16× less work
 ZOOM = 0.15  # zoomin / zoomout: how much closer the shot ends (starts) than it starts (ends)
@@ -38,6 +39,7 @@ class Canvas:
     spec: OutputSpec
     background: Background
     background_frame: VideoFrame | None = None  # Image mode: the background, canvas-sized (rgba)
+    threads: Threads = Threads()  # how the shots are decoded and framed, not what they look like
 
 
 class _Framer:
@@ -52,7 +54,7 @@ class _Framer:
         self.width, self.height, self.format = first.width, first.height, first.format.name
         spec = canvas.spec
         sar = stream.codec_context.sample_aspect_ratio or Fraction(1)
-        g = self.graph = Graph()
+        g = self.graph = new_graph(canvas.threads.filters)
         self.source = g.add(
             "buffer",
             video_size=f"{first.width}x{first.height}",
@@ -172,8 +174,8 @@ class _Framer:
 class _Effect:
     """zoomin, zoomout, blur, shake or a Ken Burns pan over `count` canvas frames (pts 0 … count-1)."""
 
-    def __init__(self, effect: str, spec: OutputSpec, count: int) -> None:
-        g = self.graph = Graph()
+    def __init__(self, effect: str, spec: OutputSpec, count: int, threads: int) -> None:
+        g = self.graph = new_graph(threads)
         w, h = spec.width, spec.height
         rate = str(spec.fps)
         self.source = g.add(
@@ -323,7 +325,7 @@ def shot_video_frames(
     cached = cache.get(key) if cache is not None and key is not None else None
     if cached is not None:
         try:
-            yield from _with_effect(iter(cached), shot.effect, canvas.spec, count) if shot.effect else cached
+            yield from _with_effect(iter(cached), shot.effect, canvas, count) if shot.effect else cached
         except av.FFmpegError as e:
             raise MaterialUnreadableError(f"cannot decode media {url}: {describe(e)}") from e
         return
@@ -332,6 +334,7 @@ def shot_video_frames(
             raise MaterialUnreadableError(f"media {url} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # PyAV opens decoders with slice threads only: H.264 decodes on one core
+        stream.thread_count = canvas.threads.decoder
         try:
             if shot.is_image:
                 framed = _still(container, stream, canvas, count)
@@ -340,7 +343,7 @@ def shot_video_frames(
             if cache is not None and key is not None:
                 framed = cache.keeping(key, framed, count, unique=1 if shot.is_image else count)
             if shot.effect:
-                yield from _with_effect(framed, shot.effect, canvas.spec, count)
+                yield from _with_effect(framed, shot.effect, canvas, count)
             else:
                 yield from framed
         except av.FFmpegError as e:
@@ -354,9 +357,9 @@ class _NoFrames(Exception):
 
 
 def _with_effect(
-    frames: Iterator[VideoFrame], effect: str, spec: OutputSpec, count: int
+    frames: Iterator[VideoFrame], effect: str, canvas: Canvas, count: int
 ) -> Iterator[VideoFrame]:
-    graph = _Effect(effect, spec, count)
+    graph = _Effect(effect, canvas.spec, count, canvas.threads.filters)
     produced = 0
     last: VideoFrame | None = None
     for frame in frames:
