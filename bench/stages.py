@@ -24,7 +24,7 @@ from av.video.frame import VideoFrame  # noqa: E402
 from reference import FULL, QUICK, commands, job_document, make_media, plan_of  # noqa: E402
 
 from worker.plan import VariantPlan  # noqa: E402
-from worker.render.audio import normalising_gain_db  # noqa: E402
+from worker.render.audio import Sound  # noqa: E402
 from worker.render.compose import _drawn, _picture, _urls, render_variant, shot_frame_counts  # noqa: E402
 from worker.render.encode import Encoder  # noqa: E402
 from worker.render.fonts import FontBook  # noqa: E402
@@ -116,7 +116,7 @@ def main() -> None:
         rows.append(timed("the whole render, sound included", whole))
 
         def loudness_pass() -> int:
-            normalising_gain_db(plan, sources)
+            Sound(plan, sources)  # the mix, made and measured
             return 0
 
         def measured() -> int:

@@ -17,6 +17,7 @@ from reelmill.v1 import job_config_pb2 as cfg
 from reelmill.v1 import render_pb2
 from worker.job import JobState, run_job
 from worker.narration import Cue, Narration
+from worker.render import audio
 from worker.render.audio import Loudness, measure
 from worker.settings import WorkerSettings
 
@@ -159,3 +160,31 @@ def test_cuts_between_shots_crossfade_without_a_dip(tmp_path: Path) -> None:
     ]
     typical = sorted(levels)[len(levels) // 2]
     assert min(levels) > 0.6 * typical, [round(v / typical, 2) for v in levels]
+
+
+def test_the_mix_is_made_once_and_sounds_as_when_made_again(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The peaky narration needs the limiter and its corrections: every pass replays the mix made for
+    the measurement. Made again for each pass (a mix longer than KEEP_MIX_S), the output is the same."""
+    made: list[int] = []
+    real = audio.Mixer
+
+    def counted(*args: object) -> audio.Mixer:
+        made.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audio, "Mixer", counted)
+    kept = decoded_samples(render(media, tmp_path, "kept", "peaky", "soft.wav", 0.1))
+    assert len(made) == 1
+    made.clear()
+    monkeypatch.setattr(audio, "KEEP_MIX_S", 0)
+    again = decoded_samples(render(media, tmp_path, "again", "peaky", "soft.wav", 0.1))
+    assert len(made) >= 3  # measured, limited and measured again, and the final pass
+    assert kept == again
+
+
+def decoded_samples(path: str) -> bytes:
+    with av.open(path) as c:
+        return b"".join(bytes(f.planes[0])[: 4 * f.samples] + bytes(f.planes[1])[: 4 * f.samples]
+                        for f in c.decode(audio=0))  # fmt: skip

@@ -15,8 +15,8 @@ deterministic (a pause between two sentences does not pump the music) and costs 
 Then the music fades out over the last second, and amix adds the tracks (every volume is the one the
 job asked for).
 
-Last, the mix is normalised (EBU R128): a first pass of the same mix is measured by libavfilter's
-ebur128 (integrated loudness, true peak); the final pass is raised or lowered by the one gain that
+Last, the mix is normalised (EBU R128): the mix is measured by libavfilter's ebur128 (integrated
+loudness, true peak) and kept; the final pass replays it raised or lowered by the one gain that
 brings it to the target loudness, and a look-ahead limiter keeps its peaks under the true-peak ceiling.
 One gain for the whole video keeps the balance of voice, music and clips as the job asked; a dynamic
 normaliser (loudnorm's one-pass mode) would pump the music between sentences.
@@ -51,6 +51,7 @@ MAX_BOOST_DB = 24.0  # a mix far quieter than the target is raised this much at 
 LIMITER_MARGIN_DB = 1.0
 LIMITER_CORRECTIONS = 2
 LOUDNESS_TOLERANCE_LU = 0.3  # how near the target a limited mix must come before no correction
+KEEP_MIX_S = 180  # a mix up to this long (69 MB of samples) is kept for its final pass, not made again
 AAC_FRAME_SIZE = 1024
 EDGE_FADE_S = 0.01  # a shot too short to crossfade fades in and out this long: no clicks at cuts
 CROSSFADE_SAMPLES = 960  # 20 ms: the clips' sound at a cut, one shot's fading out under the next's
@@ -415,34 +416,90 @@ def measure(frames: Iterable[AudioFrame]) -> Loudness:
     return meter.result()
 
 
-def normalising_gain_db(plan: VariantPlan, sources: Mapping[str, str]) -> float | None:
-    """The one gain that brings the plan's mix to its loudness target (None: not normalised).
+class Sound:
+    """The variant's sound as it is encoded: the mix (Mixer), raised or lowered by the one gain that
+    brings it to the plan's loudness target, under the limiter; exactly `total` samples.
 
-    Measured on a first pass of the mix. Where that gain would push peaks into the limiter, the limited
-    mix is measured again and the gain corrected for the loudness the limiter took (at most twice)."""
-    target = plan.output.loudness_lufs
-    if target is None:
-        return None
-    raw = measure(Mixer(plan, sources).frames())
-    if raw.integrated_lufs <= SILENT_LUFS:
-        return 0.0
-    gain = min(target - raw.integrated_lufs, MAX_BOOST_DB)
-    if raw.true_peak_db + gain <= plan.output.true_peak_db - LIMITER_MARGIN_DB:
-        return gain  # the limiter will not touch it
-    for _ in range(LIMITER_CORRECTIONS):
-        short = target - measure(Mixer(plan, sources, gain).frames()).integrated_lufs
-        if abs(short) < LOUDNESS_TOLERANCE_LU:
-            break
-        gain = min(gain + short, MAX_BOOST_DB)
-    return gain
+    The mix is made once where it can be: its first pass is measured and kept (up to KEEP_MIX_S, in
+    memory) to be replayed through the gain, instead of decoding and mixing every track again. A longer
+    mix is made again for each pass."""
+
+    def __init__(self, plan: VariantPlan, sources: Mapping[str, str]) -> None:
+        self.plan, self.sources = plan, sources
+        self.total = total_samples(plan)
+        self._kept: list[AudioFrame] | None = None
+        self.gain_db = self._normalising_gain_db()
+
+    def frames(self) -> Iterator[AudioFrame]:
+        """The frames to encode, in order (AAC-sized)."""
+        if self.gain_db is None:
+            return self._mix()
+        return self._limited(self.gain_db)
+
+    def _mix(self) -> Iterator[AudioFrame]:
+        return iter(self._kept) if self._kept is not None else Mixer(self.plan, self.sources).frames()
+
+    def _limited(self, gain_db: float) -> Iterator[AudioFrame]:
+        ceiling = 10 ** ((self.plan.output.true_peak_db - LIMITER_MARGIN_DB) / 20)
+        graph = new_graph()
+        nodes = [
+            graph.add("abuffer", sample_rate=str(SAMPLE_RATE), sample_fmt="fltp", channel_layout="stereo",
+                      time_base=f"1/{SAMPLE_RATE}"),
+            graph.add("volume", volume=f"{gain_db:.4f}dB"),
+            # level=0: no automatic make-up gain; latency=1: no delay, and the look-ahead flushed.
+            graph.add("alimiter", limit=f"{ceiling:.6f}", attack="5", release="50", level="0", latency="1"),
+            graph.add("apad", whole_len=str(self.total)),  # `total` samples, whatever the limiter does
+            graph.add("atrim", end_sample=str(self.total)),
+            graph.add("aformat", FLTP_STEREO),
+        ]  # fmt: skip
+        chain = _Chain(graph, nodes, AAC_FRAME_SIZE)
+        pushed = 0
+        for frame in self._mix():
+            # Stamped on this graph's own count: a kept frame was stamped by the pass before.
+            push_stamped(chain.source, frame, pushed, Fraction(1, SAMPLE_RATE))
+            pushed += frame.samples
+            yield from pull_available(chain.sink, AudioFrame)[0]
+        chain.source.push(None)
+        yield from _drain(chain)
+
+    def _normalising_gain_db(self) -> float | None:
+        """The one gain that brings the mix to its loudness target (None: not normalised).
+
+        Measured on a first pass of the mix. Where that gain would push peaks into the limiter, the
+        limited mix is measured again and the gain corrected for the loudness the limiter took (at most
+        twice)."""
+        target = self.plan.output.loudness_lufs
+        if target is None:
+            return None
+        kept: list[AudioFrame] = []
+        keep = self.plan.duration_s <= KEEP_MIX_S
+
+        def first_pass() -> Iterator[AudioFrame]:
+            for frame in Mixer(self.plan, self.sources).frames():
+                if keep:
+                    kept.append(frame)
+                yield frame
+
+        raw = measure(first_pass())
+        if keep:
+            self._kept = kept
+        if raw.integrated_lufs <= SILENT_LUFS:
+            return 0.0
+        gain = min(target - raw.integrated_lufs, MAX_BOOST_DB)
+        if raw.true_peak_db + gain <= self.plan.output.true_peak_db - LIMITER_MARGIN_DB:
+            return gain  # the limiter will not touch it
+        for _ in range(LIMITER_CORRECTIONS):
+            short = target - measure(self._limited(gain)).integrated_lufs
+            if abs(short) < LOUDNESS_TOLERANCE_LU:
+                break
+            gain = min(gain + short, MAX_BOOST_DB)
+        return gain
 
 
 class Mixer:
-    """amix of the clip, narration and music tracks; pulls AAC-sized frames, exactly `total` samples.
+    """amix of the clip, narration and music tracks; pulls AAC-sized frames, exactly `total` samples."""
 
-    `gain_db`: the normalising gain (None: none, and no limiter)."""
-
-    def __init__(self, plan: VariantPlan, sources: Mapping[str, str], gain_db: float | None = None) -> None:
+    def __init__(self, plan: VariantPlan, sources: Mapping[str, str]) -> None:
         total = self.total = total_samples(plan)
         tracks: list[Iterator[AudioFrame]] = [clip_track(plan, sources)]
         if plan.speech:
@@ -472,17 +529,7 @@ class Mixer:
             node.link_to(mix, 0, i)
         self.sink = g.add("abuffersink")
         layout = g.add("aformat", f"sample_fmts=fltp:channel_layouts=stereo:sample_rates={SAMPLE_RATE}")
-        chain = [mix]
-        if gain_db is not None:
-            ceiling = 10 ** ((plan.output.true_peak_db - LIMITER_MARGIN_DB) / 20)
-            chain += [
-                g.add("volume", volume=f"{gain_db:.4f}dB"),
-                # level=0: no automatic make-up gain; latency=1: no delay, and the look-ahead flushed.
-                g.add("alimiter", limit=f"{ceiling:.6f}", attack="5", release="50", level="0", latency="1"),
-                g.add("apad", whole_len=str(total)),  # exactly `total` samples, whatever the limiter does
-                g.add("atrim", end_sample=str(total)),
-            ]
-        g.link_nodes(*chain, layout, self.sink)
+        g.link_nodes(mix, layout, self.sink)
         g.configure()
         g.set_audio_frame_size(AAC_FRAME_SIZE)
         self.tracks = tracks

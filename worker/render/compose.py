@@ -12,7 +12,7 @@ from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from worker.errors import MaterialNotFoundError, MaterialUnreadableError, RenderCancelledError, WorkerError
 from worker.plan import VariantPlan
-from worker.render.audio import SAMPLE_RATE, Mixer, normalising_gain_db
+from worker.render.audio import SAMPLE_RATE, Sound
 from worker.render.encode import Encoder
 from worker.render.fonts import FontBook
 from worker.render.frame_cache import ShotCache
@@ -64,8 +64,8 @@ def render_variant(
     canvas = Canvas(spec, plan.background, _background_frame(plan, sources), threads)
     drawn = _drawn(plan, sources, fonts or FontBook())
     timeline = Timeline(plan, [layer for layer, _ in drawn], threads.filters)
-    mixer = Mixer(plan, sources, normalising_gain_db(plan, sources))
-    audio = mixer.frames()
+    sound = Sound(plan, sources)
+    audio = sound.frames()
     encoder = Encoder(out_path, spec, metadata, threads.encoder)
     picture = _picture(plan, sources, canvas, timeline, frame_cache)
     try:
@@ -78,11 +78,11 @@ def render_variant(
             done.step()
             # Sound up to the picture's time, so that the muxer writes well-interleaved chunks.
             samples_done = _write_audio(encoder, audio, samples_done, done.frames * SAMPLE_RATE / fps, meter)
-        samples_done = _write_audio(encoder, audio, samples_done, mixer.total, meter)
-        if (done.frames, samples_done) != (total, mixer.total):  # a bug, not bad media
+        samples_done = _write_audio(encoder, audio, samples_done, sound.total, meter)
+        if (done.frames, samples_done) != (total, sound.total):  # a bug, not bad media
             raise WorkerError(
                 f"the timeline made {done.frames} frames and {samples_done} samples instead of {total} and "
-                f"{mixer.total}"
+                f"{sound.total}"
             )
         encoder.finish()
     finally:
