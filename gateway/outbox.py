@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from gateway.bus import GatewayBus
@@ -21,12 +22,17 @@ HEADERS_ROOM = 1024  # the Nats-Msg-Id and trace headers travel in the same mess
 # (a read, a pipelined publish, a write) carries the messages of many submits instead of one each: at
 # 200 submits/s this halves the gateway's CPU per submit. Renders start at most this much later.
 GATHER_S = 0.02
+# While it has nothing to publish, the relay deletes the published rows of settled jobs (store/outbox.py
+# says why) this often, a chunk per transaction.
+PRUNE_EVERY_S = 60.0
+PRUNE_CHUNK = 1000
 
 
 class OutboxRelay:
     def __init__(self, outbox: Outbox, bus: GatewayBus, poll_s: float = 1.0, gather_s: float = GATHER_S,
                  limit_of: Callable[[str], int] = lambda tenant: 0,
-                 give_up: Callable[[PendingMessage, str], None] | None = None) -> None:  # fmt: skip
+                 give_up: Callable[[PendingMessage, str], None] | None = None,
+                 prune_every_s: float = PRUNE_EVERY_S) -> None:  # fmt: skip
         self.outbox = outbox
         # Fails a render command's sub-job (and takes the row out of the queue): store.Batches.
         self.give_up = give_up
@@ -35,6 +41,8 @@ class OutboxRelay:
         self.poll_s = poll_s
         self.gather_s = gather_s
         self._wake = asyncio.Event()
+        self.prune_every_s = prune_every_s
+        self._next_prune = time.monotonic()
 
     def poke(self) -> None:
         """Something was committed: publish now rather than at the next poll."""
@@ -49,6 +57,9 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 published, complete = await self.relay_once()
+                if complete and time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + self.prune_every_s
+                    await self.prune()
                 backoff_s = 0.5
             except (DatabaseUnavailableError, BusUnavailableError) as e:
                 log.warning("outbox relay: %s; retrying in %.1f s", e, backoff_s)
@@ -60,6 +71,17 @@ class OutboxRelay:
             await first_done(self._wake.wait(), stop.wait(), asyncio.sleep(self.poll_s))
             if self._wake.is_set() and self.gather_s:
                 await first_done(asyncio.sleep(self.gather_s), stop.wait())
+
+    async def prune(self) -> int:
+        """Deletes the published rows of settled jobs, a chunk at a time; returns how many."""
+        total = 0
+        while True:
+            deleted = await asyncio.to_thread(self.outbox.prune, PRUNE_CHUNK)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                if total:
+                    log.info("outbox: deleted %d published rows of settled jobs", total)
+                return total
 
     async def relay_once(self) -> tuple[int, bool]:
         """Publishes one page of pending messages; returns (published, whether the page was the last).

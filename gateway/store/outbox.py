@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.store.schema import OutboxRow
+from gateway.status import BATCH_TERMINAL
+from gateway.store.schema import BatchRow, OutboxRow
 from gateway.store.transactions import Transactions, utcnow
 
 # Declarative types __table__ as FromClause; for a class mapped with __tablename__ it is a Table.
@@ -37,6 +38,17 @@ _MARK_PUBLISHED = (
     .values(published_at=bindparam("now"))
 )
 _BACKLOG = select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.published_at.is_(None))
+# A published row is kept while its job runs: the sweeper publishes a lost command again from it. Once
+# the job has settled, no one reads it again, and each render command carries the whole job's documents
+# (a 20-variant job of 458 KB left 9 MB here), so the outbox would be the largest table by far.
+_batches = cast(Table, BatchRow.__table__)
+_SETTLED = (
+    select(_outbox.c.id)
+    .join(_batches, _batches.c.id == _outbox.c.batch_id)
+    .where(_outbox.c.published_at.is_not(None), _batches.c.status.in_(sorted(BATCH_TERMINAL)))
+    .limit(bindparam("limit"))
+)
+_PRUNE = delete(_outbox).where(_outbox.c.id.in_(_SETTLED.scalar_subquery()))
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,10 @@ class Outbox:
                 .values(attempts=OutboxRow.attempts + 1, last_error=error[:1000])
             )
         )
+
+    def prune(self, limit: int = 1000) -> int:
+        """Deletes up to `limit` published rows of settled jobs; returns how many."""
+        return int(self._tx.run(lambda s: s.execute(_PRUNE, {"limit": limit}).rowcount))  # type: ignore[attr-defined]
 
     def backlog(self) -> Backlog:
         """Unpublished messages and the age of the oldest (for metrics)."""

@@ -11,14 +11,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from gateway import status as st
 from gateway.errors import BusUnavailableError
 from gateway.outbox import GATHER_S, OutboxRelay
+from gateway.status import EventUpdate
 from gateway.store import migrate
 from gateway.store.batches import Batches, NewBatch, NewMessage, NewSubJob
 from gateway.store.engine import make_engine
 from gateway.store.outbox import Outbox, PendingMessage
+from gateway.store.schema import OutboxRow
 from gateway.store.transactions import Transactions
 from reelmill import topology
 
@@ -161,3 +164,41 @@ def test_a_bus_that_takes_nothing_fails_no_row(tmp_path: Path) -> None:
         with pytest.raises(BusUnavailableError):
             asyncio.run(relay.relay_once())
     assert outbox.backlog().count == 2 and store.get("t1", b.id).batch.status == st.INIT
+
+
+def test_the_relay_deletes_what_settled_jobs_no_longer_need_while_idle(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    tx = Transactions(engine)
+    store, outbox = Batches(tx), Outbox(tx)
+    finished, running = batch(2), batch(1)
+    for b in (finished, running):
+        store.submit(b)
+    bus = RecordingBus()
+    bus.expected = 3
+    relay = OutboxRelay(outbox, bus, poll_s=0.05, prune_every_s=0.05)  # type: ignore[arg-type]
+
+    def commands() -> list[str]:
+        return tx.read(lambda s: list(s.scalars(select(OutboxRow.msg_id).order_by(OutboxRow.id))))
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        relaying = asyncio.create_task(relay.run(stop))
+        await asyncio.wait_for(bus.all_published.wait(), 5)
+        await asyncio.sleep(0.3)  # the relay has marked them, pruned once (nothing) and waits
+        assert len(commands()) == 3  # published, kept while their jobs run
+        for s in finished.sub_jobs:
+            done = EventUpdate(batch_id=finished.id, sub_job_id=s.id, attempt=1, state=st.SUCCESS,
+                               media_url="file:///o.mp4", duration_s=1.0)  # fmt: skip
+            await asyncio.to_thread(store.apply_event, done)
+        for _ in range(100):  # the relay prunes at its next idle moment
+            if await asyncio.to_thread(commands) == [running.sub_jobs[0].id]:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await relaying
+
+    asyncio.run(scenario())
+    assert commands() == [running.sub_jobs[0].id]  # the running job's command stays
+    engine.dispose()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect, select, update
+from sqlalchemy.orm import Session
 
 from gateway import status as st
 from gateway.errors import (
@@ -29,7 +30,7 @@ from gateway.store.media import MediaLibrary
 from gateway.store.nonces import Nonces
 from gateway.store.outbox import Outbox
 from gateway.store.paging import decode_token
-from gateway.store.schema import BatchRow, NonceRow
+from gateway.store.schema import BatchRow, NonceRow, OutboxRow
 from gateway.store.transactions import Transactions, utcnow
 
 
@@ -316,3 +317,37 @@ def test_a_stalled_sub_job_names_its_commands_subject_with_its_priority(store: S
     store.outbox.mark_published([m.id for m in store.outbox.pending()])
     stalled = store.batches.stalled_sub_jobs(utcnow() + timedelta(seconds=1))
     assert [(s.id, s.subject) for s in stalled] == [(sub_id, subject)]
+
+
+def test_published_commands_of_settled_jobs_are_pruned_and_nothing_else(store: Store) -> None:
+    done, running, cancelled = new_batch(2), new_batch(2), new_batch(3)
+    for batch in (done, running, cancelled):
+        store.batches.submit(batch)
+    store.outbox.mark_published([m.id for m in store.outbox.pending()])
+    for i in range(2):
+        store.batches.apply_event(event(done, i, st.SUCCESS, media_url=f"file:///o/{i}.mp4", duration_s=6.0))
+    store.batches.apply_event(event(running, 0, st.SUCCESS, media_url="file:///o/r.mp4", duration_s=6.0))
+    marker = NewMessage(f"$KV.bucket.{cancelled.id}", f"cancel:{cancelled.id}", b"x")
+    store.batches.cancel("t1", cancelled.id, marker)  # settles at once: nothing of it had started
+    assert store.batches.get("t1", cancelled.id).batch.status == st.CANCELLED
+
+    def rows() -> dict[str, list[str]]:
+        with Session(store.engine) as s:
+            found = s.execute(select(OutboxRow.batch_id, OutboxRow.msg_id).order_by(OutboxRow.id)).all()
+        by_batch: dict[str, list[str]] = {}
+        for batch_id, msg_id in found:
+            by_batch.setdefault(batch_id, []).append(msg_id)
+        return by_batch
+
+    assert store.outbox.prune(limit=1) == 1  # a chunk at a time
+    assert store.outbox.prune() == 4  # the finished job's two commands, the cancelled job's three
+    left = rows()
+    # The running job keeps its commands (the sweeper may publish one again); the cancel marker waits
+    # for the relay, and goes at the next prune once it is published.
+    assert left == {running.id: [s.id for s in running.sub_jobs], cancelled.id: [marker.msg_id]}
+    assert store.outbox.prune() == 0
+    store.outbox.mark_published([m.id for m in store.outbox.pending()])
+    assert store.outbox.prune() == 1
+    assert rows() == {running.id: [s.id for s in running.sub_jobs]}
+    store.batches.apply_event(event(running, 1, st.FAILED, error_code="InvalidMaterial.Unreadable"))
+    assert store.outbox.prune() == 2 and rows() == {}
