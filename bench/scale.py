@@ -3,7 +3,13 @@ each given a batch of --variants-per-worker × N variants; variants per minute f
 end (Watch), and the efficiency of each added worker against one. Not a test: nothing here asserts
 timings. `make bench-scale` runs it with one worker per core.
 
-    .venv/bin/python bench/scale.py [--max-workers 16] [--variants-per-worker 4] [--size 540x960]
+Each worker is pinned to cores of its own (--cores-per-worker, 1 by default), as a pod with a CPU limit
+is held to its share: it sizes its render's threads to them (worker/cpus.py), and N workers use N
+shares of the machine. Unpinned, one worker would spread over every core and the first row would
+already use the machine. The gateway, NATS and this client share all cores.
+
+    .venv/bin/python bench/scale.py [--max-workers 16] [--cores-per-worker 1] [--variants-per-worker 4]
+                                    [--size 540x960]
 """
 
 from __future__ import annotations
@@ -72,12 +78,16 @@ def run_batch(stub: api_grpc.BatchMediaProducingServiceStub, doc: dict[str, obje
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--max-workers", type=int, default=0, help="default: the cores / --cores-per-worker")
+    parser.add_argument("--cores-per-worker", type=int, default=1, help="0: workers not pinned")
     parser.add_argument("--variants-per-worker", type=int, default=4)
     parser.add_argument("--size", default="540x960")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each variant")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    cores = sorted(os.sched_getaffinity(0))
+    per = args.cores_per_worker
+    max_workers = args.max_workers or (max(len(cores) // per, 1) if per else len(cores))
 
     tmp = Path(tempfile.mkdtemp(prefix="reelmill-scale-"))
     media = tmp / "media"
@@ -93,17 +103,24 @@ def main() -> None:
                REELMILL_TENANT_SUBMITS_PER_MINUTE="0", REELMILL_TENANT_QUEUED_VARIANTS="0")  # fmt: skip
     gateway = subprocess.Popen([sys.executable, "-m", "cli", "gateway"], env=env)
     workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        """A worker on cores of its own (the next `per` of this machine's), or on all of them."""
+        mine = {cores[(len(workers) * per + i) % len(cores)] for i in range(per)} if per else set(cores)
+        return subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env,
+                                preexec_fn=lambda: os.sched_setaffinity(0, mine))  # fmt: skip
+
     rows = []
     try:
         wait_healthy(address, [gateway], timeout_s=60)
         with grpc.insecure_channel(address) as channel:
             stub = api_grpc.BatchMediaProducingServiceStub(channel)
-            workers.append(subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env))
+            workers.append(start_worker())
             run_batch(stub, job(media, 1, width, height, args.seconds))  # warm-up: imports, fonts, speech
             one = run_batch(stub, job(media, 1, width, height, args.seconds)).seconds  # one render, served
-            for n in range(1, args.max_workers + 1):
+            for n in range(1, max_workers + 1):
                 while len(workers) < n:
-                    workers.append(subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env))
+                    workers.append(start_worker())
                 count = args.variants_per_worker * n
                 done = run_batch(stub, job(media, count, width, height, args.seconds))
                 rows.append((n, count, done, count / done.seconds * 60))
@@ -119,7 +136,9 @@ def main() -> None:
                 p.kill()
         nats.stop()
     base = rows[0][3]
-    print(f"\nOne variant alone, Submit to Success: {one:.2f} s.\n")
+    pinned = f"each worker pinned to {per} core(s) of its own" if per else "the workers not pinned"
+    print(f"\n{len(cores)} cores, {pinned}.")
+    print(f"One variant alone, Submit to Success: {one:.2f} s.\n")
     print("| workers | variants | seconds | variants per minute | efficiency per worker "
           "| first video s | first vs one alone | in index order |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
