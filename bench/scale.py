@@ -105,10 +105,13 @@ def main() -> None:
     workers: list[subprocess.Popen[bytes]] = []
 
     def start_worker() -> subprocess.Popen[bytes]:
-        """A worker on cores of its own (the next `per` of this machine's), or on all of them."""
-        mine = {cores[(len(workers) * per + i) % len(cores)] for i in range(per)} if per else set(cores)
-        return subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env,
-                                preexec_fn=lambda: os.sched_setaffinity(0, mine))  # fmt: skip
+        """A worker on cores of its own (the next `per` of this machine's), or on all of them. The
+        affinity is set by the child before it becomes the worker (a preexec_fn is unsafe in a process
+        that already runs gRPC's threads)."""
+        mine = sorted({cores[(len(workers) * per + i) % len(cores)] for i in range(per)} if per else cores)
+        pin = (f"import os, sys; os.sched_setaffinity(0, {mine!r}); "
+               "os.execv(sys.executable, [sys.executable, '-m', 'cli', 'worker'])")  # fmt: skip
+        return subprocess.Popen([sys.executable, "-c", pin], env=env)
 
     rows = []
     try:
@@ -136,7 +139,12 @@ def main() -> None:
                 p.kill()
         nats.stop()
     base = rows[0][3]
-    pinned = f"each worker pinned to {per} core(s) of its own" if per else "the workers not pinned"
+    if not per:
+        pinned = "the workers not pinned"
+    elif max_workers * per <= len(cores):
+        pinned = f"each worker pinned to {per} core(s) of its own"
+    else:  # more workers than cores: the rows past the cores measure sharing, not scaling
+        pinned = f"workers pinned to {per} core(s) each, sharing cores past {len(cores) // per} workers"
     print(f"\n{len(cores)} cores, {pinned}.")
     print(f"One variant alone, Submit to Success: {one:.2f} s.\n")
     print("| workers | variants | seconds | variants per minute | efficiency per worker "

@@ -23,9 +23,10 @@ HEADERS_ROOM = 1024  # the Nats-Msg-Id and trace headers travel in the same mess
 # 200 submits/s this halves the gateway's CPU per submit. Renders start at most this much later.
 GATHER_S = 0.02
 # While it has nothing to publish, the relay deletes the published rows of settled jobs (store/outbox.py
-# says why) this often, a chunk per transaction.
+# says why): one chunk at each idle moment, so that publishing never waits behind more than one small
+# transaction, and after reaching the end, again after a pause.
 PRUNE_EVERY_S = 60.0
-PRUNE_CHUNK = 1000
+PRUNE_CHUNK = 200
 
 
 class OutboxRelay:
@@ -43,6 +44,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self.prune_every_s = prune_every_s
         self._next_prune = time.monotonic()
+        self._pruned_to = 0  # the id the next chunk starts after
 
     def poke(self) -> None:
         """Something was committed: publish now rather than at the next poll."""
@@ -58,8 +60,7 @@ class OutboxRelay:
             try:
                 published, complete = await self.relay_once()
                 if complete and time.monotonic() >= self._next_prune:
-                    self._next_prune = time.monotonic() + self.prune_every_s
-                    await self.prune()
+                    await self.prune_once()
                 backoff_s = 0.5
             except (DatabaseUnavailableError, BusUnavailableError) as e:
                 log.warning("outbox relay: %s; retrying in %.1f s", e, backoff_s)
@@ -72,16 +73,16 @@ class OutboxRelay:
             if self._wake.is_set() and self.gather_s:
                 await first_done(asyncio.sleep(self.gather_s), stop.wait())
 
-    async def prune(self) -> int:
-        """Deletes the published rows of settled jobs, a chunk at a time; returns how many."""
-        total = 0
-        while True:
-            deleted = await asyncio.to_thread(self.outbox.prune, PRUNE_CHUNK)
-            total += deleted
-            if deleted < PRUNE_CHUNK:
-                if total:
-                    log.info("outbox: deleted %d published rows of settled jobs", total)
-                return total
+    async def prune_once(self) -> int:
+        """Deletes one chunk of the published rows of settled jobs; returns how many. At the end of the
+        table, the next chunk waits for prune_every_s and starts from the beginning again."""
+        deleted, self._pruned_to = await asyncio.to_thread(self.outbox.prune, PRUNE_CHUNK, self._pruned_to)
+        if deleted < PRUNE_CHUNK:
+            self._pruned_to = 0
+            self._next_prune = time.monotonic() + self.prune_every_s
+        if deleted:
+            log.info("outbox: deleted %d published rows of settled jobs", deleted)
+        return deleted
 
     async def relay_once(self) -> tuple[int, bool]:
         """Publishes one page of pending messages; returns (published, whether the page was the last).

@@ -40,7 +40,9 @@ class WorkerSettings:
     # threads to its share (worker/render/threads.py). 0: the container's CPU limit, else the cores the
     # worker may run on; never the node's core count, which libav would use.
     cpus: float = setting(
-        Setting("CPUS", "cores the renders share (0: the container's CPU limit)", 0.0, minimum=0)
+        Setting(
+            "CPUS", "cores the renders share (0: the container's CPU limit)", 0.0, minimum=0, maximum=1024
+        )
     )
     # A render still running after this fails (a hung decoder, say).
     render_timeout_s: float = setting(

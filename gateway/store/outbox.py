@@ -42,13 +42,15 @@ _BACKLOG = select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.
 # the job has settled, no one reads it again, and each render command carries the whole job's documents
 # (a 20-variant job of 458 KB left 9 MB here), so the outbox would be the largest table by far.
 _batches = cast(Table, BatchRow.__table__)
+# In id order from where the last chunk ended, so that a chunk never walks over the rows deleted before.
 _SETTLED = (
     select(_outbox.c.id)
     .join(_batches, _batches.c.id == _outbox.c.batch_id)
-    .where(_outbox.c.published_at.is_not(None), _batches.c.status.in_(sorted(BATCH_TERMINAL)))
+    .where(_outbox.c.id > bindparam("after"), _outbox.c.published_at.is_not(None),
+           _batches.c.status.in_(sorted(BATCH_TERMINAL)))
+    .order_by(_outbox.c.id)
     .limit(bindparam("limit"))
-)
-_PRUNE = delete(_outbox).where(_outbox.c.id.in_(_SETTLED.scalar_subquery()))
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,17 @@ class Outbox:
             )
         )
 
-    def prune(self, limit: int = 1000) -> int:
-        """Deletes up to `limit` published rows of settled jobs; returns how many."""
-        return int(self._tx.run(lambda s: s.execute(_PRUNE, {"limit": limit}).rowcount))  # type: ignore[attr-defined]
+    def prune(self, limit: int = 200, after: int = 0) -> tuple[int, int]:
+        """Deletes up to `limit` published rows of settled jobs, with ids above `after`; returns how many,
+        and the last id deleted (`after` when none: the end was reached)."""
+
+        def write(s: Session) -> tuple[int, int]:
+            ids: list[int] = list(s.scalars(_SETTLED, {"after": after, "limit": limit}))
+            if ids:
+                s.execute(delete(_outbox).where(_outbox.c.id.in_(ids)))
+            return len(ids), ids[-1] if ids else after
+
+        return self._tx.run(write)
 
     def backlog(self) -> Backlog:
         """Unpublished messages and the age of the oldest (for metrics)."""

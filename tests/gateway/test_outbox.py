@@ -11,8 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from gateway import outbox as outbox_relay
 from gateway import status as st
 from gateway.errors import BusUnavailableError
 from gateway.outbox import GATHER_S, OutboxRelay
@@ -201,4 +202,38 @@ def test_the_relay_deletes_what_settled_jobs_no_longer_need_while_idle(tmp_path:
 
     asyncio.run(scenario())
     assert commands() == [running.sub_jobs[0].id]  # the running job's command stays
+    engine.dispose()
+
+
+def test_the_relay_prunes_a_backlog_one_small_chunk_per_idle_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five settled rows in chunks of two: three idle moments, without the pause the end of the table
+    brings (the relay publishes between chunks instead of waiting behind a long delete)."""
+    monkeypatch.setattr(outbox_relay, "PRUNE_CHUNK", 2)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    tx = Transactions(engine)
+    store, outbox = Batches(tx), Outbox(tx)
+    settled = batch(5)
+    store.submit(settled)
+    outbox.mark_published([m.id for m in outbox.pending()])
+    for s in settled.sub_jobs:
+        store.apply_event(EventUpdate(batch_id=settled.id, sub_job_id=s.id, attempt=1, state=st.FAILED,
+                                      error_code="InvalidMaterial.Unreadable"))  # fmt: skip
+    relay = OutboxRelay(outbox, RecordingBus(), poll_s=0.05, prune_every_s=1000)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        relaying = asyncio.create_task(relay.run(stop))
+        for _ in range(100):
+            if not tx.read(lambda s: s.scalar(select(func.count()).select_from(OutboxRow))):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await relaying
+
+    asyncio.run(scenario())
+    assert tx.read(lambda s: s.scalar(select(func.count()).select_from(OutboxRow))) == 0
     engine.dispose()

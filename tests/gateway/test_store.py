@@ -339,15 +339,18 @@ def test_published_commands_of_settled_jobs_are_pruned_and_nothing_else(store: S
             by_batch.setdefault(batch_id, []).append(msg_id)
         return by_batch
 
-    assert store.outbox.prune(limit=1) == 1  # a chunk at a time
-    assert store.outbox.prune() == 4  # the finished job's two commands, the cancelled job's three
+    # A chunk at a time, each starting after the last id the one before deleted.
+    deleted, last = store.outbox.prune(limit=2)
+    assert deleted == 2
+    assert store.outbox.prune(limit=10, after=last)[0] == 3  # the finished job's two, the cancelled's three
+    assert store.outbox.prune(limit=10, after=10**9) == (0, 10**9)  # past the end: nothing, and says so
     left = rows()
     # The running job keeps its commands (the sweeper may publish one again); the cancel marker waits
     # for the relay, and goes at the next prune once it is published.
     assert left == {running.id: [s.id for s in running.sub_jobs], cancelled.id: [marker.msg_id]}
-    assert store.outbox.prune() == 0
+    assert store.outbox.prune()[0] == 0
     store.outbox.mark_published([m.id for m in store.outbox.pending()])
-    assert store.outbox.prune() == 1
+    assert store.outbox.prune()[0] == 1
     assert rows() == {running.id: [s.id for s in running.sub_jobs]}
     store.batches.apply_event(event(running, 1, st.FAILED, error_code="InvalidMaterial.Unreadable"))
-    assert store.outbox.prune() == 2 and rows() == {}
+    assert store.outbox.prune()[0] == 2 and rows() == {}

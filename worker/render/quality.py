@@ -39,6 +39,9 @@ BLACK_MIN_S = 0.1  # a black stretch shorter than this is a cut, not a fault
 FREEZE_MIN_S = 0.5
 FREEZE_NOISE = "-50dB"
 SOURCE_SHARE = 0.8  # a run is the footage's when its sources are black (or frozen) this much of it
+# Decoding a source stretch again (rare, remembered) or a written output: two frame threads, whatever
+# the node's cores (libav's own count would be up to 16, in a pod that may have two: worker/cpus.py).
+CHECK_DECODER_THREADS = 2
 
 
 @dataclass
@@ -202,6 +205,7 @@ def measure_output(
     with av.open(path) as c:
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.thread_count = CHECK_DECODER_THREADS
         for frame in c.decode(stream):
             meter.picture.push(frame, stream.time_base or Fraction(1, 30))
     with av.open(path) as c:
@@ -255,6 +259,7 @@ def _picture(path: str, window: tuple[float, float]) -> PictureMeter:
     with av.open(path) as c:
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.thread_count = CHECK_DECODER_THREADS
         if window[0] > 0 and stream.time_base:
             with contextlib.suppress(av.FFmpegError):
                 c.seek(round(window[0] / stream.time_base), stream=stream)
