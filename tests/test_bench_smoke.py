@@ -103,6 +103,7 @@ def test_the_gateway_benchmark_runs_on_postgresql_with_two_gateways() -> None:
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"^PostgreSQL [\w.() +-]+, autovacuum (on|off)$", done.stdout, re.MULTILINE), done.stdout
     rows = [
         "Submit at 20/s for 1 s (3 variants each), run 1 of 2",
         "run 2 of 2",
