@@ -369,14 +369,20 @@ class Loudness:
     true_peak_db: float
 
 
+def mix_source(graph: Graph) -> FilterContext:
+    """A buffer source for the mix's frames: fltp stereo 48 kHz, stamped in samples."""
+    rate = str(SAMPLE_RATE)
+    return graph.add("abuffer", sample_rate=rate, sample_fmt="fltp", channel_layout="stereo",
+                     time_base=f"1/{rate}")  # fmt: skip
+
+
 class LoudnessMeter:
     """EBU R128 integrated loudness and true peak of fltp stereo 48 kHz frames (libavfilter ebur128),
     fed as they come: the render measures its mix while it encodes it."""
 
     def __init__(self) -> None:
         graph = self.graph = new_graph()
-        self.source = graph.add("abuffer", sample_rate=str(SAMPLE_RATE), sample_fmt="fltp",
-                                channel_layout="stereo", time_base=f"1/{SAMPLE_RATE}")  # fmt: skip
+        self.source = mix_source(graph)
         self.sink = graph.add("abuffersink")
         graph.link_nodes(self.source, graph.add("ebur128", metadata="1", peak="true"), self.sink).configure()
         self.integrated, self.peak = SILENT_LUFS, 0.0
@@ -443,8 +449,7 @@ class Sound:
         ceiling = 10 ** ((self.plan.output.true_peak_db - LIMITER_MARGIN_DB) / 20)
         graph = new_graph()
         nodes = [
-            graph.add("abuffer", sample_rate=str(SAMPLE_RATE), sample_fmt="fltp", channel_layout="stereo",
-                      time_base=f"1/{SAMPLE_RATE}"),
+            mix_source(graph),
             graph.add("volume", volume=f"{gain_db:.4f}dB"),
             # level=0: no automatic make-up gain; latency=1: no delay, and the look-ahead flushed.
             graph.add("alimiter", limit=f"{ceiling:.6f}", attack="5", release="50", level="0", latency="1"),
@@ -505,12 +510,12 @@ class Mixer:
         if plan.speech:
             tracks.append(speech_track(plan, total))
         g = self.graph = new_graph()
-        sources_ = [self._abuffer() for _ in tracks]
+        sources_ = [mix_source(g) for _ in tracks]
         inputs: list[FilterContext] = list(sources_)
         music = plan.music
         if music is not None:
             tracks.append(music_track(music, sources[music.url], total))
-            source = self._abuffer()
+            source = mix_source(g)
             sources_.append(source)
             gain = duck_envelope(music.volume, plan.speech if music.ducking else ())
             length_s = total / SAMPLE_RATE
@@ -536,11 +541,6 @@ class Mixer:
         self.sources = sources_
         self.pushed = [0] * len(tracks)
         self.open = [True] * len(tracks)
-
-    def _abuffer(self) -> FilterContext:
-        rate = str(SAMPLE_RATE)
-        return self.graph.add("abuffer", sample_rate=rate, sample_fmt="fltp", channel_layout="stereo",
-                              time_base=f"1/{rate}")  # fmt: skip
 
     def frames(self) -> Iterator[AudioFrame]:
         """The mixed frames, in order; the tracks are fed in step so that none runs far ahead."""
