@@ -60,11 +60,15 @@ def batch(count: int) -> NewBatch:
     )  # fmt: skip
 
 
-def test_submits_in_quick_succession_go_out_in_one_publish(tmp_path: Path) -> None:
+def sqlite_tx(tmp_path: Path) -> Transactions:
+    """Transactions on a migrated SQLite store in tmp_path."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     migrate.upgrade(url)
-    engine = make_engine(url)
-    tx = Transactions(engine)
+    return Transactions(make_engine(url))
+
+
+def test_submits_in_quick_succession_go_out_in_one_publish(tmp_path: Path) -> None:
+    tx = sqlite_tx(tmp_path)
     store, outbox = Batches(tx), Outbox(tx)
     bus = RecordingBus()
     # A longer window than the default's, so that a slow machine still gathers all five.
@@ -92,7 +96,7 @@ def test_submits_in_quick_succession_go_out_in_one_publish(tmp_path: Path) -> No
         assert bus.rings == len(bus.calls)  # idle workers told after each publish
 
     asyncio.run(scenario())
-    engine.dispose()
+    tx.engine.dispose()
     assert GATHER_S <= 0.05  # renders start at most this much later
 
 
@@ -112,9 +116,7 @@ class RefusingBus(RecordingBus):
 
 
 def relay_store(tmp_path: Path) -> tuple[Batches, Outbox]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate.upgrade(url)
-    tx = Transactions(make_engine(url))
+    tx = sqlite_tx(tmp_path)
     return Batches(tx), Outbox(tx)
 
 
@@ -168,10 +170,7 @@ def test_a_bus_that_takes_nothing_fails_no_row(tmp_path: Path) -> None:
 
 
 def test_the_relay_deletes_what_settled_jobs_no_longer_need_while_idle(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    tx = Transactions(engine)
+    tx = sqlite_tx(tmp_path)
     store, outbox = Batches(tx), Outbox(tx)
     finished, running = batch(2), batch(1)
     for b in (finished, running):
@@ -202,7 +201,7 @@ def test_the_relay_deletes_what_settled_jobs_no_longer_need_while_idle(tmp_path:
 
     asyncio.run(scenario())
     assert commands() == [running.sub_jobs[0].id]  # the running job's command stays
-    engine.dispose()
+    tx.engine.dispose()
 
 
 def test_the_relay_prunes_a_backlog_one_small_chunk_per_idle_moment(
@@ -211,10 +210,7 @@ def test_the_relay_prunes_a_backlog_one_small_chunk_per_idle_moment(
     """Five settled rows in chunks of two: three idle moments, without the pause the end of the table
     brings (the relay publishes between chunks instead of waiting behind a long delete)."""
     monkeypatch.setattr(outbox_relay, "PRUNE_CHUNK", 2)
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    tx = Transactions(engine)
+    tx = sqlite_tx(tmp_path)
     store, outbox = Batches(tx), Outbox(tx)
     settled = batch(5)
     store.submit(settled)
@@ -236,4 +232,4 @@ def test_the_relay_prunes_a_backlog_one_small_chunk_per_idle_moment(
 
     asyncio.run(scenario())
     assert tx.read(lambda s: s.scalar(select(func.count()).select_from(OutboxRow))) == 0
-    engine.dispose()
+    tx.engine.dispose()
