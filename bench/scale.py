@@ -8,8 +8,8 @@ is held to its share: it sizes its render's threads to them (worker/cpus.py), an
 shares of the machine. Unpinned, one worker would spread over every core and the first row would
 already use the machine. The gateway, NATS and this client share all cores.
 
-    .venv/bin/python bench/scale.py [--max-workers 16] [--cores-per-worker 1] [--variants-per-worker 4]
-                                    [--size 540x960]
+    .venv/bin/python bench/scale.py [--max-workers 16 | --workers 1,4,8,16] [--cores-per-worker 1]
+                                    [--variants-per-worker 4] [--size 540x960]
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cli.dev import wait_healthy  # noqa: E402
 from cli.natsd import NatsServer, free_port  # noqa: E402
 from cli.samples import make_video  # noqa: E402
+from gateway.validate import MAX_COUNT  # noqa: E402
 from reelmill import documents  # noqa: E402
 from reelmill.v1 import batch_service_pb2 as api  # noqa: E402
 from reelmill.v1 import batch_service_pb2_grpc as api_grpc  # noqa: E402
@@ -46,6 +49,22 @@ def job(media: Path, count: int, width: int, height: int, seconds: float) -> dic
         "OutputConfig": {"Count": count, "Width": width, "Height": height,
                          "Video": {"Crf": 27, "Preset": "veryfast", "Fps": 30}},
     }  # fmt: skip
+
+
+def wait_http(url: str, processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Until `url` answers 200; SystemExit when a process exits or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise SystemExit(f"a worker exited before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout_s} s")
 
 
 @dataclass
@@ -79,6 +98,7 @@ def run_batch(stub: api_grpc.BatchMediaProducingServiceStub, doc: dict[str, obje
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-workers", type=int, default=0, help="default: the cores / --cores-per-worker")
+    parser.add_argument("--workers", default="", help="rows' worker counts: 1,4,8,16")
     parser.add_argument("--cores-per-worker", type=int, default=1, help="0: workers not pinned")
     parser.add_argument("--variants-per-worker", type=int, default=4)
     parser.add_argument("--size", default="540x960")
@@ -88,6 +108,14 @@ def main() -> None:
     cores = sorted(os.sched_getaffinity(0))
     per = args.cores_per_worker
     max_workers = args.max_workers or (max(len(cores) // per, 1) if per else len(cores))
+    counts = sorted({int(n) for n in args.workers.split(",") if n.strip()}) or list(range(1, max_workers + 1))
+    if counts[0] < 1:
+        raise SystemExit("--workers: counts are 1 or more")
+    max_workers = counts[-1]
+    per_job = args.variants_per_worker * max_workers  # each row is one job
+    if per_job > MAX_COUNT:
+        raise SystemExit(f"--variants-per-worker × workers is {per_job}, more than {MAX_COUNT}, "
+                         "the most variants one job may ask for (OutputConfig.Count)")  # fmt: skip
 
     tmp = Path(tempfile.mkdtemp(prefix="reelmill-scale-"))
     media = tmp / "media"
@@ -104,26 +132,39 @@ def main() -> None:
     gateway = subprocess.Popen([sys.executable, "-m", "cli", "gateway"], env=env)
     workers: list[subprocess.Popen[bytes]] = []
 
-    def start_worker() -> subprocess.Popen[bytes]:
-        """A worker on cores of its own (the next `per` of this machine's), or on all of them. The
-        affinity is set by the child before it becomes the worker (a preexec_fn is unsafe in a process
-        that already runs gRPC's threads)."""
+    def start_worker() -> tuple[subprocess.Popen[bytes], int]:
+        """A worker on cores of its own (the next `per` of this machine's), or on all of them, and the
+        port of its /healthz. The affinity is set by the child before it becomes the worker (a
+        preexec_fn is unsafe in a process that already runs gRPC's threads)."""
         mine = sorted({cores[(len(workers) * per + i) % len(cores)] for i in range(per)} if per else cores)
         pin = (f"import os, sys; os.sched_setaffinity(0, {mine!r}); "
                "os.execv(sys.executable, [sys.executable, '-m', 'cli', 'worker'])")  # fmt: skip
-        return subprocess.Popen([sys.executable, "-c", pin], env=env)
+        port = free_port()
+        own = dict(env, REELMILL_METRICS_PORT=str(port))
+        return subprocess.Popen([sys.executable, "-c", pin], env=own), port
+
+    def add_workers(n: int) -> None:
+        """Workers up to `n`, each timed from its first render on: started, answering /healthz (its
+        imports done), then warmed by an untimed batch of two variants per worker (fonts, x264, the
+        first decode), so that a row measures serving, not the start of the processes it added."""
+        ports = []
+        while len(workers) < n:
+            process, port = start_worker()
+            workers.append(process)
+            ports.append(port)
+        for port in ports:
+            wait_http(f"http://127.0.0.1:{port}/healthz", workers, timeout_s=120)
+        run_batch(stub, job(media, 2 * n, width, height, args.seconds))
 
     rows = []
     try:
         wait_healthy(address, [gateway], timeout_s=60)
         with grpc.insecure_channel(address) as channel:
             stub = api_grpc.BatchMediaProducingServiceStub(channel)
-            workers.append(start_worker())
-            run_batch(stub, job(media, 1, width, height, args.seconds))  # warm-up: imports, fonts, speech
+            add_workers(1)
             one = run_batch(stub, job(media, 1, width, height, args.seconds)).seconds  # one render, served
-            for n in range(1, max_workers + 1):
-                while len(workers) < n:
-                    workers.append(start_worker())
+            for n in counts:
+                add_workers(n)
                 count = args.variants_per_worker * n
                 done = run_batch(stub, job(media, count, width, height, args.seconds))
                 rows.append((n, count, done, count / done.seconds * 60))
@@ -138,7 +179,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
         nats.stop()
-    base = rows[0][3]
+    base = rows[0][3] / rows[0][0]  # variants per minute per worker in the first row
     if not per:
         pinned = "the workers not pinned"
     elif max_workers * per <= len(cores):

@@ -70,6 +70,17 @@ def test_the_scale_benchmark_runs_workers_and_reports_their_efficiency() -> None
     assert re.search(pinned, done.stdout, re.MULTILINE), done.stdout
 
 
+def test_the_scale_benchmark_refuses_rows_larger_than_one_job_before_starting_anything() -> None:
+    """Each row is one job: 8 variants per worker at 16 workers would be 128, past OutputConfig.Count."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale.py"), "--workers", "1,16", "--variants-per-worker", "8"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "--variants-per-worker × workers is 128, more than 100" in done.stderr, done.stderr
+    assert "OutputConfig.Count" in done.stderr
+
+
 def test_the_phone_footage_batch_runs_and_keeps_frames_on_disk(tmp_path: Path) -> None:
     """The phone-footage batch in miniature: HEVC sources (10- and 8-bit, 60 and 30 fps, turned) made
     with the ffmpeg CLI, three variants by ffmpeg commands, by reelmill with and without frames kept on
