@@ -312,6 +312,8 @@ class WorkerConfig:
     slots: int = 1
     cache_mb: int = 0  # frames kept in memory
     spill_mb: int = 0  # frames kept on disk
+    processes: int = 1  # worker processes, each on a core of its own
+    frames: str = "shared"  # their frames on disk: one folder for all, or "own": one each
 
 
 def reference_workers(sized_cache_mb: int, small_cache_mb: int) -> list[WorkerConfig]:
@@ -323,11 +325,32 @@ def reference_workers(sized_cache_mb: int, small_cache_mb: int) -> list[WorkerCo
     ]
 
 
-def phone_workers(spill_mb: int) -> list[WorkerConfig]:
+def phone_workers(spill_mb: int, processes: int = 0) -> list[WorkerConfig]:
+    """The phone batch's ways; with `processes` of 2 or more, also that many worker processes on a core
+    each (1-CPU pods of one node) with their frames each in a folder of its own, and in one folder."""
+    many = f"reelmill, {processes} worker processes on a core each, "
     return [
         WorkerConfig(f"{WORKER}frame reuse off"),
         WorkerConfig(f"{WORKER}frames kept on disk, {spill_mb} MB", spill_mb=spill_mb),
         WorkerConfig(f"{WORKER}2 slots, frames kept on disk, {spill_mb} MB", slots=2, spill_mb=spill_mb),
+        *(
+            [
+                WorkerConfig(
+                    f"{many}frames kept on disk, a folder each",
+                    spill_mb=spill_mb,
+                    processes=processes,
+                    frames="own",
+                ),
+                WorkerConfig(
+                    f"{many}frames kept on disk, one folder for all",
+                    spill_mb=spill_mb,
+                    processes=processes,
+                    frames="shared",
+                ),
+            ]  # fmt: skip
+            if processes > 1
+            else []
+        ),
     ]
 
 
@@ -355,6 +378,8 @@ def batch(
     def worker(config: WorkerConfig) -> Callable[[], tuple[measure.Sample, dict | None]]:
         def run() -> tuple[measure.Sample, dict | None]:  # one process renders them all, as a worker does
             args = reelmill_args(setup, cmds_path, config.slots, config.cache_mb, config.spill_mb)
+            if config.processes > 1:
+                args += ["--processes", str(config.processes), "--frames", config.frames]
             s = measure.run(args)
             for comp, cmd in variants:
                 check.check(
@@ -541,6 +566,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p.add_argument("--frame-spill-mb", type=int, default=8000, help="disk for kept frames in the phone batch")
     p.add_argument(
+        "--worker-processes",
+        type=int,
+        default=min(len(os.sched_getaffinity(0)), 4),
+        help="the phone batch also by this many worker processes, a core each (fewer than 2: not)",
+    )
+    p.add_argument(
         "--batch-reuse",
         choices=["memory", "disk"],
         default="memory",
@@ -583,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.phone:
         print()
         phone = PHONE_QUICK if args.quick else PHONE
-        workers = phone_workers(args.frame_spill_mb)
+        workers = phone_workers(args.frame_spill_mb, args.worker_processes)
         print(batch(work, phone, args.count, args.floor_every, workers, args.rounds), flush=True)
 
 

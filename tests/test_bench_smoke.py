@@ -87,7 +87,8 @@ def test_the_phone_footage_batch_runs_and_keeps_frames_on_disk(tmp_path: Path) -
     disk, and the x264 floor; every output checked to be the composition before a time is reported."""
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-reference",
-         "--tools", "reelmill,ffmpeg", "--phone", "--count", "3", "--work", str(tmp_path)],
+         "--tools", "reelmill,ffmpeg", "--phone", "--count", "3", "--worker-processes", "2",
+         "--work", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -97,6 +98,8 @@ def test_the_phone_footage_batch_runs_and_keeps_frames_on_disk(tmp_path: Path) -
         "3 × ffmpeg CLI, one command each",
         "reelmill, one worker process, frame reuse off",
         "reelmill, one worker process, frames kept on disk, 8000 MB",
+        "reelmill, 2 worker processes on a core each, frames kept on disk, a folder each",
+        "reelmill, 2 worker processes on a core each, frames kept on disk, one folder for all",
         "x264 alone on the same frames",
     ]
     for row in rows:

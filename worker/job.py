@@ -5,7 +5,6 @@ Runs in a thread; the asyncio side reads `progress` and sets `cancelled`.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import os
@@ -118,8 +117,9 @@ def frame_cache(settings: WorkerSettings) -> ShotCache:
                 made: ShotCache = FrameCache(size)
             else:
                 try:
-                    made = spill = FrameSpill(kind, size)
-                    atexit.register(spill.close)  # the frames are this process's: gone with it
+                    # Shared with the other workers that name the same folder, and kept after this
+                    # process: the next one finds the shots still good (keyed by the files' identity).
+                    made = FrameSpill(kind, size)
                 except OSError as e:  # an unwritable cache folder costs the reuse, never the renders
                     log.warning("frames are not kept for the next variants: %s", e)
                     made = FrameCache(0)

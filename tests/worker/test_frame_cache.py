@@ -1,8 +1,12 @@
 """The frame cache shares framed shots between variants without changing a pixel, stays within its
-bound, and is safe for two render slots: in memory (FrameCache) and on disk (FrameSpill) alike."""
+bound, and is safe for two render slots: in memory (FrameCache) and on disk (FrameSpill) alike. On
+disk it is also shared by the worker processes that name the same folder."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -18,12 +22,13 @@ from cli.samples import make_image, make_video
 from worker.errors import MaterialUnreadableError
 from worker.job import frame_cache
 from worker.plan import OutputSpec, Shot, StickerLayer, VariantPlan
-from worker.render import render_variant
+from worker.render import frame_spill, render_variant
 from worker.render.frame_cache import FrameCache, LookupOnly, ShotCache, frame_bytes
 from worker.render.frame_spill import FrameSpill
 from worker.render.video import Canvas, shot_video_frames
 from worker.settings import WorkerSettings
 
+ROOT = Path(__file__).resolve().parents[2]
 FPS = Fraction(25)
 A, B, STILL, LOGO = "file:///a.mp4", "file:///b.mp4", "file:///c.png", "file:///logo.png"
 SHOT_BYTES = 180 * 320 * 3 // 2  # one yuv420p canvas frame
@@ -42,18 +47,13 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(params=["memory", "disk"])
-def make_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[int], ShotCache]]:
-    made: list[FrameSpill] = []
-
+def make_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[int], ShotCache]:
     def make(limit_bytes: int) -> ShotCache:
         if request.param == "memory":
             return FrameCache(limit_bytes)
-        made.append(FrameSpill(tmp_path / "frames", limit_bytes))
-        return made[-1]
+        return FrameSpill(tmp_path / f"frames-{limit_bytes}", limit_bytes)
 
-    yield make
-    for spill in made:
-        spill.close()
+    return make
 
 
 def plan(index: int, first: str = A, effect: str = "") -> VariantPlan:
@@ -81,8 +81,8 @@ def test_variants_sharing_shots_take_them_from_the_cache_pixel_for_pixel(
         render_variant(plan(k), sources, str(tmp_path / f"fresh-{k}.mp4"))
     stats = cache.stats()
     assert (stats["misses"], stats["hits"], stats["shots"]) == (3, 6, 3)
-    per_frame = stats["bytes"] / (25 + 1 + 20)  # the still is one frame, shown ten times
-    assert SHOT_BYTES <= per_frame < 1.2 * SHOT_BYTES and per_frame == int(per_frame)
+    per_frame = stats["bytes"] / (25 + 1 + 20)  # the still is one frame, shown ten times (on disk: and
+    assert SHOT_BYTES <= per_frame < 1.2 * SHOT_BYTES  # each file's record of its layout, a few hundred B)
     for k in (0, 1, 2):
         assert pictures(str(tmp_path / f"cached-{k}.mp4")) == pictures(str(tmp_path / f"fresh-{k}.mp4"))
 
@@ -172,39 +172,86 @@ def test_one_frame_cache_per_process_and_size() -> None:
     assert frame_cache(replace(settings, frame_spill_mb=0)).limit_bytes == 0  # neither: off
 
 
-def test_the_disk_cache_is_chosen_by_its_setting_and_cleans_up(
+def test_the_disk_cache_is_chosen_by_its_setting_and_a_stopped_render_keeps_nothing(
     tmp_path: Path, sources: dict[str, str]
 ) -> None:
     settings = WorkerSettings(cache_dir=str(tmp_path), frame_spill_mb=64)
     spill = frame_cache(settings)
     assert isinstance(spill, FrameSpill) and spill.limit_bytes == 64 << 20
+    assert spill.folder == tmp_path / "frames"
     assert isinstance(frame_cache(replace(settings, frame_cache_mb=8)), FrameCache)  # memory wins
-    # A render that stops half-way keeps nothing and leaves no file.
+    # A render that stops half-way keeps nothing and leaves no file, its lock included.
     frames = render_frames(plan(0), sources, spill)
     next(frames)
+    assert sorted(p.suffix for p in spill.folder.iterdir()) == [".lock", ".part"]
     frames.close()
     assert spill.stats()["shots"] == 0 and spill.stats()["bytes"] == 0
-    assert [p.name for p in spill.folder.iterdir()] == [".lock"]
-    # Folders of processes that are gone (their lock is free) are removed when the next one starts; a
-    # live one (its lock held, here by another process) is kept.
-    gone = tmp_path / "frames" / "spill-gone"
-    gone.mkdir()
-    (gone / "0.frames").write_bytes(b"x")
-    (gone / ".lock").write_bytes(b"")
-    held = tmp_path / "frames" / "spill-held"
-    held.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(held / ".lock")], stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
-        other = FrameSpill(tmp_path / "frames", 1 << 20)
-        assert not gone.exists() and held.exists() and spill.folder.exists() and other.folder.exists()
-    finally:
-        holder.kill()
-        holder.wait()
-        assert holder.stdout is not None
-        holder.stdout.close()
-    other.close()
-    assert not other.folder.exists()
+    assert list(spill.folder.iterdir()) == []
+
+
+RENDER_ONE = """
+import json, sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from test_frame_cache import plan
+from worker.render import render_variant
+from worker.render.frame_spill import FrameSpill
+spill = FrameSpill({folder!r}, 64 << 20)
+render_variant(plan(0), {sources!r}, {out!r}, frame_cache=spill)
+print(json.dumps(spill.stats()))
+"""
+
+
+def test_worker_processes_naming_one_folder_share_its_shots(sources: dict[str, str], tmp_path: Path) -> None:
+    """A shot written by one worker is read by the next, in another process; a shot another render is
+    writing now is not written twice, and the render that finds it so decodes it for itself."""
+    folder = tmp_path / "frames"
+    script = RENDER_ONE.format(root=str(ROOT), tests=str(Path(__file__).parent), folder=str(folder),
+                               sources=sources, out=str(tmp_path / "other.mp4"))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["misses"] == 3 and len(list(folder.glob("*.frames"))) == 3
+    here = FrameSpill(folder, 64 << 20)
+    render_variant(plan(1), sources, str(tmp_path / "here.mp4"), frame_cache=here)
+    render_variant(plan(1), sources, str(tmp_path / "fresh.mp4"))
+    assert (here.stats()["hits"], here.stats()["misses"], here.stats()["shots"]) == (3, 0, 3)
+    assert pictures(str(tmp_path / "here.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
+    # Another render is writing shot A (its lock held): this one decodes A and writes nothing of it.
+    busy = tmp_path / "busy"
+    first = FrameSpill(busy, 64 << 20)
+    frames = render_frames(plan(0), sources, first)
+    next(frames)  # A's first frame made: its lock is held while it is written
+    second = FrameSpill(busy, 64 << 20)
+    render_variant(plan(0), sources, str(tmp_path / "beside.mp4"), frame_cache=second)
+    render_variant(plan(0), sources, str(tmp_path / "fresh-0.mp4"))
+    assert pictures(str(tmp_path / "beside.mp4")) == pictures(str(tmp_path / "fresh-0.mp4"))
+    assert len(list(busy.glob("*.frames"))) == 2  # the still and B; A is still on its way, the first's
+    assert len(list(busy.glob("*.part"))) == 1 and len(list(busy.glob("*.lock"))) == 1
+    for _ in frames:
+        pass
+    assert len(list(busy.glob("*.frames"))) == 3 and not list(busy.glob("*.part"))
+
+
+def test_the_bound_holds_across_processes_the_least_recently_used_going_first(
+    sources: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "frames"
+    render_variant(plan(0), sources, str(tmp_path / "one.mp4"), frame_cache=FrameSpill(folder, 64 << 20))
+    kept = {p: p.stat().st_size for p in folder.glob("*.frames")}
+    still = min(kept, key=kept.__getitem__)  # one frame
+    a = max(kept, key=kept.__getitem__)  # 25 frames; B has 20
+    (b,) = set(kept) - {a, still}
+    for when, path in enumerate((a, b, still), start=1):  # A the longest unused, then B, then the still
+        os.utime(path, ns=(when * 10**9, when * 10**9))
+    # Another process's cache, with room for these three and half as much again: a new shot of 25
+    # frames needs one of them gone, the least recently used (A), and only that.
+    other = FrameSpill(folder, sum(kept.values()) + kept[a] // 2)
+    render_variant(plan(0, first=B), sources, str(tmp_path / "other.mp4"), frame_cache=other)
+    stats = other.stats()
+    assert (stats["evictions"], stats["hits"], stats["misses"]) == (1, 2, 1)
+    assert not a.exists() and b.exists() and still.exists()
+    assert stats["shots"] == 3 and stats["bytes"] <= other.limit_bytes
 
 
 HOLD_LOCK = """
@@ -216,19 +263,53 @@ time.sleep(60)
 """
 
 
+def test_what_writers_that_are_gone_left_is_removed_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "abc.x1.part").write_bytes(b"cut short")  # its writer gone: no one holds it
+    (folder / "abc.lock").write_bytes(b"")
+    (folder / "kept.frames").write_bytes(b"whole")
+    gone = folder / "spill-gone"  # a process's folder of an earlier version, its process gone
+    gone.mkdir()
+    (gone / "0.frames").write_bytes(b"x")
+    (gone / ".lock").write_bytes(b"")
+    held = folder / "def.x2.part"  # being written by a live process
+    held.write_bytes(b"on its way")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(held)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        FrameSpill(folder, 1 << 20)
+        assert sorted(p.name for p in folder.iterdir()) == ["def.x2.part", "kept.frames"]
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+
+
 def test_a_full_or_missing_disk_costs_the_reuse_never_the_render(
-    tmp_path: Path, sources: dict[str, str]
+    tmp_path: Path, sources: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spill = FrameSpill(tmp_path / "frames", 64 << 20)
-    (spill.folder / "0.frames").symlink_to("/dev/full")  # the first shot's file: every write fails
+    made = iter(range(3))
+
+    def new_part(folder: Path, name: str) -> tuple[Path, object]:
+        part = folder / f"{name}.{next(made)}.part"
+        if part.name.endswith(".0.part"):  # the first shot's file: every write fails
+            part.symlink_to("/dev/full")
+        return part, part.open("r+b" if part.is_symlink() else "w+b")
+
+    monkeypatch.setattr(frame_spill, "_new_part", new_part)
     render_variant(plan(0), sources, str(tmp_path / "full.mp4"), frame_cache=spill)
     render_variant(plan(0), sources, str(tmp_path / "fresh.mp4"))
     assert pictures(str(tmp_path / "full.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
     assert spill.stats()["shots"] == 2 and spill.stats()["bytes"] < 64 << 20  # the other two shots kept
-    assert not (spill.folder / "0.frames").exists()
-    spill.close()  # the folder is gone: shots pass unkept
-    render_variant(plan(0), sources, str(tmp_path / "gone.mp4"), frame_cache=spill)
-    assert pictures(str(tmp_path / "gone.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
+    assert not list(spill.folder.glob("*.part")) and not list(spill.folder.glob("*.lock"))
+    monkeypatch.undo()
+    shutil.rmtree(spill.folder)  # the folder is gone: shots pass unkept
+    render_variant(plan(1), sources, str(tmp_path / "gone.mp4"), frame_cache=spill)
+    render_variant(plan(1), sources, str(tmp_path / "fresh-1.mp4"))
+    assert pictures(str(tmp_path / "gone.mp4")) == pictures(str(tmp_path / "fresh-1.mp4"))
     # A cache folder that cannot be made: no reuse, and renders go on.
     (tmp_path / "not-a-folder").write_bytes(b"")
     settings = WorkerSettings(cache_dir=str(tmp_path / "not-a-folder"), frame_spill_mb=64)
@@ -260,7 +341,13 @@ def test_damaged_kept_frames_are_dropped_and_the_shot_decoded_again(
     assert pictures(str(tmp_path / "again.mp4")) == pictures(str(tmp_path / "fresh.mp4"))
     stats = spill.stats()
     assert (stats["hits"], stats["misses"], stats["shots"]) == (2, 4, 3)  # dropped, decoded, kept anew
-    spill.close()
+    # Another shot's whole file under this shot's name (a hand's copy; a digest's collision) is not it.
+    kept = sorted(spill.folder.glob("*.frames"), key=lambda p: p.stat().st_size)
+    shutil.copyfile(kept[-1], kept[0])
+    render_variant(plan(2), sources, str(tmp_path / "swapped.mp4"), frame_cache=spill)
+    render_variant(plan(2), sources, str(tmp_path / "fresh-2.mp4"))
+    assert pictures(str(tmp_path / "swapped.mp4")) == pictures(str(tmp_path / "fresh-2.mp4"))
+    assert (spill.stats()["hits"], spill.stats()["misses"]) == (4, 5)
 
 
 def render_frames(p: VariantPlan, sources: dict[str, str], cache: ShotCache) -> Iterator[object]:
