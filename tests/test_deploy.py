@@ -454,6 +454,30 @@ def test_the_tls_example_sets_only_real_settings() -> None:
     assert all(e["value"].startswith(mount + "/") for e in env.values())
 
 
+def test_the_node_cache_example_mounts_the_folder_the_worker_caches_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """deploy/k8s/examples/node-cache.yaml (not in an overlay): its volume is mounted where the worker,
+    with the DATA_DIR the image sets, keeps its caches, in the base's worker container."""
+    from cli.main import build_parser, worker_settings
+
+    (patch,) = load_docs(K8S / "examples" / "node-cache.yaml")
+    base = find(raw_base(), "Deployment", patch["metadata"]["name"])
+    pod = patch["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["name"] in {c["name"] for c in base["spec"]["template"]["spec"]["containers"]}
+    (mount,) = container["volumeMounts"]
+    (volume,) = pod["volumes"]
+    assert mount["name"] == volume["name"] and volume["hostPath"]["type"] == "Directory"
+    (env,) = [
+        value for step, value in dockerfile_instructions() if step == "ENV" and "REELMILL_DATA_DIR=" in value
+    ]
+    data_dir = re.search(r"REELMILL_DATA_DIR=(\S+)", env)
+    assert data_dir is not None
+    monkeypatch.setenv("REELMILL_DATA_DIR", data_dir[1])
+    assert mount["mountPath"] == worker_settings(build_parser().parse_args(["worker"])).cache_dir
+
+
 def test_the_dev_overlay_keys_load_as_the_gateway_reads_them() -> None:
     from gateway.tenants import Authenticator, hash_key
 

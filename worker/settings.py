@@ -87,8 +87,9 @@ class WorkerSettings:
     # 466 MB per distinct 5 s shot at 1080x1920. Off by default: keeping frames costs memory and about 5 %
     # more CPU on a shot's first use, which only pays when shots recur (batches sharing shots).
     frame_cache_mb: int = setting(Setting("FRAME_CACHE_MB", _FRAME_CACHE, 0, minimum=0))
-    # The same shots kept on disk instead (worker/render/frame_spill.py), under CACHE_DIR/frames: the
-    # worker's memory stays one frame per shot however many shots are kept. Used when FRAME_CACHE_MB is 0.
+    # The same shots kept on disk instead (worker/render/frame_spill.py), under CACHE_DIR/frames, shared
+    # by every worker process that names the same folder: the worker's memory stays one frame per shot
+    # however many shots are kept. Used when FRAME_CACHE_MB is 0.
     # On by default: it halves a batch from 4K phone footage and costs nothing measurable on cheap
     # 1080p sources (docs/benchmarks.md); 4 GiB hold about 45 s of distinct 1080x1920 shots.
     frame_spill_mb: int = setting(Setting("FRAME_SPILL_MB", _FRAME_SPILL, 4096, minimum=0))
