@@ -263,7 +263,7 @@ time.sleep(60)
 """
 
 
-def test_what_writers_that_are_gone_left_is_removed_at_start(tmp_path: Path) -> None:
+def test_what_writers_that_are_gone_left_is_removed(tmp_path: Path, sources: dict[str, str]) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
     (folder / "abc.x1.part").write_bytes(b"cut short")  # its writer gone: no one holds it
@@ -278,8 +278,12 @@ def test_what_writers_that_are_gone_left_is_removed_at_start(tmp_path: Path) -> 
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(held)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
-        FrameSpill(folder, 1 << 20)
+        spill = FrameSpill(folder, 64 << 20)
         assert sorted(p.name for p in folder.iterdir()) == ["def.x2.part", "kept.frames"]
+        # A writer killed while this process runs on: its part goes as room is made for the next shot.
+        (folder / "ghi.x3.part").write_bytes(b"cut short")
+        render_variant(plan(0), sources, str(tmp_path / "out.mp4"), frame_cache=spill)
+        assert not (folder / "ghi.x3.part").exists() and (folder / "def.x2.part").exists()
     finally:
         holder.kill()
         holder.wait()

@@ -23,8 +23,8 @@ spares duplicate writes, so no lock left behind or taken twice can give a wrong 
 **Bounded.** Before a shot is written, the least recently used shots (by modification time, which a
 read renews) are deleted until the folder's shots and the new one fit `limit_bytes`; shots written at
 the same moment by several processes may pass it by their own sizes. A shot being read stays readable
-when it is deleted meanwhile (it is only unlinked). Files of writers that are gone (`.part` whose lock
-is free) and folders of earlier versions are removed when a process starts.
+when it is deleted meanwhile (it is only unlinked). Files of writers that are gone (a `.part` that no
+one holds) are removed when a process starts and as room is made; folders of earlier versions at start.
 """
 
 from __future__ import annotations
@@ -261,13 +261,20 @@ def _kept_shots(folder: Path) -> list[tuple[float, int, Path]]:
 
 
 def _parts_bytes(folder: Path) -> int:
-    """Bytes of the shots being written now, by this process and others."""
+    """Bytes of the shots being written now, by this process and others; a part that no one holds was
+    left by a writer that is gone (killed while this process runs on), and is removed."""
     total = 0
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if entry.name.endswith(PART):
                 with contextlib.suppress(OSError):
-                    total += entry.stat().st_size
+                    size = entry.stat().st_size
+                    fd = _try_lock(Path(entry.path))
+                    if fd is None:
+                        total += size
+                    else:
+                        _unlink(Path(entry.path))
+                        _unlock(fd)
     return total
 
 
