@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from gateway.bus import GatewayBus
 from gateway.errors import BusUnavailableError, DatabaseUnavailableError
-from gateway.store.outbox import Outbox, PendingMessage
+from gateway.store.outbox import PRUNE_CHUNK, Outbox, PendingMessage
 from gateway.waits import first_done
 from reelmill import topology
 
@@ -26,7 +26,6 @@ GATHER_S = 0.02
 # says why): one chunk at each idle moment, so that publishing never waits behind more than one small
 # transaction, and after reaching the end, again after a pause.
 PRUNE_EVERY_S = 60.0
-PRUNE_CHUNK = 200
 
 
 class OutboxRelay:

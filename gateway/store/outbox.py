@@ -53,6 +53,11 @@ _SETTLED = (
 )  # fmt: skip
 
 
+# Rows deleted in one prune transaction: small, so that the relay's publishing, which shares the
+# database, never waits behind a long delete.
+PRUNE_CHUNK = 200
+
+
 @dataclass(frozen=True)
 class PendingMessage:
     id: int
@@ -94,7 +99,7 @@ class Outbox:
             )
         )
 
-    def prune(self, limit: int = 200, after: int = 0) -> tuple[int, int]:
+    def prune(self, limit: int = PRUNE_CHUNK, after: int = 0) -> tuple[int, int]:
         """Deletes up to `limit` published rows of settled jobs, with ids above `after`; returns how many,
         and the last id deleted (`after` when none: the end was reached)."""
 
