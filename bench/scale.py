@@ -51,6 +51,38 @@ def job(media: Path, count: int, width: int, height: int, seconds: float) -> dic
     }  # fmt: skip
 
 
+def spread(cores: list[int]) -> tuple[list[int], str]:
+    """The cores in the order workers are pinned to them (`by_siblings`) and the topology in words."""
+    siblings: dict[int, tuple[int, ...]] = {}
+    for cpu in cores:
+        try:
+            listed = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text()
+        except OSError:
+            return cores, "topology not readable"
+        siblings[cpu] = tuple(sorted(_cpu_list(listed)))
+    physical = len(set(siblings.values()))
+    threads = max(len(g) for g in siblings.values())
+    words = f"{physical} physical, {threads} hardware threads each" if threads > 1 else "no hyperthreads"
+    return by_siblings(siblings), words
+
+
+def by_siblings(siblings: dict[int, tuple[int, ...]]) -> list[int]:
+    """One hardware thread of each physical core first, then their siblings: up to the physical cores
+    each worker has one of its own (as Kubernetes' static CPU manager gives whole cores), and the rows
+    past them measure hyperthreads. `siblings`: each usable CPU's core's threads."""
+    rank = {cpu: [c for c in group if c in siblings].index(cpu) for cpu, group in siblings.items()}
+    return sorted(siblings, key=lambda cpu: (rank[cpu], siblings[cpu]))
+
+
+def _cpu_list(text: str) -> set[int]:
+    """A kernel CPU list ("0-3,8,10-11") as numbers."""
+    found: set[int] = set()
+    for part in text.strip().split(","):
+        low, _, high = part.partition("-")
+        found.update(range(int(low), int(high or low) + 1))
+    return found
+
+
 def wait_http(url: str, processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
     """Until `url` answers 200; SystemExit when a process exits or the time is up."""
     deadline = time.monotonic() + timeout_s
@@ -105,7 +137,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each variant")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    cores = sorted(os.sched_getaffinity(0))
+    cores, topology = spread(sorted(os.sched_getaffinity(0)))
     per = args.cores_per_worker
     max_workers = args.max_workers or (max(len(cores) // per, 1) if per else len(cores))
     counts = sorted({int(n) for n in args.workers.split(",") if n.strip()}) or list(range(1, max_workers + 1))
@@ -186,7 +218,7 @@ def main() -> None:
         pinned = f"each worker pinned to {per} core(s) of its own"
     else:  # more workers than cores: the rows past the cores measure sharing, not scaling
         pinned = f"workers pinned to {per} core(s) each, sharing cores past {len(cores) // per} workers"
-    print(f"\n{len(cores)} cores, {pinned}.")
+    print(f"\n{len(cores)} cores ({topology}), {pinned}.")
     print(f"One variant alone, Submit to Success: {one:.2f} s.\n")
     print("| workers | variants | seconds | variants per minute | efficiency per worker "
           "| first video s | first vs one alone | in index order |")  # fmt: skip

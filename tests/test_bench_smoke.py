@@ -66,8 +66,19 @@ def test_the_scale_benchmark_runs_workers_and_reports_their_efficiency() -> None
     row = r"^\| 1 \| 1 \| [\d.]+ \| [\d.]+ \| 1\.00 \| [\d.]+ \| [\d.]+ \| yes \|$"
     assert re.search(row, done.stdout, re.MULTILINE), done.stdout
     assert re.search(r"^One variant alone, Submit to Success: [\d.]+ s\.$", done.stdout, re.MULTILINE)
-    pinned = r"^\d+ cores, each worker pinned to 1 core\(s\) of its own\.$"
+    pinned = r"^\d+ cores \([^)]+\), each worker pinned to 1 core\(s\) of its own\.$"
     assert re.search(pinned, done.stdout, re.MULTILINE), done.stdout
+
+
+def test_the_scale_benchmark_pins_workers_to_physical_cores_before_their_siblings() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from scale import _cpu_list, by_siblings
+
+    assert _cpu_list("0-3,8,10-11\n") == {0, 1, 2, 3, 8, 10, 11}
+    pairs = {0: (0, 8), 8: (0, 8), 1: (1, 9), 9: (1, 9), 2: (2, 10), 10: (2, 10)}
+    assert by_siblings(pairs) == [0, 1, 2, 8, 9, 10]
+    assert by_siblings({3: (3,), 1: (1,), 2: (2,)}) == [1, 2, 3]
+    assert by_siblings({0: (0, 1), 1: (0, 1), 5: (4, 5)}) == [0, 5, 1]  # 4 not ours: 5 is its core's first
 
 
 def test_the_scale_benchmark_refuses_rows_larger_than_one_job_before_starting_anything() -> None:
