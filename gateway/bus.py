@@ -29,7 +29,7 @@ from nats.js.api import (
 )
 
 from gateway.errors import BusUnavailableError
-from reelmill import topology
+from reelmill import jetstream, topology
 from reelmill.v1 import render_pb2
 
 log = logging.getLogger(__name__)
@@ -287,22 +287,17 @@ class GatewayBus:
     async def queue_state(self) -> QueueState:
         """The render queues together, and each tenant's."""
         total, tenants = QueueState(0, 0, 0), dict[str, QueueState]()
-        offset = 0
         try:
-            while True:  # consumers come in pages of 256
-                page = await self._js().consumers_info(topology.COMMAND_STREAM, offset=offset)
-                for info in page:
-                    queue = topology.queue_of_consumer(info.name or "")
-                    one = QueueState(int(info.num_pending or 0), int(info.num_ack_pending or 0),
-                                     int(info.num_redelivered or 0))  # fmt: skip
-                    total = total + one
-                    tenant = queue.tenant if queue else ""
-                    tenants[tenant] = tenants.get(tenant, QueueState(0, 0, 0)) + one
-                offset += len(page)
-                if len(page) < 256:
-                    break
+            consumers = await jetstream.all_consumers(self._js(), topology.COMMAND_STREAM)
         except (TimeoutError, nats.errors.Error, OSError) as e:
             raise BusUnavailableError(f"reading the render queues failed: {e!r}") from e
+        for info in consumers:
+            queue = topology.queue_of_consumer(info.name or "")
+            one = QueueState(int(info.num_pending or 0), int(info.num_ack_pending or 0),
+                             int(info.num_redelivered or 0))  # fmt: skip
+            total = total + one
+            tenant = queue.tenant if queue else ""
+            tenants[tenant] = tenants.get(tenant, QueueState(0, 0, 0)) + one
         return QueueState(total.pending, total.ack_pending, total.redelivered, tenants)
 
     async def close(self) -> None:

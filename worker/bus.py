@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from reelmill import topology
+from reelmill import jetstream, topology
 from reelmill.v1 import render_pb2
 from worker import fairness
 from worker.errors import BusUnavailableError
@@ -114,25 +114,20 @@ class WorkerBus:
 
     async def _queues(self) -> list[fairness.QueueState]:
         assert self.js is not None
-        states, offset = [], 0
         try:
-            while True:  # consumers come in pages of 256
-                page = await self.js.consumers_info(topology.COMMAND_STREAM, offset=offset)
-                states += [
-                    fairness.QueueState(
-                        c.name,
-                        int(c.num_pending or 0),
-                        int(c.num_ack_pending or 0),
-                        int(c.config.max_ack_pending or -1),
-                    )  # fmt: skip
-                    for c in page
-                    if c.name
-                ]
-                offset += len(page)
-                if len(page) < 256:
-                    return states
+            consumers = await jetstream.all_consumers(self.js, topology.COMMAND_STREAM)
         except (TimeoutError, OSError, nats.errors.Error) as e:
             raise BusUnavailableError(f"reading the render queues failed: {e!r}") from e
+        return [
+            fairness.QueueState(
+                c.name,
+                int(c.num_pending or 0),
+                int(c.num_ack_pending or 0),
+                int(c.config.max_ack_pending or -1),
+            )  # fmt: skip
+            for c in consumers
+            if c.name
+        ]
 
     async def _pull(self, consumer: str) -> Msg | None:
         """One command of `consumer`, or None at once when it has none (or none it may deliver now)."""
