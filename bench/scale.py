@@ -9,7 +9,11 @@ shares of the machine. Unpinned, one worker would spread over every core and the
 already use the machine. The gateway, NATS and this client share all cores.
 
     .venv/bin/python bench/scale.py [--max-workers 16 | --workers 1,4,8,16] [--cores-per-worker 1]
-                                    [--variants-per-worker 4] [--size 540x960]
+                                    [--variants-per-worker 4] [--size 540x960] [--frames shared|own]
+
+The workers share one cache folder (DATA_DIR/cache: media, speech, kept frames) by default, as the
+worker pods of a node given one (deploy/k8s/examples/node-cache.yaml); `--frames own` gives each its
+own, as pods with an emptyDir each.
 """
 
 from __future__ import annotations
@@ -133,6 +137,8 @@ def main() -> None:
     parser.add_argument("--workers", default="", help="rows' worker counts: 1,4,8,16")
     parser.add_argument("--cores-per-worker", type=int, default=1, help="0: workers not pinned")
     parser.add_argument("--variants-per-worker", type=int, default=4)
+    parser.add_argument("--frames", choices=("shared", "own"), default="shared",
+                        help="the workers' caches: one folder for all (a node's), or one each")  # fmt: skip
     parser.add_argument("--size", default="540x960")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each variant")
     args = parser.parse_args()
@@ -173,6 +179,8 @@ def main() -> None:
                "os.execv(sys.executable, [sys.executable, '-m', 'cli', 'worker'])")  # fmt: skip
         port = free_port()
         own = dict(env, REELMILL_METRICS_PORT=str(port))
+        if args.frames == "own":  # DATA_DIR/cache of its own, as a pod with an emptyDir
+            own["REELMILL_DATA_DIR"] = str(tmp / f"data-{len(workers)}")
         return subprocess.Popen([sys.executable, "-c", pin], env=own), port
 
     def add_workers(n: int) -> None:
@@ -218,7 +226,8 @@ def main() -> None:
         pinned = f"each worker pinned to {per} core(s) of its own"
     else:  # more workers than cores: the rows past the cores measure sharing, not scaling
         pinned = f"workers pinned to {per} core(s) each, sharing cores past {len(cores) // per} workers"
-    print(f"\n{len(cores)} cores ({topology}), {pinned}.")
+    caches = "one cache folder for all" if args.frames == "shared" else "a cache folder each"
+    print(f"\n{len(cores)} cores ({topology}), {pinned}, {caches}.")
     print(f"One variant alone, Submit to Success: {one:.2f} s.\n")
     print("| workers | variants | seconds | variants per minute | efficiency per worker "
           "| first video s | first vs one alone | in index order |")  # fmt: skip

@@ -66,7 +66,7 @@ def test_the_scale_benchmark_runs_workers_and_reports_their_efficiency() -> None
     row = r"^\| 1 \| 1 \| [\d.]+ \| [\d.]+ \| 1\.00 \| [\d.]+ \| [\d.]+ \| yes \|$"
     assert re.search(row, done.stdout, re.MULTILINE), done.stdout
     assert re.search(r"^One variant alone, Submit to Success: [\d.]+ s\.$", done.stdout, re.MULTILINE)
-    pinned = r"^\d+ cores \([^)]+\), each worker pinned to 1 core\(s\) of its own\.$"
+    pinned = r"^\d+ cores \([^)]+\), each worker pinned to 1 core\(s\) of its own, one cache folder for all\."
     assert re.search(pinned, done.stdout, re.MULTILINE), done.stdout
 
 
