@@ -216,9 +216,11 @@ def _worker(args: argparse.Namespace) -> int:
     from worker import metrics
     from worker.bus import WorkerBus
     from worker.consume import Worker
+    from worker.job import frame_cache
 
     settings = worker_settings(args)
     tracing.configure("reelmill-worker")
+    metrics.watch_kept_shots(lambda: frame_cache(settings).stats())  # the cache the renders use
 
     async def run(stop: asyncio.Event) -> None:
         bus = WorkerBus(settings.nats_url)

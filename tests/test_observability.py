@@ -73,6 +73,10 @@ def test_metrics_and_json_logs_of_a_finished_job(tmp_path: Path) -> None:
         assert wk[("reelmill_worker_sub_jobs_finished_total", (("status", "Success"),))] == 2
         assert wk[("reelmill_worker_render_seconds_count", ())] == 2
         assert wk[("reelmill_worker_renders_in_progress", ())] == 0
+        kept = [wk[("reelmill_worker_kept_shots_total", (("outcome", o),))] for o in ("hit", "miss")]
+        assert kept[1] >= 1 and sum(kept) >= 2, kept  # each variant looked its shot up; the first made it
+        assert wk[("reelmill_worker_kept_shots_bytes", ())] > 0
+        assert wk[("reelmill_worker_kept_shot_evictions_total", ())] == 0
         for port in (gateway_port, worker_port):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
                 assert r.status == 200

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from reelmill.metrics_http import started_endpoint
 from reelmill.v1 import render_pb2
@@ -38,6 +40,44 @@ RENDERS_IN_PROGRESS = Gauge("reelmill_worker_renders_in_progress", "Renders runn
 HANDED_BACK = Counter(
     "reelmill_worker_handed_back", "Render commands handed back unfinished (shutdown past the grace period)"
 )
+
+
+class KeptShots(Collector):
+    """The frame cache's lookups and size, read from its stats at each scrape (worker/job.py makes the
+    cache; on disk its folder may be shared by the workers of a node, and then so is its size)."""
+
+    def __init__(self) -> None:
+        self.stats: Callable[[], dict[str, int]] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats() if self.stats is not None else {}
+        lookups = CounterMetricFamily(
+            "reelmill_worker_kept_shots",
+            "Shots looked up among those kept for the next variants: found (hit) or made again (miss)",
+            labels=["outcome"],
+        )
+        lookups.add_metric(["hit"], stats.get("hits", 0))
+        lookups.add_metric(["miss"], stats.get("misses", 0))
+        yield lookups
+        yield CounterMetricFamily(
+            "reelmill_worker_kept_shot_evictions",
+            "Kept shots this worker deleted to make room (least recently used first)",
+            value=stats.get("evictions", 0),
+        )
+        yield GaugeMetricFamily(
+            "reelmill_worker_kept_shots_bytes",
+            "Bytes of kept shots: in this worker's memory, or in the frames folder (a node's, when shared)",
+            value=stats.get("bytes", 0),
+        )
+
+
+KEPT_SHOTS = KeptShots()
+REGISTRY.register(KEPT_SHOTS)
+
+
+def watch_kept_shots(stats: Callable[[], dict[str, int]]) -> None:
+    """Where the kept-shot metrics read from: the worker's frame cache's stats."""
+    KEPT_SHOTS.stats = stats
 
 
 def finished(state: render_pb2.RenderState) -> None:
