@@ -91,6 +91,34 @@ def test_metrics_and_json_logs_of_a_finished_job(tmp_path: Path) -> None:
     assert any(line["message"].startswith("gateway listening") for line in gateway_lines)
 
 
+def test_a_worker_reads_back_the_shots_another_worker_kept_in_their_cache_folder(tmp_path: Path) -> None:
+    """Two worker processes with one DATA_DIR (as the pods of a node given one cache folder), one after
+    the other: the second takes from the folder the shots the first decoded, as its metrics show."""
+    stack = make_stack(tmp_path, None)
+    ports = {"first": free_port(), "second": free_port()}
+    try:
+        make_video(str(stack.media_dir / "a.mp4"), 320, 240, 1.0)
+        stack.start("gateway")
+        job = {"InputConfig": {"MediaArray": [f"file://{stack.media_dir}/a.mp4"]},
+               "OutputConfig": {"Count": 2, "Width": 160, "Height": 288}}  # fmt: skip
+        looked_up = {}
+        for name, port in ports.items():
+            stack.start("worker", name, "--metrics-port", str(port))
+            job_id = stack.stub.SubmitBatchMediaProducingJob(submit_request(job, "/"), timeout=10).job_id
+            assert stack.watch(job_id)[-1].editing_batch_job.status == "Finished"
+            wk = scrape(port)
+            looked_up[name] = [
+                wk[("reelmill_worker_kept_shots_total", (("outcome", o),))] for o in ("hit", "miss")
+            ]
+            stack.stop(name)
+        assert looked_up["first"][1] >= 1  # it decoded the clip's shot and kept it
+        assert looked_up["second"][1] == 0 and looked_up["second"][0] >= 2, (
+            looked_up
+        )  # read back, never decoded
+    finally:
+        stack.close()
+
+
 def test_healthz_fails_when_the_event_loop_stalls() -> None:
     endpoint = MetricsEndpoint(0, addr="127.0.0.1", stall_s=0.2)
     port = endpoint.start()
