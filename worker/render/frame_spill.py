@@ -163,7 +163,7 @@ class FrameSpill:
             _unlock(lock)
 
     def stats(self) -> dict[str, int]:
-        shots = _kept_shots(self.folder)
+        shots, _ = _listing(self.folder)
         used = sum(size for _, size, _ in shots)
         with self._lock:
             self.peak_bytes = max(self.peak_bytes, used)
@@ -205,10 +205,10 @@ class FrameSpill:
         cannot fit."""
         if size > self.limit_bytes:
             return False
-        shots = sorted(_kept_shots(self.folder))
-        used = sum(s for _, s, _ in shots) + _parts_bytes(self.folder)
+        shots, parts = _listing(self.folder)
+        used = sum(s for _, s, _ in shots) + sum(s for s, part in parts if not _remove_if_unheld(part))
         evicted = 0
-        for _, old_size, path in shots:
+        for _, old_size, path in sorted(shots):
             if used + size <= self.limit_bytes:
                 break
             with contextlib.suppress(FileNotFoundError):
@@ -248,34 +248,34 @@ def _record(file: BufferedReader, key: Hashable) -> _Shot | None:
     return shot
 
 
-def _kept_shots(folder: Path) -> list[tuple[float, int, Path]]:
-    """(last use, bytes, path) of each kept shot in `folder`."""
-    found = []
+def _listing(folder: Path) -> tuple[list[tuple[float, int, Path]], list[tuple[int, Path]]]:
+    """In one pass over `folder`: (last use, bytes, path) of each kept shot, and (bytes, path) of each
+    shot on its way in (by this process or others)."""
+    kept, parts = [], []
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.endswith(KEPT):
+            if entry.name.endswith((KEPT, PART)):
                 with contextlib.suppress(OSError):
                     st = entry.stat()
-                    found.append((st.st_mtime, st.st_size, Path(entry.path)))
-    return found
-
-
-def _parts_bytes(folder: Path) -> int:
-    """Bytes of the shots being written now, by this process and others; a part that no one holds was
-    left by a writer that is gone (killed while this process runs on), and is removed."""
-    total = 0
-    with contextlib.suppress(OSError), os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.endswith(PART):
-                with contextlib.suppress(OSError):
-                    size = entry.stat().st_size
-                    fd = _try_lock(Path(entry.path))
-                    if fd is None:
-                        total += size
+                    if entry.name.endswith(KEPT):
+                        kept.append((st.st_mtime, st.st_size, Path(entry.path)))
                     else:
-                        _unlink(Path(entry.path))
-                        _unlock(fd)
-    return total
+                        parts.append((st.st_size, Path(entry.path)))
+    return kept, parts
+
+
+def _remove_if_unheld(path: Path, lock: Path | None = None) -> bool:
+    """`path` removed if no one holds `lock` (by default its own): what a writer that is gone left,
+    a part (killed while this process runs on), a lock, or an earlier version's folder."""
+    fd = _try_lock(lock or path)
+    if fd is None:
+        return False  # in use
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _unlink(path)
+    _unlock(fd)
+    return True
 
 
 def _try_lock(path: Path) -> int | None:
@@ -350,14 +350,7 @@ def _remove_leftovers(folder: Path) -> None:
     one holds), and the folders in which earlier versions kept each process's shots (their `.lock`
     free)."""
     for child in folder.iterdir():
-        held = child / LOCK if child.is_dir() else child
-        if not (child.is_dir() or child.name.endswith((PART, LOCK))):
-            continue
-        fd = _try_lock(held)
-        if fd is None:
-            continue  # in use
         if child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            _unlink(child)
-        _unlock(fd)
+            _remove_if_unheld(child, child / LOCK)
+        elif child.name.endswith((PART, LOCK)):
+            _remove_if_unheld(child)
