@@ -103,6 +103,9 @@ def wait_http(url: str, processes: list[subprocess.Popen[bytes]], timeout_s: flo
     raise SystemExit(f"{url} did not answer within {timeout_s} s")
 
 
+WARM_UP_PER_WORKER = 2  # untimed variants per worker before a row that added workers
+
+
 @dataclass
 class Batch:
     seconds: float  # from Submit to the job's end, as Watch shows it
@@ -150,10 +153,12 @@ def main() -> None:
     if counts[0] < 1:
         raise SystemExit("--workers: counts are 1 or more")
     max_workers = counts[-1]
-    per_job = args.variants_per_worker * max_workers  # each row is one job
+    # Each row is one job, and so is the warm-up batch of two per worker before it.
+    per_job = max(args.variants_per_worker, WARM_UP_PER_WORKER) * max_workers
     if per_job > MAX_COUNT:
-        raise SystemExit(f"--variants-per-worker × workers is {per_job}, more than {MAX_COUNT}, "
-                         "the most variants one job may ask for (OutputConfig.Count)")  # fmt: skip
+        raise SystemExit(f"a row's job would be {per_job} variants (--variants-per-worker, at least "
+                         f"{WARM_UP_PER_WORKER} for the warm-up, × workers), more than {MAX_COUNT}, "
+                         "the most one job may ask for (OutputConfig.Count)")  # fmt: skip
 
     tmp = Path(tempfile.mkdtemp(prefix="reelmill-scale-"))
     media = tmp / "media"
@@ -192,9 +197,11 @@ def main() -> None:
             process, port = start_worker()
             workers.append(process)
             ports.append(port)
+        if not ports:  # none added: those there are warm already
+            return
         for port in ports:
             wait_http(f"http://127.0.0.1:{port}/healthz", workers, timeout_s=120)
-        run_batch(stub, job(media, 2 * n, width, height, args.seconds))
+        run_batch(stub, job(media, WARM_UP_PER_WORKER * n, width, height, args.seconds))
 
     rows = []
     try:

@@ -88,8 +88,14 @@ def test_the_scale_benchmark_refuses_rows_larger_than_one_job_before_starting_an
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "--variants-per-worker × workers is 128, more than 100" in done.stderr, done.stderr
+    assert "a row's job would be 128 variants" in done.stderr and "more than 100" in done.stderr, done.stderr
     assert "OutputConfig.Count" in done.stderr
+    # So is the untimed warm-up before a row, two variants per worker however few the row asks.
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale.py"), "--workers", "1,60", "--variants-per-worker", "1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and "a row's job would be 120 variants" in done.stderr, done.stderr
 
 
 def test_the_phone_footage_batch_runs_and_keeps_frames_on_disk(tmp_path: Path) -> None:
