@@ -49,9 +49,7 @@ def main() -> None:
     p.add_argument("--frames", choices=("shared", "own"), default="shared")
     p.add_argument("--part", default="", help=argparse.SUPPRESS)  # "k/N": one process of --processes N
     p.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)  # the first's start, epoch s
-    args, rest = p.parse_known_args()
-    if rest:
-        p.error(f"unknown arguments: {rest}")
+    args = p.parse_args()
     if not args.part:
         for kept in (Path(args.cache_dir) / "frames", *Path(args.cache_dir).glob("own-*")):
             shutil.rmtree(kept, ignore_errors=True)  # a new pod's: none kept

@@ -334,22 +334,11 @@ def phone_workers(spill_mb: int, processes: int = 0) -> list[WorkerConfig]:
         WorkerConfig(f"{WORKER}frames kept on disk, {spill_mb} MB", spill_mb=spill_mb),
         WorkerConfig(f"{WORKER}2 slots, frames kept on disk, {spill_mb} MB", slots=2, spill_mb=spill_mb),
         *(
-            [
-                WorkerConfig(
-                    f"{many}frames kept on disk, a folder each",
-                    spill_mb=spill_mb,
-                    processes=processes,
-                    frames="own",
-                ),
-                WorkerConfig(
-                    f"{many}frames kept on disk, one folder for all",
-                    spill_mb=spill_mb,
-                    processes=processes,
-                    frames="shared",
-                ),
-            ]  # fmt: skip
+            WorkerConfig(
+                f"{many}frames kept on disk, {where}", spill_mb=spill_mb, processes=processes, frames=frames
+            )
+            for frames, where in (("own", "a folder each"), ("shared", "one folder for all"))
             if processes > 1
-            else []
         ),
     ]
 
